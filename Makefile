@@ -1,0 +1,46 @@
+# jikimi — every set-up step lives here so that a fresh clone needs only
+# `make run` or `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEVSTAMP := $(VENV)/.installed-dev
+
+.PHONY: run test check bench bench-quick clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(DEVSTAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install --quiet -e '.[dev]'
+	# invisible-watermark's metadata pulls torch and GUI OpenCV; the tests only
+	# use its pure-NumPy dwtDct code, so install it without dependencies.
+	$(BIN)/pip install --quiet --no-deps 'invisible-watermark==0.2.0'
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/jikimi scan src/jikimi/data/samples
+
+test: $(DEVSTAMP)
+	$(BIN)/python -m pytest
+
+check: $(DEVSTAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+bench: $(DEVSTAMP)
+	$(BIN)/python -m bench.pdq
+	$(BIN)/python -m bench.grade
+
+bench-quick: $(DEVSTAMP)
+	$(BIN)/python -m bench.pdq --quick
+	$(BIN)/python -m bench.grade --quick
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""jikimi (지킴이): find and remove non-consensual sexual imagery, deepfakes included."""
+
+__version__ = "0.1.0"

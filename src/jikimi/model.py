@@ -1,0 +1,208 @@
+"""Frozen value types shared by every layer, and the Verdict JSON contract.
+
+These are pydantic models (frozen) so that the same objects serve as the
+pipeline's results, the CLI's ``--json`` lines, the API's response schema and
+webhook bodies. ``Verdict`` is versioned by its ``schema`` field: fields may be
+added, never renamed or removed (see DESIGN.md, "Verdict JSON, version 1").
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+VERDICT_SCHEMA = "jikimi.verdict/1"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class MediaKind(StrEnum):
+    IMAGE = "image"
+    VIDEO = "video"
+
+
+class SignalKind(StrEnum):
+    PDQ = "pdq"
+    VPDQ = "vpdq"
+    MD5 = "md5"
+    SHA256 = "sha256"
+
+
+class GradeLabel(StrEnum):
+    """The four grades Korean platforms use, in increasing severity."""
+
+    NORMAL = "normal"
+    SUGGESTIVE = "suggestive"
+    ADULT = "adult"
+    OBSCENE = "obscene"
+
+    @property
+    def severity(self) -> int:
+        return _GRADE_ORDER.index(self)
+
+
+_GRADE_ORDER = [GradeLabel.NORMAL, GradeLabel.SUGGESTIVE, GradeLabel.ADULT, GradeLabel.OBSCENE]
+
+
+class SyntheticLabel(StrEnum):
+    """``no_evidence`` never means "real": provenance is easily stripped."""
+
+    EVIDENCE = "evidence"
+    NO_EVIDENCE = "no_evidence"
+
+
+class EvidenceKind(StrEnum):
+    C2PA = "c2pa"
+    IPTC_SOURCE_TYPE = "iptc_source_type"
+    GENERATOR_METADATA = "generator_metadata"
+    WATERMARK = "watermark"
+    MODEL_SCORE = "model_score"
+
+
+class Strength(StrEnum):
+    STRONG = "strong"
+    MODERATE = "moderate"
+    WEAK = "weak"
+
+
+class Action(StrEnum):
+    """What to do with an item, in increasing severity."""
+
+    ALLOW = "allow"
+    LABEL = "label"
+    HOLD = "hold"
+    REMOVE = "remove"
+
+    @property
+    def severity(self) -> int:
+        return _ACTION_ORDER.index(self)
+
+
+_ACTION_ORDER = [Action.ALLOW, Action.LABEL, Action.HOLD, Action.REMOVE]
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+    @property
+    def severity(self) -> int:
+        return _PRIORITY_ORDER.index(self)
+
+
+_PRIORITY_ORDER = [Priority.LOW, Priority.NORMAL, Priority.HIGH, Priority.URGENT]
+
+
+class BankKind(StrEnum):
+    """What a match in a bank means (see DESIGN.md, banks)."""
+
+    TAKEDOWN = "takedown"  # known abusive content: remove
+    WATCH = "watch"  # suspected content: hold for review
+    SUPPRESSION = "suppression"  # known-safe content: overrides classifier-driven holds
+
+
+class Media(_Frozen):
+    """What was scanned, as decoded (width/height after EXIF orientation)."""
+
+    kind: MediaKind
+    format: str
+    width: int
+    height: int
+    frames: int = 1
+    duration_s: float | None = None
+    bytes: int
+    sha256: str
+
+
+class Signal(_Frozen):
+    """One hash of the media. ``quality`` is set for perceptual hashes only."""
+
+    type: SignalKind
+    value: str
+    quality: int | None = None
+
+
+class Region(_Frozen):
+    """A detector box in original-image pixels: ``[x, y, w, h]``."""
+
+    label: str
+    score: float
+    box: tuple[int, int, int, int]
+    t_s: float | None = None
+
+
+class Grade(_Frozen):
+    label: GradeLabel
+    score: float = Field(description="Confidence of the region that set the label (1.0 if none).")
+    regions: tuple[Region, ...] = ()
+
+
+class Evidence(_Frozen):
+    kind: EvidenceKind
+    strength: Strength
+    detail: str
+
+
+class Synthetic(_Frozen):
+    label: SyntheticLabel
+    evidence: tuple[Evidence, ...] = ()
+
+    @classmethod
+    def from_evidence(cls, evidence: list[Evidence] | tuple[Evidence, ...]) -> Synthetic:
+        label = SyntheticLabel.EVIDENCE if evidence else SyntheticLabel.NO_EVIDENCE
+        return cls(label=label, evidence=tuple(evidence))
+
+
+class Match(_Frozen):
+    bank: str
+    signal: SignalKind
+    distance: int
+    entry: str
+
+
+class Decision(_Frozen):
+    action: Action
+    priority: Priority
+    reasons: tuple[str, ...] = ()
+
+
+class ErrorInfo(_Frozen):
+    code: str
+    message: str
+
+
+class Verdict(_Frozen):
+    """Everything jikimi concluded about one item: the public contract."""
+
+    schema_: str = Field(default=VERDICT_SCHEMA, alias="schema")
+    id: str
+    source: dict[str, Any] = Field(default_factory=dict)
+    media: Media | None = None
+    signals: tuple[Signal, ...] | None = None
+    grade: Grade | None = None
+    synthetic: Synthetic | None = None
+    matches: tuple[Match, ...] | None = None
+    faces: tuple[dict[str, Any], ...] | None = None
+    decision: Decision | None = None
+    error: ErrorInfo | None = None
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The JSON object of the contract (``schema`` key, enums as strings)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+    def signal(self, kind: SignalKind) -> Signal | None:
+        for s in self.signals or ():
+            if s.type == kind:
+                return s
+        return None

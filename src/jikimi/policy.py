@@ -1,0 +1,193 @@
+"""Policy: turn evidence (grade, synthetic evidence, bank matches) into a Decision.
+
+Rules live in a TOML file (the bundled ``data/rules.toml`` unless
+``JIKIMI_RULES_PATH`` names another) so that a platform can tune what happens
+without touching code. Each rule is a conjunction of conditions; every rule whose
+conditions all hold contributes its action, priority and a reason sentence that
+names the evidence. The decision takes the most severe action and the highest
+priority among them, and lists every reason, so a reviewer sees *why*.
+
+Suppression banks hold known-safe content: a match there silences rules that are
+driven only by classifiers (grade, synthetic evidence), which is how a platform
+kills a recurring false positive without weakening its thresholds. Rules on bank
+matches are never suppressed.
+
+::
+
+    evidence ──► [rule 1 holds?] ──► (action, priority, reason)
+             ──► [rule 2 holds?] ──► ...            ──► max ──► Decision
+             (suppression match: skip classifier-only rules)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from jikimi.errors import ConfigError
+from jikimi.model import (
+    Action,
+    BankKind,
+    Decision,
+    Grade,
+    GradeLabel,
+    Match,
+    Priority,
+    Strength,
+    Synthetic,
+)
+
+_STRENGTH_ORDER = [Strength.WEAK, Strength.MODERATE, Strength.STRONG]
+
+
+class Rule(BaseModel):
+    """One rule: conditions (all must hold; at least one) and what to do."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    action: Action
+    priority: Priority = Priority.NORMAL
+    reason: str = Field(description="Sentence for reviewers; {grade}, {evidence}, {banks} expand.")
+    grade_at_least: GradeLabel | None = None
+    synthetic_at_least: Strength | None = None
+    bank_kind: BankKind | None = None
+
+    @property
+    def classifier_only(self) -> bool:
+        """True when the rule rests on model outputs alone (suppressible)."""
+        return self.bank_kind is None
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.grade_at_least is None and self.synthetic_at_least is None and not self.bank_kind:
+            raise ValueError(f"rule {self.name!r} has no condition")
+
+
+class RulesFile(BaseModel):
+    """The whole rules file: the grade table (for the grade mapper) and the rules."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    grade: dict[str, Any] = Field(default_factory=dict)
+    rule: tuple[Rule, ...] = ()
+
+
+def load_rules(path: Path | None = None) -> RulesFile:
+    """Read and validate a rules file; errors name the file and the bad field."""
+    if path is None:
+        text = resources.files("jikimi.data").joinpath("rules.toml").read_text("utf-8")
+        where = "bundled rules.toml"
+    else:
+        try:
+            text = Path(path).read_text("utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read rules file {path}: {exc.strerror}") from exc
+        where = str(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"rules file {where} is not valid TOML: {exc}") from exc
+    try:
+        return RulesFile.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"rules file {where}: {loc}: {first['msg']}") from exc
+
+
+class Policy:
+    """Applies a list of rules. Pure: no I/O after construction."""
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        self.rules = tuple(rules)
+
+    @classmethod
+    def from_file(cls, rules_file: RulesFile) -> Policy:
+        return cls(rules_file.rule)
+
+    def decide(
+        self,
+        grade: Grade | None,
+        synthetic: Synthetic | None,
+        matches: Sequence[Match],
+        bank_kinds: Mapping[str, BankKind],
+    ) -> Decision:
+        """The Decision for one item's evidence."""
+        kinds_hit: dict[BankKind, list[str]] = {}
+        for m in matches:
+            kind = bank_kinds.get(m.bank, BankKind.WATCH)
+            kinds_hit.setdefault(kind, [])
+            if m.bank not in kinds_hit[kind]:
+                kinds_hit[kind].append(m.bank)
+        suppressed = BankKind.SUPPRESSION in kinds_hit
+        best_strength = _best_strength(synthetic)
+
+        action, priority, reasons = Action.ALLOW, Priority.LOW, []
+        silenced: list[str] = []
+        for rule in self.rules:
+            if not _holds(rule, grade, best_strength, kinds_hit):
+                continue
+            if suppressed and rule.classifier_only:
+                silenced.append(rule.name)
+                continue
+            action = max(action, rule.action, key=lambda a: a.severity)
+            priority = max(priority, rule.priority, key=lambda p: p.severity)
+            reasons.append(_reason(rule, grade, synthetic, kinds_hit))
+        if silenced:
+            banks = ", ".join(kinds_hit[BankKind.SUPPRESSION])
+            reasons.append(
+                f"Known-safe match in suppression bank {banks} overrides "
+                f"classifier rules: {', '.join(silenced)}."
+            )
+        if not reasons:
+            reasons.append("No rule matched: no matches, grade and provenance below thresholds.")
+        return Decision(action=action, priority=priority, reasons=tuple(reasons))
+
+
+def _best_strength(synthetic: Synthetic | None) -> Strength | None:
+    if synthetic is None or not synthetic.evidence:
+        return None
+    return max((e.strength for e in synthetic.evidence), key=_STRENGTH_ORDER.index)
+
+
+def _holds(
+    rule: Rule,
+    grade: Grade | None,
+    strength: Strength | None,
+    kinds_hit: Mapping[BankKind, list[str]],
+) -> bool:
+    if rule.grade_at_least is not None and (
+        grade is None or grade.label.severity < rule.grade_at_least.severity
+    ):
+        return False
+    if rule.synthetic_at_least is not None and (
+        strength is None
+        or _STRENGTH_ORDER.index(strength) < _STRENGTH_ORDER.index(rule.synthetic_at_least)
+    ):
+        return False
+    return rule.bank_kind is None or rule.bank_kind in kinds_hit
+
+
+def _reason(
+    rule: Rule,
+    grade: Grade | None,
+    synthetic: Synthetic | None,
+    kinds_hit: Mapping[BankKind, list[str]],
+) -> str:
+    grade_text = "unknown"
+    if grade is not None:
+        grade_text = grade.label.value
+        if grade.regions:
+            top = max(grade.regions, key=lambda r: r.score)
+            grade_text += f" ({top.label} {top.score:.2f})"
+    evidence = "; ".join(e.detail for e in (synthetic.evidence if synthetic else ())) or "none"
+    banks = ", ".join(kinds_hit.get(rule.bank_kind, [])) if rule.bank_kind else ""
+    try:
+        return rule.reason.format(grade=grade_text, evidence=evidence, banks=banks)
+    except (KeyError, IndexError, ValueError):
+        return rule.reason

@@ -1,0 +1,123 @@
+"""Policy: rules file validation and decisions from synthetic evidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jikimi.errors import ConfigError
+from jikimi.model import (
+    Action,
+    BankKind,
+    Evidence,
+    EvidenceKind,
+    Grade,
+    GradeLabel,
+    Match,
+    Priority,
+    Region,
+    SignalKind,
+    Strength,
+    Synthetic,
+)
+from jikimi.policy import Policy, load_rules
+
+NONE = Synthetic.from_evidence([])
+WEAK = Synthetic.from_evidence([Evidence(kind=EvidenceKind.WATERMARK, strength=Strength.WEAK,
+                                         detail="SD watermark")])
+STRONG = Synthetic.from_evidence([Evidence(kind=EvidenceKind.C2PA, strength=Strength.STRONG,
+                                           detail="C2PA says AI")])
+
+
+def grade(label: GradeLabel) -> Grade:
+    regions = () if label is GradeLabel.NORMAL else (
+        Region(label="FEMALE_BREAST_EXPOSED", score=0.8, box=(1, 2, 3, 4)),)
+    return Grade(label=label, score=0.8, regions=regions)
+
+
+def match(bank: str) -> Match:
+    return Match(bank=bank, signal=SignalKind.PDQ, distance=3, entry="ent_1")
+
+
+KINDS = {"TAKE": BankKind.TAKEDOWN, "WATCH": BankKind.WATCH, "SAFE": BankKind.SUPPRESSION}
+
+
+@pytest.fixture(scope="module")
+def policy() -> Policy:
+    return Policy.from_file(load_rules())
+
+
+@pytest.mark.parametrize(
+    ("label", "synthetic", "banks", "action", "priority"),
+    [
+        (GradeLabel.NORMAL, NONE, [], Action.ALLOW, Priority.LOW),
+        (GradeLabel.SUGGESTIVE, NONE, [], Action.LABEL, Priority.LOW),
+        (GradeLabel.ADULT, NONE, [], Action.LABEL, Priority.NORMAL),
+        (GradeLabel.OBSCENE, NONE, [], Action.HOLD, Priority.HIGH),
+        (GradeLabel.NORMAL, WEAK, [], Action.LABEL, Priority.LOW),
+        (GradeLabel.ADULT, WEAK, [], Action.HOLD, Priority.URGENT),
+        (GradeLabel.NORMAL, NONE, ["TAKE"], Action.REMOVE, Priority.URGENT),
+        (GradeLabel.NORMAL, NONE, ["WATCH"], Action.HOLD, Priority.HIGH),
+        # suppression silences classifier-driven rules, not bank matches
+        (GradeLabel.OBSCENE, STRONG, ["SAFE"], Action.ALLOW, Priority.LOW),
+        (GradeLabel.OBSCENE, NONE, ["SAFE", "TAKE"], Action.REMOVE, Priority.URGENT),
+    ],
+)
+def test_default_rules(
+    policy: Policy,
+    label: GradeLabel,
+    synthetic: Synthetic,
+    banks: list[str],
+    action: Action,
+    priority: Priority,
+) -> None:
+    d = policy.decide(grade(label), synthetic, [match(b) for b in banks], KINDS)
+    assert (d.action, d.priority) == (action, priority)
+    assert d.reasons and all(r.strip() for r in d.reasons)
+
+
+def test_reasons_name_the_evidence(policy: Policy) -> None:
+    d = policy.decide(grade(GradeLabel.ADULT), STRONG, [match("TAKE")], KINDS)
+    text = " ".join(d.reasons)
+    assert "TAKE" in text
+    assert "C2PA says AI" in text
+    assert "FEMALE_BREAST_EXPOSED" in text
+
+
+def test_suppression_reason_lists_silenced_rules(policy: Policy) -> None:
+    d = policy.decide(grade(GradeLabel.OBSCENE), NONE, [match("SAFE")], KINDS)
+    assert any("suppression bank SAFE" in r and "obscene" in r for r in d.reasons)
+
+
+def test_custom_rules_file(tmp_path: Path) -> None:
+    p = tmp_path / "rules.toml"
+    p.write_text('[[rule]]\nname="strict"\ngrade_at_least="suggestive"\naction="remove"\n'
+                 'priority="high"\nreason="no nudity at all here: {grade}"\n')
+    pol = Policy.from_file(load_rules(p))
+    d = pol.decide(grade(GradeLabel.SUGGESTIVE), NONE, [], {})
+    assert d.action is Action.REMOVE
+    assert d.reasons[0].startswith("no nudity at all here: suggestive")
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[[rule]\n", "not valid TOML"),
+        ('[[rule]]\nname="x"\naction="explode"\nreason="r"\ngrade_at_least="adult"\n', "action"),
+        ('[[rule]]\nname="x"\naction="hold"\nreason="r"\n', "no condition"),
+        ('[[rule]]\nname="x"\naction="hold"\nreason="r"\ngrade_at_least="huge"\n', "grade_at_least"),
+        ('[[rule]]\nname="x"\naction="hold"\nreason="r"\nbank_kind="takedown"\ncolour=1\n',
+         "colour"),
+    ],
+)
+def test_bad_rules_files_are_config_errors(tmp_path: Path, text: str, needle: str) -> None:
+    p = tmp_path / "rules.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=needle):
+        load_rules(p)
+
+
+def test_missing_rules_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read rules file"):
+        load_rules(tmp_path / "nope.toml")
