@@ -7,6 +7,7 @@ once and pass the object down, so tests can build their own.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,10 +20,60 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path("data"), description="Where SQLite, blobs, caches live.")
 
+    # --- storage -------------------------------------------------------------
+    database_url: str = Field(
+        default_factory=lambda data: _default_database_url(data),
+        description="SQLAlchemy URL: 'postgresql+psycopg://user@host/db' in production; "
+        "default: the SQLite file <data_dir>/jikimi.db.",
+    )
+    require_postgres: bool = Field(
+        default=False,
+        description="Tests only: fail (not skip) the PostgreSQL store tests when no "
+        "server is reachable (CI sets JIKIMI_REQUIRE_POSTGRES=1).",
+    )
+
     # --- media limits (decompression bombs, hostile uploads) -----------------
     max_bytes: int = Field(default=64 * 1024 * 1024, gt=0, description="Largest input file.")
     max_pixels: int = Field(default=100_000_000, gt=0, description="Largest width*height.")
     max_dimension: int = Field(default=30_000, gt=0, description="Largest width or height.")
+
+    # --- videos (limits, sampling, grade over time: jikimi.detectors.grade.timeline)
+    video_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0, description="Largest video file.")
+    video_max_duration_s: float = Field(default=600.0, gt=0, description="Longest playing time.")
+    video_max_frames: int = Field(
+        default=150_000, gt=0, description="Most frames in a video stream."
+    )
+    video_max_pixels: int = Field(
+        default=3840 * 2160, gt=0, description="Largest width*height of one frame."
+    )
+    video_max_dimension: int = Field(default=8192, gt=0, description="Largest frame side.")
+    video_decode_timeout_s: float = Field(
+        default=120.0, gt=0, description="Wall-clock limit of demuxing and decoding one video."
+    )
+    video_decode_threads: int = Field(
+        default=0, ge=0, description="Decoder threads per video; 0 = one per core."
+    )
+    video_sample_every_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="Grade one frame this often (plus the first frame of each new shot).",
+    )
+    video_scene_cuts: bool = Field(
+        default=True,
+        description="Also grade the first frame after each scene cut (decodes ~5 frames/s).",
+    )
+    video_sustain_frames: int = Field(
+        default=2,
+        ge=1,
+        description="A grade sets a video's label when at least this many graded frames "
+        "reach it within video_sustain_window graded frames in a row (1: any single frame).",
+    )
+    video_sustain_window: int = Field(
+        default=3,
+        ge=1,
+        description="Consecutive graded frames in which video_sustain_frames must reach a "
+        "grade; must be >= video_sustain_frames.",
+    )
 
     # --- grade (nudity) detector --------------------------------------------
     grade_model_path: Path | None = Field(
@@ -45,6 +96,29 @@ class Settings(BaseSettings):
     rules_path: Path | None = Field(
         default=None, description="Policy rules (TOML); default: the bundled rules."
     )
+
+    # --- HTTP API --------------------------------------------------------------
+    api_host: str = Field(default="127.0.0.1", description="Interface the API listens on.")
+    api_port: int = Field(default=8000, ge=1, le=65535, description="TCP port of the API.")
+    max_upload_bytes: int = Field(
+        default_factory=lambda data: int(data["max_bytes"]),
+        gt=0,
+        description="Largest request body accepted by the API; default: max_bytes.",
+    )
+    url_fetch_enabled: bool = Field(
+        default=False, description="Allow POST /v1/scan to fetch a URL (off by default: SSRF)."
+    )
+    url_fetch_allow_hosts: list[str] = Field(
+        default_factory=list, description="Hosts a scan may fetch from when enabled."
+    )
+    url_fetch_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of a URL fetch.")
+    request_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of one API request.")
+
+
+def _default_database_url(data: dict[str, Any]) -> str:
+    """The SQLite file inside ``data_dir`` (absolute, so a later ``chdir`` cannot move it)."""
+    data_dir = Path(data.get("data_dir", Path("data")))
+    return f"sqlite:///{(data_dir / 'jikimi.db').absolute()}"
 
 
 def load_settings() -> Settings:

@@ -41,6 +41,12 @@ class MediaTooLarge(MediaError):
     code = "media_too_large"
 
 
+class UnreadableMedia(MediaError):
+    """A file could not be read from disk (missing, a folder, no permission...)."""
+
+    code = "unreadable"
+
+
 class ScanTimeout(JikimiError):
     code = "timeout"
 
@@ -57,7 +63,48 @@ class ModelUnavailable(JikimiError):
     code = "model_unavailable"
 
 
-class InvalidHash(JikimiError):
+# --- service errors (banks, keys, scans): the API maps each to an HTTP status ---
+
+
+class InvalidInput(JikimiError):  # noqa: N818 (names are the API's words)
+    """A request is well-formed but its values are not acceptable (bad name, bad range)."""
+
+    code = "invalid_input"
+
+
+class InvalidHash(InvalidInput):
     """A hash string has the wrong length or alphabet for its signal type."""
 
     code = "invalid_hash"
+
+
+class NotFound(JikimiError):  # noqa: N818 (names are the API's words)
+    """The thing does not exist, or the caller may not know that it exists.
+
+    Services raise this (not :class:`Forbidden`) for another tenant's objects, so
+    that a caller cannot probe which bank names or ids exist elsewhere.
+    """
+
+    code = "not_found"
+
+
+class Conflict(JikimiError):  # noqa: N818 (names are the API's words)
+    """The request contradicts the current state (duplicate name, entry already there)."""
+
+    code = "conflict"
+
+
+class Forbidden(JikimiError):  # noqa: N818 (names are the API's words)
+    """The caller's role does not allow this action on something it may see."""
+
+    code = "forbidden"
+
+
+class Unauthorized(JikimiError):  # noqa: N818 (names are the API's words)
+    """No valid credentials: unknown, malformed or revoked API key."""
+
+    code = "unauthorized"
+
+
+PayloadTooLarge = MediaTooLarge
+"""An upload over the size limit: the same error (and code) as an oversized medium."""

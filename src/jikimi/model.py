@@ -137,10 +137,21 @@ class Region(_Frozen):
     t_s: float | None = None
 
 
+class Segment(_Frozen):
+    """A stretch of a video with one grade (``end_s`` exclusive)."""
+
+    start_s: float
+    end_s: float
+    label: GradeLabel
+
+
 class Grade(_Frozen):
     label: GradeLabel
     score: float = Field(description="Confidence of the region that set the label (1.0 if none).")
     regions: tuple[Region, ...] = ()
+    segments: tuple[Segment, ...] | None = Field(
+        default=None, description="Videos only: graded stretches over time."
+    )
 
 
 class Evidence(_Frozen):

@@ -412,14 +412,20 @@ def test_limits_must_be_positive() -> None:
 
 
 def test_limits_from_settings() -> None:
-    settings = Settings()
-    assert VideoLimits.from_settings(settings).max_bytes == settings.max_bytes
-    assert VideoLimits.from_settings(settings).max_duration_s == VideoLimits().max_duration_s
-    custom: Any = SimpleNamespace(
-        max_bytes=10, video_max_bytes=99, video_max_duration_s=5.0, video_decode_timeout_s=2.0
+    defaults = VideoLimits.from_settings(Settings())
+    assert defaults.max_bytes == 256 * 1024 * 1024  # videos are larger than images
+    assert defaults.max_duration_s == VideoLimits().max_duration_s
+    assert defaults.max_pixels == VideoLimits().max_pixels
+    custom = Settings(
+        max_bytes=10,
+        video_max_bytes=99,
+        video_max_duration_s=5.0,
+        video_decode_timeout_s=2.0,
+        video_decode_threads=1,
     )
     limits = VideoLimits.from_settings(custom)
     assert (limits.max_bytes, limits.max_duration_s, limits.decode_timeout_s) == (99, 5.0, 2.0)
+    assert limits.max_threads == 1
 
 
 # --- time budget ------------------------------------------------------------------------

@@ -171,19 +171,15 @@ class VideoLimits:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> VideoLimits:
-        """Read ``video_*`` settings, falling back to the defaults above.
-
-        ``max_bytes`` defaults to the general ``max_bytes`` setting.
-        """
-        default = cls()
+        """Read the ``video_*`` settings."""
         return cls(
-            max_bytes=getattr(settings, "video_max_bytes", settings.max_bytes),
-            max_duration_s=getattr(settings, "video_max_duration_s", default.max_duration_s),
-            max_frames=getattr(settings, "video_max_frames", default.max_frames),
-            max_pixels=getattr(settings, "video_max_pixels", default.max_pixels),
-            max_dimension=getattr(settings, "video_max_dimension", default.max_dimension),
-            decode_timeout_s=getattr(settings, "video_decode_timeout_s", default.decode_timeout_s),
-            max_threads=getattr(settings, "video_decode_threads", default.max_threads),
+            max_bytes=settings.video_max_bytes,
+            max_duration_s=settings.video_max_duration_s,
+            max_frames=settings.video_max_frames,
+            max_pixels=settings.video_max_pixels,
+            max_dimension=settings.video_max_dimension,
+            decode_timeout_s=settings.video_decode_timeout_s,
+            max_threads=settings.video_decode_threads,
         )
 
 

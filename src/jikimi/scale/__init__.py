@@ -1,0 +1,1 @@
+"""Ways to run the pipeline over many items: in-process, a local process pool."""

@@ -1,0 +1,128 @@
+"""Scan many files on one machine: in-process, or a pool of worker processes.
+
+Each worker builds one :class:`~jikimi.pipeline.Scanner` at start-up, so models
+load once per worker, not once per file. Files go to workers in small chunks (the
+nudity model runs batched within a chunk) and results come back in input order.
+A worker that dies (a decoder crash in native code, the OOM killer) costs only the
+file that killed it: the pool is rebuilt, the chunk is retried file by file, and
+a file that crashes a worker on its own gets a ``worker_crashed`` error Verdict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from jikimi.config import Settings
+from jikimi.errors import JikimiError
+from jikimi.media import MediaLimits, read_file
+from jikimi.model import Verdict
+from jikimi.pipeline import Item, Scanner, ScanProgress, error_verdict
+
+_worker_scanner: Scanner | None = None
+
+
+def scan_chunk(
+    scanner: Scanner, paths: Sequence[Path], progress: ScanProgress | None = None
+) -> list[Verdict]:
+    """Read and scan some files; unreadable files become error Verdicts.
+
+    Files are read up to the larger of the image and video size limits; the
+    pipeline applies the limit of what the file turns out to be.
+    """
+    limits: MediaLimits = dataclasses.replace(scanner.limits, max_bytes=scanner.max_input_bytes)
+    out: list[Verdict | None] = [None] * len(paths)
+    items: list[Item] = []
+    where: list[int] = []
+    for i, path in enumerate(paths):
+        source = {"path": str(path)}
+        try:
+            items.append(Item(read_file(path, limits), source))
+            where.append(i)
+        except JikimiError as exc:
+            out[i] = error_verdict(source, exc.code, exc.message)
+    for i, verdict in zip(where, scanner.scan_many(items, progress), strict=True):
+        out[i] = verdict
+    return [v for v in out if v is not None]
+
+
+def _init_worker(settings: Settings) -> None:
+    global _worker_scanner
+    _worker_scanner = Scanner.from_settings(settings)
+    _worker_scanner.warm_up()
+
+
+def _run_chunk(paths: Sequence[Path]) -> list[Verdict]:
+    assert _worker_scanner is not None, "worker not initialised"
+    return scan_chunk(_worker_scanner, paths)
+
+
+def settings_for_workers(settings: Settings, workers: int) -> Settings:
+    """Split the cores between workers unless the user set a thread count."""
+    if workers > 1 and settings.grade_threads == 0:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        return settings.model_copy(update={"grade_threads": threads})
+    return settings
+
+
+def scan_files(
+    paths: Sequence[Path],
+    settings: Settings,
+    workers: int = 1,
+    chunk: int | None = None,
+    progress: ScanProgress | None = None,
+) -> Iterator[Verdict]:
+    """Yield one Verdict per path, in order.
+
+    ``progress`` hears how far each video has got (in-process scans only: worker
+    processes report per file, through the Verdicts).
+    """
+    size = chunk or settings.grade_batch_size
+    chunks = [list(paths[i : i + size]) for i in range(0, len(paths), size)]
+    if workers <= 1:
+        scanner = Scanner.from_settings(settings)
+        for c in chunks:
+            yield from scan_chunk(scanner, c, progress)
+        return
+    yield from _pooled(chunks, settings_for_workers(settings, workers), workers)
+
+
+def _pooled(chunks: list[list[Path]], settings: Settings, workers: int) -> Iterator[Verdict]:
+    pending = deque(chunks)
+    while pending:
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(settings,)) as pool:
+            window: deque[tuple[list[Path], Future[list[Verdict]]]] = deque()
+            broken = False
+            while pending or window:
+                while pending and len(window) < workers * 2 and not broken:
+                    c = pending.popleft()
+                    window.append((c, pool.submit(_run_chunk, c)))
+                if not window:
+                    break
+                c, fut = window.popleft()
+                try:
+                    yield from fut.result()
+                except BrokenProcessPool:
+                    # A worker died. The head chunk is split into single files and
+                    # retried, so one poisonous file costs only itself; a single
+                    # file that crashes again is reported. Chunks queued behind it
+                    # are resubmitted to a fresh pool.
+                    pending.extendleft(reversed([c2 for c2, _ in window]))
+                    window.clear()
+                    if len(c) > 1:
+                        pending.extendleft(reversed([[p] for p in c]))
+                    else:
+                        yield from _crashed(c)
+                    broken = True
+            if not broken:
+                return
+
+
+def _crashed(paths: Sequence[Path]) -> list[Verdict]:
+    msg = "the worker process scanning this file died (native crash or out of memory)"
+    return [error_verdict({"path": str(p)}, "worker_crashed", msg) for p in paths]

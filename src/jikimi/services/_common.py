@@ -1,0 +1,35 @@
+"""Helpers every service uses: the permission check and the clock.
+
+Permission first, existence second: a caller without the permission gets
+:class:`~jikimi.errors.Forbidden` before anything is looked up, so the answer
+never depends on (and never reveals) what exists in another tenant.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from jikimi.domain import Permission, Principal
+from jikimi.errors import Forbidden
+
+
+def require(principal: Principal, permission: Permission) -> None:
+    """Raise :class:`Forbidden` unless the principal's role grants ``permission``."""
+    if not principal.can(permission):
+        raise Forbidden(f"role {principal.role.value!r} may not {_VERBS[permission]}")
+
+
+def now() -> datetime:
+    """The current time, timezone-aware UTC (the only kind the store accepts)."""
+    return datetime.now(UTC)
+
+
+_VERBS = {
+    Permission.BANK_READ: "read banks",
+    Permission.BANK_WRITE: "change banks or their entries",
+    Permission.BANK_TRANSFER: "import or export bank entries",
+    Permission.SCAN: "submit media for scanning",
+    Permission.MATCH: "match hashes",
+    Permission.SCAN_READ: "read scans",
+    Permission.KEY_ADMIN: "manage API keys",
+}

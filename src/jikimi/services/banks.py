@@ -1,0 +1,522 @@
+"""Banks and their entries: the service behind ``/v1/banks`` and ``jikimi bank …``.
+
+Every method takes the caller's :class:`~jikimi.domain.Principal` first and
+checks, in this order: the role's permission (:class:`Forbidden`), that the
+bank is visible to the caller's tenant (:class:`NotFound` otherwise, so other
+tenants' bank names never leak), and for changes, that the caller's tenant
+owns it (a bank shared with it is read-only: :class:`Forbidden`).
+
+Each call is one transaction, except imports, which commit every batch of
+~20,000 rows: a crash loses at most the batch in flight, never half of one,
+and importing the same file again is safe (rows already there are counted as
+duplicates). After each commit the optional :class:`BankListener` (the
+matching service) hears about the entries that started or stopped matching,
+so a withdrawn hash stops matching in this process at once; other processes
+follow the change log (see :mod:`jikimi.store.entries`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import builtins
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Protocol
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from jikimi.config import Settings
+from jikimi.domain import (
+    BANK_NAME_RE,
+    BANK_SIGNALS,
+    MAX_PDQ_THRESHOLD,
+    MAX_REPORTED_ERRORS,
+    Bank,
+    BankCreate,
+    BankUpdate,
+    Change,
+    Entry,
+    EntryCreate,
+    EntryMeta,
+    EntryPage,
+    EntryStatus,
+    ImportReport,
+    ImportRow,
+    Permission,
+    Principal,
+    RowError,
+    RowFormat,
+)
+from jikimi.errors import Conflict, Forbidden, InvalidInput, NotFound
+from jikimi.model import SignalKind
+from jikimi.services import importing
+from jikimi.services._common import now, require
+from jikimi.store import Store
+from jikimi.store import banks as bank_repo
+from jikimi.store import entries as entry_repo
+from jikimi.store import tenants as tenant_repo
+from jikimi.store.banks import BankAccess
+from jikimi.store.entries import NewEntry
+
+log = logging.getLogger(__name__)
+
+IMPORT_BATCH = 20_000
+DEFAULT_PAGE = 100
+MAX_PAGE = 1_000
+MAX_LABELS = 32
+MAX_SOURCE_CHARS = 2_048
+MAX_NOTE_CHARS = 8_192
+_LABEL_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+Progress = Callable[[int], None]
+"""Called with the number of rows read so far, after each committed batch."""
+
+
+class BankListener(Protocol):
+    """Told about committed changes (the matching service implements this).
+
+    Called after the transaction commits, in the caller's thread; it must not
+    raise (an exception is logged and swallowed: the change is already durable,
+    and the change log lets the listener catch up).
+    """
+
+    def entries_changed(self, changes: Sequence[Change]) -> None:
+        """Entries started (``add``) or stopped (``remove``) matching."""
+
+    def banks_changed(self, bank_ids: Sequence[str]) -> None:
+        """A bank was created, updated (kind, threshold, enabled, ...), shared or deleted."""
+
+
+class BankService:
+    """Create, read, change, share and delete banks; add, list, withdraw, import, export entries."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        settings: Settings | None = None,
+        listener: BankListener | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.listener = listener
+
+    # --- banks ----------------------------------------------------------------
+
+    def create(self, principal: Principal, spec: BankCreate) -> Bank:
+        require(principal, Permission.BANK_WRITE)
+        _check_name(spec.name)
+        _check_threshold(spec.pdq_threshold)
+        spec = spec.model_copy(update={"labels": _check_labels(spec.labels)})
+        with self.store.session(write=True) as s, s.begin():
+            bank = bank_repo.create_bank(s, principal.tenant_id, spec, now())
+        self._banks_changed([bank.id])
+        return bank
+
+    def get(self, principal: Principal, name: str) -> Bank:
+        """A bank by name (own first, then shared with the caller) or by ``bnk_`` id."""
+        require(principal, Permission.BANK_READ)
+        with self.store.session() as s, s.begin():
+            return _visible(s, principal, name).bank
+
+    def list(self, principal: Principal) -> builtins.list[Bank]:
+        """The caller's banks, then those shared with it."""
+        require(principal, Permission.BANK_READ)
+        with self.store.session() as s, s.begin():
+            return [a.bank for a in bank_repo.list_visible_banks(s, principal.tenant_id)]
+
+    def update(self, principal: Principal, name: str, update: BankUpdate) -> Bank:
+        require(principal, Permission.BANK_WRITE)
+        if update.pdq_threshold is not None:
+            _check_threshold(update.pdq_threshold)
+        if update.labels is not None:
+            update = update.model_copy(update={"labels": _check_labels(update.labels)})
+        with self.store.session(write=True) as s, s.begin():
+            bank = _owned(s, principal, name)
+            updated = bank_repo.update_bank(s, bank.id, update, now())
+        self._banks_changed([updated.id])
+        return updated
+
+    def delete(self, principal: Principal, name: str) -> None:
+        """Delete the bank and all its entries; they stop matching at once."""
+        require(principal, Permission.BANK_WRITE)
+        with self.store.session(write=True) as s, s.begin():
+            bank = _owned(s, principal, name)
+            entry_repo.record_bank_removal(s, bank.id, now())
+            bank_repo.delete_bank(s, bank.id)
+        self._banks_changed([bank.id])
+
+    def share(self, principal: Principal, name: str, tenant_name: str) -> Bank:
+        """Let another tenant see this bank (read-only) and match against it."""
+        return self._set_share(principal, name, tenant_name, shared=True)
+
+    def unshare(self, principal: Principal, name: str, tenant_name: str) -> Bank:
+        """Stop sharing with a tenant (no error if it was not shared)."""
+        return self._set_share(principal, name, tenant_name, shared=False)
+
+    def _set_share(self, principal: Principal, name: str, tenant_name: str, shared: bool) -> Bank:
+        require(principal, Permission.BANK_WRITE)
+        with self.store.session(write=True) as s, s.begin():
+            bank = _owned(s, principal, name)
+            tenant = tenant_repo.get_tenant_by_name(s, tenant_name)
+            if tenant is None:
+                raise NotFound(f"no tenant named {tenant_name!r}")
+            if tenant.id == principal.tenant_id:
+                raise InvalidInput("a bank is always visible to its own tenant")
+            if shared:
+                bank_repo.add_share(s, bank.id, tenant.id, now())
+            else:
+                bank_repo.remove_share(s, bank.id, tenant.id)
+            result = bank_repo.get_bank(s, bank.id)
+        assert result is not None  # same transaction as _owned()
+        self._banks_changed([bank.id])
+        return result
+
+    # --- entries --------------------------------------------------------------
+
+    def add_entry(self, principal: Principal, bank: str, entry: EntryCreate) -> Entry:
+        """Add one hash; :class:`Conflict` if the bank has it (or had it, withdrawn)."""
+        require(principal, Permission.BANK_WRITE)
+        if entry.signal not in BANK_SIGNALS:
+            raise InvalidInput(f"a bank cannot hold {entry.signal.value} hashes")
+        value = importing.validate_hash(entry.signal, entry.value)
+        meta = _check_meta(entry)
+        return self._add(principal, bank, entry.signal, value, meta, media_sha256=None)
+
+    def add_media_entry(
+        self, principal: Principal, bank: str, data: bytes, meta: EntryMeta | None = None
+    ) -> Entry:
+        """Hash an uploaded image (PDQ) and add it; the image is kept only if the bank
+        keeps evidence (in the blob store, by SHA-256), otherwise only its hashes are.
+
+        The entry's ``media_sha256`` names the image either way, so a later upload
+        of the same file can be recognised.
+        """
+        require(principal, Permission.BANK_WRITE)
+        checked = _check_meta(meta or EntryMeta())
+        with self.store.session() as s, s.begin():
+            target = _owned(s, principal, bank)  # fail before the expensive decode
+        pdq, sha256 = self._hash_media(data)
+        if target.keep_evidence:
+            self.store.blobs.put(data)  # before the row: a crash leaves a harmless orphan blob
+        return self._add(principal, bank, SignalKind.PDQ, pdq, checked, media_sha256=sha256)
+
+    def _hash_media(self, data: bytes) -> tuple[str, str]:
+        # Imported here: decoding pulls in Pillow/pdqhash, which only this path needs.
+        from jikimi.media import MediaLimits, load
+        from jikimi.signals import PdqSignal
+
+        if self.settings is not None:
+            limits = MediaLimits.from_settings(self.settings)
+        else:  # the documented defaults, without reading the environment
+            fields = Settings.model_fields
+            limits = MediaLimits(
+                max_bytes=fields["max_bytes"].default,
+                max_pixels=fields["max_pixels"].default,
+                max_dimension=fields["max_dimension"].default,
+            )
+        picture = load(data, limits)
+        return PdqSignal.hash_picture(picture).value, picture.media.sha256
+
+    def _add(
+        self,
+        principal: Principal,
+        bank: str,
+        signal: SignalKind,
+        value: str,
+        meta: EntryMeta,
+        media_sha256: str | None,
+    ) -> Entry:
+        with self.store.session(write=True) as s, s.begin():
+            target = _owned(s, principal, bank)
+            existing = entry_repo.find_entry_by_value(s, target.id, target.name, signal, value)
+            if existing is not None:
+                if existing.status == EntryStatus.WITHDRAWN:
+                    raise Conflict(
+                        f"this {signal.value} hash was withdrawn from bank {target.name}; "
+                        "withdrawal is final"
+                    )
+                raise Conflict(
+                    f"this {signal.value} hash is already in bank {target.name} as {existing.id}"
+                )
+            entry, change = entry_repo.add_entry(
+                s,
+                bank_id=target.id,
+                bank_name=target.name,
+                signal=signal,
+                value=value,
+                meta=meta,
+                media_sha256=media_sha256,
+                at=now(),
+            )
+        self._entries_changed([change])
+        return entry
+
+    def get_entry(self, principal: Principal, bank: str, entry_id: str) -> Entry:
+        """An entry that is not withdrawn (withdrawn entries are :class:`NotFound`)."""
+        require(principal, Permission.BANK_READ)
+        with self.store.session() as s, s.begin():
+            target = _visible(s, principal, bank).bank
+            entry = entry_repo.get_entry(s, target.id, target.name, entry_id)
+        if entry is None:
+            raise NotFound(f"no entry {entry_id} in bank {target.name}")
+        return entry
+
+    def list_entries(
+        self,
+        principal: Principal,
+        bank: str,
+        cursor: str | None = None,
+        limit: int = DEFAULT_PAGE,
+        *,
+        status: EntryStatus | None = None,
+    ) -> EntryPage:
+        """Entries in the order they were added, ``limit`` (1..1000) at a time.
+
+        ``status`` filters to active or disabled entries; withdrawn entries are
+        never listed.
+        """
+        require(principal, Permission.BANK_READ)
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
+        if status == EntryStatus.WITHDRAWN:
+            raise InvalidInput("withdrawn entries are never listed")
+        after = _decode_cursor(cursor)
+        with self.store.session() as s, s.begin():
+            target = _visible(s, principal, bank).bank
+            rows = entry_repo.list_entries(
+                s, target.id, target.name, after_seq=after, limit=limit + 1, status=status
+            )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_cursor = _encode_cursor(rows[-1][0]) if more else None
+        return EntryPage(entries=tuple(e for _, e in rows), next_cursor=next_cursor)
+
+    def set_status(
+        self, principal: Principal, bank: str, entry_id: str, status: EntryStatus
+    ) -> Entry:
+        """Disable, enable or withdraw an entry. Withdrawal is final: afterwards the
+        entry is :class:`NotFound` everywhere and never matches again."""
+        require(principal, Permission.BANK_WRITE)
+        with self.store.session(write=True) as s, s.begin():
+            target = _owned(s, principal, bank)
+            result = entry_repo.set_entry_status(s, target.id, target.name, entry_id, status, now())
+        if result is None:
+            raise NotFound(f"no entry {entry_id} in bank {target.name}")
+        entry, change = result
+        if change is not None:
+            self._entries_changed([change])
+        return entry
+
+    # --- import and export ----------------------------------------------------
+
+    def import_rows(
+        self,
+        principal: Principal,
+        bank: str,
+        rows: Iterable[ImportRow | RowError | Mapping[str, Any]],
+        on_progress: Progress | None = None,
+        *,
+        source: str | None = None,
+        batch_size: int = IMPORT_BATCH,
+    ) -> ImportReport:
+        """Add many hashes, streaming; bad rows are reported, not fatal.
+
+        ``rows`` come from :func:`jikimi.services.importing.read_rows` (which
+        numbers them by file line) or are plain dicts in the signal form
+        (numbered by position). ``source`` is recorded on every new entry.
+        Batches commit one by one (see the module docstring).
+        """
+        require(principal, Permission.BANK_TRANSFER)
+        if batch_size < 1:
+            raise InvalidInput("batch_size must be positive")
+        if source is not None and len(source) > MAX_SOURCE_CHARS:
+            raise InvalidInput(f"source is at most {MAX_SOURCE_CHARS} characters")
+        with self.store.session() as s, s.begin():
+            target = _owned(s, principal, bank)
+        tally = _Tally()
+        batch: builtins.list[NewEntry] = []
+        for position, item in enumerate(rows, 1):
+            tally.rows += 1
+            row = importing.as_import_row(position, item)
+            checked = row if isinstance(row, RowError) else importing.check_row(row)
+            if isinstance(checked, RowError):
+                tally.error(checked)
+            else:
+                batch.append(NewEntry(*checked))
+            if len(batch) >= batch_size:
+                self._commit_batch(target, batch, source, tally, on_progress)
+                batch = []
+        self._commit_batch(target, batch, source, tally, on_progress)
+        return tally.report()
+
+    def _commit_batch(
+        self,
+        bank: Bank,
+        batch: Sequence[NewEntry],
+        source: str | None,
+        tally: _Tally,
+        on_progress: Progress | None,
+    ) -> None:
+        if batch:
+            try:
+                with self.store.session(write=True) as s, s.begin():
+                    added, changes = entry_repo.insert_entries(
+                        s,
+                        bank.id,
+                        batch,
+                        source=source,
+                        at=now(),
+                        want_changes=self.listener is not None,
+                    )
+            except IntegrityError:  # the bank was deleted while we were importing
+                raise NotFound(f"bank {bank.name} no longer exists") from None
+            tally.added += added
+            tally.duplicates += len(batch) - added
+            self._entries_changed(changes)
+        if on_progress is not None:
+            on_progress(tally.rows)
+
+    def export(self, principal: Principal, bank: str, fmt: RowFormat) -> Iterator[str]:
+        """The bank's active entries as text chunks in ``fmt``, read page by page.
+
+        Permission and visibility are checked now (errors raise here, not while
+        streaming); the pages are read lazily, each in its own short transaction.
+        """
+        require(principal, Permission.BANK_TRANSFER)
+        with self.store.session() as s, s.begin():
+            target = _visible(s, principal, bank).bank
+        return importing.write_rows(self._active_pages(target), fmt)
+
+    def _active_pages(self, bank: Bank) -> Iterator[builtins.list[Entry]]:
+        after = 0
+        while True:
+            with self.store.session() as s, s.begin():
+                rows = entry_repo.list_entries(
+                    s,
+                    bank.id,
+                    bank.name,
+                    after_seq=after,
+                    limit=IMPORT_BATCH,
+                    status=EntryStatus.ACTIVE,
+                )
+            if not rows:
+                return
+            after = rows[-1][0]
+            yield [e for _, e in rows]
+
+    # --- notifications --------------------------------------------------------
+
+    def _entries_changed(self, changes: Sequence[Change]) -> None:
+        if self.listener is not None and changes:
+            try:
+                self.listener.entries_changed(changes)
+            except Exception:
+                log.exception("bank listener failed on %d entry changes", len(changes))
+
+    def _banks_changed(self, bank_ids: Sequence[str]) -> None:
+        if self.listener is not None:
+            try:
+                self.listener.banks_changed(bank_ids)
+            except Exception:
+                log.exception("bank listener failed on bank change %s", bank_ids)
+
+
+class _Tally:
+    """Counts of an import in progress."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.added = 0
+        self.duplicates = 0
+        self.error_count = 0
+        self.errors: builtins.list[RowError] = []
+
+    def error(self, error: RowError) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_REPORTED_ERRORS:
+            self.errors.append(error)
+
+    def report(self) -> ImportReport:
+        return ImportReport(
+            rows=self.rows,
+            added=self.added,
+            duplicates=self.duplicates,
+            error_count=self.error_count,
+            errors=tuple(self.errors),
+        )
+
+
+# --- lookups and checks -------------------------------------------------------------
+
+
+def _visible(s: Session, principal: Principal, ref: str) -> BankAccess:
+    access = bank_repo.resolve_bank(s, principal.tenant_id, ref)
+    if access is None:
+        raise NotFound(f"no bank {ref!r}")
+    return access
+
+
+def _owned(s: Session, principal: Principal, ref: str) -> Bank:
+    access = _visible(s, principal, ref)
+    if not access.owned:
+        raise Forbidden(f"bank {access.bank.name} is shared with you read-only")
+    return access.bank
+
+
+def _check_name(name: str) -> None:
+    if not BANK_NAME_RE.match(name):
+        raise InvalidInput(
+            "a bank name is 2 to 64 characters: uppercase letters, digits and '_' "
+            "(e.g. KCSC_TAKEDOWNS)"
+        )
+
+
+def _check_threshold(threshold: int) -> None:
+    if not 0 <= threshold <= MAX_PDQ_THRESHOLD:
+        raise InvalidInput(f"pdq_threshold must be between 0 and {MAX_PDQ_THRESHOLD} bits")
+
+
+def _check_labels(labels: Sequence[str]) -> tuple[str, ...]:
+    unique = tuple(dict.fromkeys(labels))
+    if len(unique) > MAX_LABELS:
+        raise InvalidInput(f"at most {MAX_LABELS} labels")
+    for label in unique:
+        if not _LABEL_RE.match(label):
+            raise InvalidInput(
+                f"label {label[:70]!r}: 1 to 64 letters, digits or '_', '.', ':', '-'"
+            )
+    return unique
+
+
+def _check_meta(meta: EntryMeta) -> EntryMeta:
+    if meta.source is not None and len(meta.source) > MAX_SOURCE_CHARS:
+        raise InvalidInput(f"source is at most {MAX_SOURCE_CHARS} characters")
+    if meta.note is not None and len(meta.note) > MAX_NOTE_CHARS:
+        raise InvalidInput(f"note is at most {MAX_NOTE_CHARS} characters")
+    metadata = importing.check_metadata(meta.metadata)
+    if isinstance(metadata, str):
+        raise InvalidInput(metadata)
+    return EntryMeta(source=meta.source, note=meta.note, metadata=metadata)
+
+
+def _encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"e{seq}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        if not text.startswith("e"):
+            raise ValueError(text)
+        seq = int(text[1:])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("invalid cursor: pass back next_cursor unchanged") from None
+    if seq < 0:
+        raise InvalidInput("invalid cursor: pass back next_cursor unchanged")
+    return seq

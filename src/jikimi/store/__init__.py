@@ -1,0 +1,25 @@
+"""Storage: SQLAlchemy models, repositories, Alembic migrations, and the blob store.
+
+SQLite by default (a file in the data directory, WAL mode), PostgreSQL when
+``JIKIMI_DATABASE_URL`` says so; the same schema on both through Alembic.
+Nothing in here opens a connection at import time.
+
+Public surface::
+
+    store = Store.from_settings(settings)      # engine + sessions + blobs
+    migrate(settings)                          # Alembic upgrade head
+    with store.session(write=True) as s, s.begin():
+        banks.create_bank(s, ...)              # repositories: jikimi.store.{tenants,
+                                               # banks, entries, scans}; never commit
+
+ORM rows stay inside this package: repositories return :mod:`jikimi.domain` types.
+"""
+
+from __future__ import annotations
+
+from jikimi.store.blobs import BlobStore
+from jikimi.store.engine import make_engine
+from jikimi.store.migrate import migrate, upgrade
+from jikimi.store.session import Store
+
+__all__ = ["BlobStore", "Store", "make_engine", "migrate", "upgrade"]

@@ -1,0 +1,195 @@
+"""SQLAlchemy 2 models: the database schema, identical on SQLite and PostgreSQL.
+
+These rows never leave :mod:`jikimi.store`; repositories convert them to the
+frozen value types of :mod:`jikimi.domain`. Enums are stored as their string
+values (portable, readable in ``psql``/``sqlite3``) and JSON as ``sa.JSON``.
+Every change here needs a migration in ``migrations/versions`` (a test compares
+the migrated schema with these models on both databases).
+
+Two integer keys matter beyond the public ``ent_…`` ids:
+
+- ``bank_entries.seq`` is the entry's int64 id inside the matching index;
+- ``changes.id`` orders the change log that lets the index (a cache on disk)
+  catch up with the database after a crash: snapshot at watermark W, then
+  replay the changes with ``id > W``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+"""Deterministic constraint names, so migrations name the same thing on both databases."""
+
+ID = sa.String(40)
+"""Prefixed ULIDs (``bnk_01J…``): 30 characters, with room for longer prefixes."""
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+"""An int64 autoincrement key (SQLite only auto-assigns ``INTEGER PRIMARY KEY``)."""
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on both databases.
+
+    PostgreSQL keeps the zone (``timestamptz``); SQLite stores text without one,
+    so values are converted to UTC on the way in and get ``tzinfo=UTC`` back on
+    the way out. Naive datetimes are refused: they are always a bug here.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use datetime.now(UTC)")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UtcDateTime(),
+        dict[str, Any]: sa.JSON(),
+        list[str]: sa.JSON(),
+    }
+
+
+class TenantRow(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime]
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(sa.String(16))
+    name: Mapped[str] = mapped_column(sa.String(128))
+    secret_sha256: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class BankRow(Base):
+    __tablename__ = "banks"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(64))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    pdq_threshold: Mapped[int]
+    dihedral: Mapped[bool]
+    labels: Mapped[list[str]]
+    enabled: Mapped[bool]
+    keep_evidence: Mapped[bool]
+    entry_count: Mapped[int] = mapped_column(sa.BigInteger)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class BankShareRow(Base):
+    __tablename__ = "bank_shares"
+
+    bank_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("banks.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime]
+
+
+class EntryRow(Base):
+    __tablename__ = "bank_entries"
+    __table_args__ = (
+        sa.Index(None, "bank_id", "seq"),  # keyset pagination and export per bank
+        {"sqlite_autoincrement": True},  # a deleted seq is never reused as an index id
+    )
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(ID, unique=True)
+    bank_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("banks.id", ondelete="CASCADE"))
+    signal: Mapped[str] = mapped_column(sa.String(8))
+    value: Mapped[str] = mapped_column(sa.String(64))
+    # A hash is in a bank once (a withdrawn one stays, so it is never re-added). The
+    # unique key is 16 bytes of SHA-256(bank, signal, value) rather than the columns
+    # themselves: a six times smaller index stays in memory at millions of entries,
+    # which is what keeps bulk imports fast (see store.entries.dedupe_key).
+    dedupe_key: Mapped[bytes] = mapped_column(sa.LargeBinary(16), unique=True)
+    status: Mapped[str] = mapped_column(sa.String(12))
+    source: Mapped[str | None] = mapped_column(sa.Text)
+    note: Mapped[str | None] = mapped_column(sa.Text)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", sa.JSON)
+    media_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ChangeRow(Base):
+    """The change log of active entries (no foreign keys: it outlives deleted banks)."""
+
+    __tablename__ = "changes"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    op: Mapped[str] = mapped_column(sa.String(8))
+    entry_seq: Mapped[int] = mapped_column(sa.BigInteger)
+    bank_id: Mapped[str] = mapped_column(ID)
+    signal: Mapped[str] = mapped_column(sa.String(8))
+    value: Mapped[str] = mapped_column(sa.String(64))
+    at: Mapped[datetime]
+
+
+class ScanRow(Base):
+    __tablename__ = "scans"
+    __table_args__ = (sa.Index(None, "tenant_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("tenants.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    verdict: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    pdq: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    md5: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    sha256: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+
+
+class ScanMatchRow(Base):
+    """A match found after the scan was stored (retroactive matching)."""
+
+    __tablename__ = "scan_matches"
+
+    scan_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("scans.id", ondelete="CASCADE"), primary_key=True
+    )
+    entry_seq: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("bank_entries.seq", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    distance: Mapped[int]
+    found_at: Mapped[datetime]
