@@ -18,8 +18,9 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "conformance"
 """Meta's ThreatExchange conformance data, beside the repository."""
 
 
-def parse_args(description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None
-               ) -> argparse.Namespace:
+def parse_args(
+    description: str, extra: Callable[[argparse.ArgumentParser], None] | None = None
+) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--quick", action="store_true", help="finish in under 60 seconds")
     parser.add_argument("--repeat", type=int, default=0, help="timed rounds (0 = default)")
@@ -42,8 +43,9 @@ def best_of(fn: Callable[[], Any], rounds: int) -> float:
     return statistics.median(times)
 
 
-def interleaved(ours: Callable[[], Any], peer: Callable[[], Any], rounds: int
-                ) -> tuple[float, float]:
+def interleaved(
+    ours: Callable[[], Any], peer: Callable[[], Any], rounds: int
+) -> tuple[float, float]:
     """Time two functions alternately; return (ours_ms, peer_ms) medians."""
     o: list[float] = []
     p: list[float] = []

@@ -148,3 +148,13 @@ def store(settings: Settings) -> Iterator[Store]:
     opened = Store.from_settings(settings)
     yield opened
     opened.close()
+
+
+CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In CI the conformance data beside the repo is mandatory: its tests must not skip."""
+    required = os.environ.get("JIKIMI_REQUIRE_CONFORMANCE", "") in ("1", "true", "yes")
+    if required and not (CONFORMANCE / "pdq" / "expected.csv").is_file():
+        pytest.exit(f"conformance data missing at {CONFORMANCE}", returncode=1)

@@ -21,18 +21,32 @@ from jikimi.model import (
     Verdict,
 )
 
-CONTRACT_KEYS = {"schema", "id", "source", "media", "signals", "grade", "synthetic", "matches",
-                 "faces", "decision", "error"}
+CONTRACT_KEYS = {
+    "schema",
+    "id",
+    "source",
+    "media",
+    "signals",
+    "grade",
+    "synthetic",
+    "matches",
+    "faces",
+    "decision",
+    "error",
+}
 
 
 def full_verdict() -> Verdict:
     return Verdict(
         id=new_id("scn"),
         source={"path": "a.jpg"},
-        media=Media(kind=MediaKind.IMAGE, format="jpeg", width=4, height=3, bytes=10,
-                    sha256="0" * 64),
-        signals=(Signal(type=SignalKind.PDQ, value="f" * 64, quality=100),
-                 Signal(type=SignalKind.MD5, value="0" * 32)),
+        media=Media(
+            kind=MediaKind.IMAGE, format="jpeg", width=4, height=3, bytes=10, sha256="0" * 64
+        ),
+        signals=(
+            Signal(type=SignalKind.PDQ, value="f" * 64, quality=100),
+            Signal(type=SignalKind.MD5, value="0" * 32),
+        ),
         grade=Grade(label=GradeLabel.NORMAL, score=1.0),
         synthetic=Synthetic.from_evidence([]),
         matches=(),
@@ -54,7 +68,9 @@ def test_verdict_json_has_the_contract_fields() -> None:
 
 
 def test_error_verdict_has_same_schema_and_null_fields() -> None:
-    v = Verdict(id="scn_x", source={"path": "b"}, error=ErrorInfo(code="corrupt_media", message="m"))
+    v = Verdict(
+        id="scn_x", source={"path": "b"}, error=ErrorInfo(code="corrupt_media", message="m")
+    )
     obj = v.to_json_dict()
     assert set(obj) == CONTRACT_KEYS
     assert obj["error"] == {"code": "corrupt_media", "message": "m"}

@@ -76,8 +76,9 @@ class BankSnapshot:
 
 
 def test_matcher_drives_the_decision(scanner: Scanner) -> None:
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     data = (SAMPLES / "rocket.jpg").read_bytes()
     flipped = io.BytesIO()

@@ -24,15 +24,20 @@ from jikimi.model import (
 from jikimi.policy import Policy, load_rules
 
 NONE = Synthetic.from_evidence([])
-WEAK = Synthetic.from_evidence([Evidence(kind=EvidenceKind.WATERMARK, strength=Strength.WEAK,
-                                         detail="SD watermark")])
-STRONG = Synthetic.from_evidence([Evidence(kind=EvidenceKind.C2PA, strength=Strength.STRONG,
-                                           detail="C2PA says AI")])
+WEAK = Synthetic.from_evidence(
+    [Evidence(kind=EvidenceKind.WATERMARK, strength=Strength.WEAK, detail="SD watermark")]
+)
+STRONG = Synthetic.from_evidence(
+    [Evidence(kind=EvidenceKind.C2PA, strength=Strength.STRONG, detail="C2PA says AI")]
+)
 
 
 def grade(label: GradeLabel) -> Grade:
-    regions = () if label is GradeLabel.NORMAL else (
-        Region(label="FEMALE_BREAST_EXPOSED", score=0.8, box=(1, 2, 3, 4)),)
+    regions = (
+        ()
+        if label is GradeLabel.NORMAL
+        else (Region(label="FEMALE_BREAST_EXPOSED", score=0.8, box=(1, 2, 3, 4)),)
+    )
     return Grade(label=label, score=0.8, regions=regions)
 
 
@@ -92,8 +97,10 @@ def test_suppression_reason_lists_silenced_rules(policy: Policy) -> None:
 
 def test_custom_rules_file(tmp_path: Path) -> None:
     p = tmp_path / "rules.toml"
-    p.write_text('[[rule]]\nname="strict"\ngrade_at_least="suggestive"\naction="remove"\n'
-                 'priority="high"\nreason="no nudity at all here: {grade}"\n')
+    p.write_text(
+        '[[rule]]\nname="strict"\ngrade_at_least="suggestive"\naction="remove"\n'
+        'priority="high"\nreason="no nudity at all here: {grade}"\n'
+    )
     pol = Policy.from_file(load_rules(p))
     d = pol.decide(grade(GradeLabel.SUGGESTIVE), NONE, [], {})
     assert d.action is Action.REMOVE
@@ -106,9 +113,14 @@ def test_custom_rules_file(tmp_path: Path) -> None:
         ("[[rule]\n", "not valid TOML"),
         ('[[rule]]\nname="x"\naction="explode"\nreason="r"\ngrade_at_least="adult"\n', "action"),
         ('[[rule]]\nname="x"\naction="hold"\nreason="r"\n', "no condition"),
-        ('[[rule]]\nname="x"\naction="hold"\nreason="r"\ngrade_at_least="huge"\n', "grade_at_least"),
-        ('[[rule]]\nname="x"\naction="hold"\nreason="r"\nbank_kind="takedown"\ncolour=1\n',
-         "colour"),
+        (
+            '[[rule]]\nname="x"\naction="hold"\nreason="r"\ngrade_at_least="huge"\n',
+            "grade_at_least",
+        ),
+        (
+            '[[rule]]\nname="x"\naction="hold"\nreason="r"\nbank_kind="takedown"\ncolour=1\n',
+            "colour",
+        ),
     ],
 )
 def test_bad_rules_files_are_config_errors(tmp_path: Path, text: str, needle: str) -> None:

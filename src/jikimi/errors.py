@@ -66,7 +66,7 @@ class ModelUnavailable(JikimiError):
 # --- service errors (banks, keys, scans): the API maps each to an HTTP status ---
 
 
-class InvalidInput(JikimiError):  # noqa: N818 (names are the API's words)
+class InvalidInput(JikimiError):
     """A request is well-formed but its values are not acceptable (bad name, bad range)."""
 
     code = "invalid_input"
@@ -78,7 +78,7 @@ class InvalidHash(InvalidInput):
     code = "invalid_hash"
 
 
-class NotFound(JikimiError):  # noqa: N818 (names are the API's words)
+class NotFound(JikimiError):
     """The thing does not exist, or the caller may not know that it exists.
 
     Services raise this (not :class:`Forbidden`) for another tenant's objects, so
@@ -88,19 +88,19 @@ class NotFound(JikimiError):  # noqa: N818 (names are the API's words)
     code = "not_found"
 
 
-class Conflict(JikimiError):  # noqa: N818 (names are the API's words)
+class Conflict(JikimiError):
     """The request contradicts the current state (duplicate name, entry already there)."""
 
     code = "conflict"
 
 
-class Forbidden(JikimiError):  # noqa: N818 (names are the API's words)
+class Forbidden(JikimiError):
     """The caller's role does not allow this action on something it may see."""
 
     code = "forbidden"
 
 
-class Unauthorized(JikimiError):  # noqa: N818 (names are the API's words)
+class Unauthorized(JikimiError):
     """No valid credentials: unknown, malformed or revoked API key."""
 
     code = "unauthorized"

@@ -42,6 +42,7 @@ from jikimi.model import (
     Synthetic,
 )
 
+_UNGRADED_PREFIXES = ("FACE_", "FEET_", "ARMPITS_", "BELLY_", "MALE_BREAST_")
 _STRENGTH_ORDER = [Strength.WEAK, Strength.MODERATE, Strength.STRONG]
 
 
@@ -182,9 +183,12 @@ def _reason(
     grade_text = "unknown"
     if grade is not None:
         grade_text = grade.label.value
-        if grade.regions:
-            top = max(grade.regions, key=lambda r: r.score)
-            grade_text += f" ({top.label} {top.score:.2f})"
+        # name the body-part region that most likely set the grade, not a face
+        graded = [r for r in grade.regions if not r.label.startswith(_UNGRADED_PREFIXES)]
+        if graded and grade.label is not GradeLabel.NORMAL:
+            top = max(graded, key=lambda r: r.score)
+            grade_text += f" ({top.label} {top.score:.2f}"
+            grade_text += f" at {top.t_s:.1f} s)" if top.t_s is not None else ")"
     evidence = "; ".join(e.detail for e in (synthetic.evidence if synthetic else ())) or "none"
     banks = ", ".join(kinds_hit.get(rule.bank_kind, [])) if rule.bank_kind else ""
     try:

@@ -7,8 +7,9 @@ original bytes). Everything a user can get wrong is a typed
 :class:`~jikimi.errors.MediaError`.
 """
 
+from jikimi.errors import UnreadableMedia
 from jikimi.media.image import SUPPORTED_IMAGES, load
-from jikimi.media.limits import MediaLimits, UnreadableMedia, read_file
+from jikimi.media.limits import MediaLimits, read_file
 from jikimi.media.picture import RGB, Metadata, Picture
 from jikimi.media.sniff import FileFormat, Sniffed, sniff
 
