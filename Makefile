@@ -24,7 +24,7 @@ $(DEVSTAMP): pyproject.toml $(STAMP)
 	touch $@
 
 run: $(STAMP)
-	$(BIN)/jikimi scan src/jikimi/data/samples
+	$(BIN)/jikimi serve
 
 test: $(DEVSTAMP)
 	$(BIN)/python -m pytest
@@ -34,13 +34,15 @@ check: $(DEVSTAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+BENCHES := bench.pdq bench.grade bench.match bench.video bench.api
+
 bench: $(DEVSTAMP)
-	$(BIN)/python -m bench.pdq
-	$(BIN)/python -m bench.grade
+	bash bench/setup_vpdq.sh
+	for b in $(BENCHES); do $(BIN)/python -m $$b || exit 1; done
 
 bench-quick: $(DEVSTAMP)
-	$(BIN)/python -m bench.pdq --quick
-	$(BIN)/python -m bench.grade --quick
+	bash bench/setup_vpdq.sh
+	for b in $(BENCHES); do $(BIN)/python -m $$b --quick || exit 1; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

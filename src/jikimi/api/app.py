@@ -1,0 +1,190 @@
+"""The FastAPI application: ``create_app(settings)`` builds it, nothing happens at import.
+
+::
+
+    uvicorn ─► MetricsMiddleware ─► TimeoutMiddleware ─► BodyLimitMiddleware
+               ─► FastAPI (problem handlers) ─► routes/* ─► services ─► store
+
+The lifespan opens the database, starts the matching service (its indexes load
+in the background: ``/readyz`` says when) and closes them on shutdown. Each
+uvicorn worker process runs its own app from :func:`create_app_from_env`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import Scope
+
+import jikimi
+from jikimi.api import problems
+from jikimi.api.context import ApiContext
+from jikimi.api.fetch import UrlFetcher
+from jikimi.api.metrics import ApiMetrics
+from jikimi.api.middleware import BodyLimitMiddleware, MetricsMiddleware, TimeoutMiddleware
+from jikimi.api.routes import ROUTERS
+from jikimi.api.scanning import LazyScanner, PipelineScans, ScanBatcher
+from jikimi.config import Settings, load_settings
+from jikimi.domain import Change, Permission, Principal
+from jikimi.errors import Forbidden, JikimiError
+from jikimi.model import Match, Signal
+from jikimi.pipeline import Matcher
+from jikimi.services import BankService, KeyService
+from jikimi.store import Store
+
+log = logging.getLogger(__name__)
+
+JSON_BODY_LIMIT = 1024 * 1024
+"""Largest JSON body (a 1,000-hash match request is about 100 KB)."""
+MULTIPART_SLACK = 64 * 1024
+"""Room for multipart framing and small form fields around an upload."""
+
+_UPLOAD_PATHS = re.compile(r"^/v1/(scan|banks/[^/]+/(entries|import))/?$")
+_LONG_RUNNING = re.compile(r"^/v1/banks/[^/]+/import/?$")
+"""Imports may take minutes (a million rows); they are exempt from the request timeout."""
+
+_DESCRIPTION = """\
+Find and remove non-consensual sexual imagery, AI deepfakes included.
+
+Authenticate with `Authorization: Bearer <API key>`. Every error is an RFC 9457
+problem (`application/problem+json`) with a stable `code`.
+"""
+
+
+def create_app(
+    settings: Settings,
+    *,
+    fetcher: UrlFetcher | None = None,
+    scanner: LazyScanner | None = None,
+) -> FastAPI:
+    """The API for ``settings``; the database is opened when the app starts (lifespan).
+
+    ``fetcher`` and ``scanner`` are seams for tests (a fake transport; one model
+    load shared by many apps); by default each app builds its own.
+    """
+    metrics = ApiMetrics.create()
+    app = FastAPI(
+        title="jikimi",
+        version=jikimi.__version__,
+        description=_DESCRIPTION,
+        lifespan=_lifespan(
+            settings, metrics, fetcher or UrlFetcher(settings), scanner or LazyScanner(settings)
+        ),
+    )
+    problems.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    # Added innermost first: the last one added sees the request first.
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limit_for(settings))
+    app.add_middleware(
+        TimeoutMiddleware,
+        seconds=settings.request_timeout_s,
+        exempt=lambda scope: bool(_LONG_RUNNING.match(scope["path"])),
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=lambda: app.routes)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The uvicorn factory (``jikimi serve``): settings from ``JIKIMI_*`` variables."""
+    return create_app(load_settings())
+
+
+def body_limit_for(settings: Settings) -> Callable[[Scope], int]:
+    """Uploads may be ``max_upload_bytes`` (plus multipart framing); anything else 1 MiB."""
+    upload_limit = settings.max_upload_bytes + MULTIPART_SLACK
+
+    def limit_for(scope: Scope) -> int:
+        if scope.get("method") == "POST" and _UPLOAD_PATHS.match(scope["path"]):
+            return upload_limit
+        return JSON_BODY_LIMIT
+
+    return limit_for
+
+
+def _lifespan(
+    settings: Settings, metrics: ApiMetrics, fetcher: UrlFetcher, scanner: LazyScanner
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        context = build_context(settings, metrics, fetcher, scanner)
+        app.state.context = context
+        context.matching.start()
+        # Load the models now, off the event loop, so the first scan is not slow.
+        threading.Thread(
+            target=_warm_up, args=(scanner,), name="jikimi-warm-up", daemon=True
+        ).start()
+        try:
+            yield
+        finally:
+            context.matching.close()
+            context.store.close()
+
+    return lifespan
+
+
+def _warm_up(scanner: LazyScanner) -> None:
+    try:
+        scanner.warm_up()
+    except JikimiError as exc:  # the first scan will report it as a problem
+        log.error("could not load the scan models: %s", exc.message)
+
+
+def build_context(
+    settings: Settings, metrics: ApiMetrics, fetcher: UrlFetcher, scanner: LazyScanner
+) -> ApiContext:
+    """Open the store and build the services of one process."""
+    store = Store.from_settings(settings)
+    matching = _matching_service(store, settings)
+    scans = PipelineScans(scanner, matching.matcher_for)
+    return ApiContext(
+        settings=settings,
+        metrics=metrics,
+        fetcher=fetcher,
+        store=store,
+        keys=KeyService(store),
+        banks=BankService(store, settings=settings, listener=matching),
+        matching=matching,
+        scanner=scanner,
+        scans=scans,
+        batcher=ScanBatcher(scans),
+    )
+
+
+class _NoMatching:
+    """Stand-in until the matching service exists: no bank index, so nothing matches.
+
+    It keeps the door honest meanwhile (the role check is the service's), and is
+    replaced by ``MatchService`` without any change to the routes.
+    """
+
+    ready = True
+
+    def start(self) -> None:
+        """Nothing to load."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def entries_changed(self, changes: Sequence[Change]) -> None:
+        """No index to update."""
+
+    def banks_changed(self, bank_ids: Sequence[str]) -> None:
+        """No index to update."""
+
+    def match_hashes(self, principal: Principal, signals: Sequence[Signal]) -> list[list[Match]]:
+        if not principal.can(Permission.MATCH):
+            raise Forbidden(f"role {principal.role.value!r} may not match hashes")
+        return [[] for _ in signals]
+
+    def matcher_for(self, principal: Principal) -> Matcher | None:
+        return None
+
+
+def _matching_service(store: Store, settings: Settings) -> _NoMatching:
+    return _NoMatching()

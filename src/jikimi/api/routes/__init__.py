@@ -1,0 +1,20 @@
+"""One thin router per resource; :data:`ROUTERS` is the list the app includes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from jikimi.api.routes import banks, entries, health, keys, match, metrics, scan, scans
+
+ROUTERS: tuple[APIRouter, ...] = (
+    health.router,
+    metrics.router,
+    scan.router,
+    scans.router,
+    match.router,
+    banks.router,
+    entries.router,
+    keys.router,
+)
+
+__all__ = ["ROUTERS"]

@@ -1,0 +1,219 @@
+"""``/v1/banks/{name}/entries``, import and export: the hashes inside a bank.
+
+``POST …/entries`` takes a hash as JSON, or an image as a multipart upload
+(hashed here, kept only if the bank keeps evidence). Withdrawal is final and has
+its own verb; afterwards the entry is 404 and never matches. Import streams the
+uploaded file through the parser row by row (bad rows are reported, the rest
+imported); export streams the file out page by page.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from jikimi.api import bodies
+from jikimi.api.deps import BanksDep, ContextDep, PrincipalDep
+from jikimi.api.problems import ApiProblem, error_responses
+from jikimi.api.schemas import (
+    EntryCreate,
+    EntryPagePublic,
+    EntryPublic,
+    EntryStatusChange,
+    EntryUpdate,
+    ImportReportPublic,
+)
+from jikimi.domain import EntryMeta, EntryStatus, RowFormat
+from jikimi.services import read_rows
+from jikimi.services.importing import utf8
+
+router = APIRouter(prefix="/v1/banks/{name}", tags=["entries"])
+
+_MEDIA_TYPES = {
+    RowFormat.CSV: "text/csv; charset=utf-8",
+    RowFormat.JSON: "application/json",
+    RowFormat.JSONL: "application/x-ndjson",
+}
+_EXTENSIONS = {".csv": RowFormat.CSV, ".json": RowFormat.JSON, ".jsonl": RowFormat.JSONL}
+
+_ADD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            bodies.JSON: {"schema": EntryCreate.model_json_schema()},
+            bodies.MULTIPART: {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "source": {"type": "string"},
+                        "note": {"type": "string"},
+                        "metadata": {"type": "string", "description": "A JSON object."},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.get(
+    "/entries",
+    response_model=EntryPagePublic,
+    summary="Entries in the order they were added, a page at a time",
+    responses=error_responses(401, 403, 404, 422),
+)
+def list_entries(
+    name: str,
+    principal: PrincipalDep,
+    banks: BanksDep,
+    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    entry_status: Annotated[EntryStatusChange | None, Query(alias="status")] = None,
+) -> EntryPagePublic:
+    wanted = EntryStatus(entry_status.value) if entry_status is not None else None
+    page = banks.list_entries(principal, name, cursor, limit, status=wanted)
+    return EntryPagePublic.of(page)
+
+
+@router.post(
+    "/entries",
+    response_model=EntryPublic,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a hash (JSON) or an image to hash (multipart `file`)",
+    responses=error_responses(401, 403, 404, 409, 413, 422),
+    openapi_extra=_ADD_BODY,
+)
+async def add_entry(
+    name: str, request: Request, principal: PrincipalDep, banks: BanksDep, context: ContextDep
+) -> EntryPublic:
+    if bodies.content_type(request) == bodies.JSON:
+        body = await bodies.json_body(request, EntryCreate)
+        entry = await run_in_threadpool(banks.add_entry, principal, name, body.to_domain())
+        return EntryPublic.of(entry)
+    form = await bodies.read_form(request, context.settings.max_bytes)
+    form.only({"source", "note", "metadata"})
+    if form.file is None:
+        raise ApiProblem(
+            422, "validation_error", "send a hash as JSON, or an image as multipart 'file'"
+        )
+    meta = EntryMeta(
+        source=form.fields.get("source"),
+        note=form.fields.get("note"),
+        metadata=_metadata_field(form.fields.get("metadata")),
+    )
+    entry = await run_in_threadpool(banks.add_media_entry, principal, name, form.file.data, meta)
+    return EntryPublic.of(entry)
+
+
+@router.get(
+    "/entries/{entry_id}",
+    response_model=EntryPublic,
+    summary="One entry (withdrawn entries are 404)",
+    responses=error_responses(401, 403, 404),
+)
+def get_entry(name: str, entry_id: str, principal: PrincipalDep, banks: BanksDep) -> EntryPublic:
+    return EntryPublic.of(banks.get_entry(principal, name, entry_id))
+
+
+@router.patch(
+    "/entries/{entry_id}",
+    response_model=EntryPublic,
+    summary="Disable or re-enable an entry",
+    responses=error_responses(401, 403, 404, 413, 422),
+)
+def update_entry(
+    name: str, entry_id: str, body: EntryUpdate, principal: PrincipalDep, banks: BanksDep
+) -> EntryPublic:
+    wanted = EntryStatus(body.status.value)
+    return EntryPublic.of(banks.set_status(principal, name, entry_id, wanted))
+
+
+@router.post(
+    "/entries/{entry_id}/withdraw",
+    response_model=EntryPublic,
+    summary="Withdraw an entry for good: it stops matching now and is never shown again",
+    responses=error_responses(401, 403, 404),
+)
+def withdraw_entry(
+    name: str, entry_id: str, principal: PrincipalDep, banks: BanksDep
+) -> EntryPublic:
+    return EntryPublic.of(banks.set_status(principal, name, entry_id, EntryStatus.WITHDRAWN))
+
+
+@router.post(
+    "/import",
+    response_model=ImportReportPublic,
+    summary="Import hashes from a CSV, JSON or JSON Lines file (ThreatExchange signal form)",
+    description="Rows that cannot be imported (bad hex, unknown signal type, bad metadata) "
+    "are reported with their line numbers; the others are imported. Re-importing a file is "
+    "safe: rows already in the bank count as duplicates.",
+    responses=error_responses(401, 403, 404, 413, 422),
+)
+def import_entries(
+    name: str,
+    principal: PrincipalDep,
+    banks: BanksDep,
+    file: Annotated[UploadFile, File(description="signal_type,signal_value,metadata rows")],
+    file_format: Annotated[
+        RowFormat | None,
+        Form(alias="format", description="Default: from the file name, else from the content."),
+    ] = None,
+    source: Annotated[str | None, Form(max_length=2048)] = None,
+) -> ImportReportPublic:
+    fmt = file_format or _format_of(file.filename)
+    file.file.seek(0)
+    report = banks.import_rows(principal, name, read_rows(file.file, fmt), source=source)
+    return ImportReportPublic.of(report)
+
+
+@router.get(
+    "/export",
+    summary="Export the active entries as CSV, JSON or JSON Lines (streamed)",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "The bank's active entries in the signal form.",
+            "content": {media: {} for media in _MEDIA_TYPES.values()},
+        },
+        **error_responses(401, 403, 404, 422),
+    },
+)
+def export_entries(
+    name: str,
+    principal: PrincipalDep,
+    banks: BanksDep,
+    fmt: Annotated[RowFormat, Query(alias="format")] = RowFormat.CSV,
+) -> StreamingResponse:
+    chunks = banks.export(principal, name, fmt)  # role and bank are checked now, not mid-stream
+    filename = f"{name}.{fmt.value}"
+    return StreamingResponse(
+        utf8(chunks),
+        media_type=_MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _format_of(filename: str | None) -> RowFormat | None:
+    """The format the file name says, or ``None`` to let the parser look at the content."""
+    for extension, fmt in _EXTENSIONS.items():
+        if (filename or "").lower().endswith(extension):
+            return fmt
+    return None
+
+
+def _metadata_field(text: str | None) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ApiProblem(422, "validation_error", f"metadata is not JSON: {exc.msg}") from exc
+    if not isinstance(value, dict):
+        raise ApiProblem(422, "validation_error", "metadata must be a JSON object")
+    return value

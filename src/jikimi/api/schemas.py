@@ -1,0 +1,298 @@
+"""Request and response bodies of the HTTP API, one model per direction.
+
+Requests (``XCreate``, ``XUpdate``, ``MatchRequest``) validate shape and format so a
+bad field is a 422 naming its path (``body.hashes.3.value``); they convert to the
+service inputs of :mod:`jikimi.domain`. Responses (``XPublic``) are built from the
+domain values and leave out what a caller must not see (tenant ids, secrets after
+issue). The scan endpoints answer with the Verdict JSON v1 of :mod:`jikimi.model`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from jikimi import domain
+from jikimi.errors import InvalidHash
+from jikimi.model import BankKind, Match, SignalKind
+from jikimi.signals import signal_type
+
+MAX_MATCH_HASHES = 1000
+"""Largest ``POST /v1/match`` batch."""
+
+BankName = Annotated[
+    str,
+    Field(
+        pattern=domain.BANK_NAME_RE.pattern,
+        description="Upper-case letters, digits and '_', 2 to 64 characters.",
+        examples=["KCSC_TAKEDOWNS"],
+    ),
+]
+Threshold = Annotated[int, Field(ge=0, le=domain.MAX_PDQ_THRESHOLD)]
+Label = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+# --- banks ------------------------------------------------------------------------
+
+
+class BankCreate(_Request):
+    """A new bank. ``kind`` says what a match means: remove, hold, or known-safe."""
+
+    name: BankName
+    kind: BankKind
+    pdq_threshold: Threshold = domain.DEFAULT_PDQ_THRESHOLD
+    dihedral: bool = Field(default=False, description="Also match rotated/flipped copies.")
+    labels: list[Label] = Field(default_factory=list, max_length=32)
+    enabled: bool = True
+    keep_evidence: bool = Field(
+        default=False, description="Keep the media of entries added by upload."
+    )
+
+    def to_domain(self) -> domain.BankCreate:
+        return domain.BankCreate(**self.model_dump(exclude={"labels"}), labels=tuple(self.labels))
+
+
+class BankUpdate(_Request):
+    """Fields to change; absent fields stay as they are."""
+
+    kind: BankKind | None = None
+    pdq_threshold: Threshold | None = None
+    dihedral: bool | None = None
+    labels: list[Label] | None = Field(default=None, max_length=32)
+    enabled: bool | None = None
+    keep_evidence: bool | None = None
+
+    def to_domain(self) -> domain.BankUpdate:
+        values = self.model_dump(exclude_unset=True, exclude={"labels"})
+        if self.labels is not None:
+            values["labels"] = tuple(self.labels)
+        return domain.BankUpdate(**values)
+
+
+class BankPublic(_Response):
+    id: str
+    name: str
+    kind: BankKind
+    pdq_threshold: int
+    dihedral: bool
+    labels: list[str]
+    enabled: bool
+    keep_evidence: bool
+    created_at: datetime
+    entry_count: int
+    shared_with: list[str]
+
+    @classmethod
+    def of(cls, bank: domain.Bank) -> BankPublic:
+        return cls.model_validate(bank.model_dump(exclude={"tenant_id"}))
+
+
+class BankShare(_Request):
+    """The tenant (by name) to share a bank with."""
+
+    tenant: str = Field(min_length=1, max_length=64, examples=["kcsc"])
+
+
+class BankList(_Response):
+    banks: list[BankPublic]
+
+
+# --- entries ----------------------------------------------------------------------
+
+
+@functools.cache
+def _validator(kind: SignalKind) -> Callable[[str], str]:
+    """The signal type's own hash check (looked up once: it runs for every hash)."""
+    return signal_type(kind).validate
+
+
+def _canonical(value: str, info: ValidationInfo, kind_field: str) -> str:
+    """Normalise a hash or fail as a *validation* error, so the 422 names its field."""
+    signal = info.data.get(kind_field)
+    if signal is None:  # the type itself was invalid: that error is reported already
+        return value
+    if signal not in domain.BANK_SIGNALS:
+        raise PydanticCustomError(
+            "invalid_hash", "{kind} hashes cannot be banked or matched", {"kind": signal.value}
+        )
+    try:
+        return _validator(signal)(value)
+    except InvalidHash as exc:
+        raise PydanticCustomError("invalid_hash", "{reason}", {"reason": exc.message}) from exc
+
+
+class EntryCreate(_Request):
+    """A hash to add to a bank, with where it came from."""
+
+    signal: SignalKind = Field(description="pdq, md5 or sha256.")
+    value: str = Field(description="Lower- or upper-case hex of the right length.")
+    source: str | None = Field(default=None, max_length=500)
+    note: str | None = Field(default=None, max_length=2000)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("value")
+    @classmethod
+    def _check_hash(cls, value: str, info: ValidationInfo) -> str:
+        return _canonical(value, info, "signal")
+
+    def to_domain(self) -> domain.EntryCreate:
+        return domain.EntryCreate(**self.model_dump())
+
+
+class EntryStatusChange(StrEnum):
+    """Reversible states; withdrawing (final) has its own endpoint."""
+
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class EntryUpdate(_Request):
+    status: EntryStatusChange
+
+
+class EntryPublic(_Response):
+    id: str
+    bank: str
+    signal: SignalKind
+    value: str
+    status: domain.EntryStatus
+    source: str | None
+    note: str | None
+    metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    media_sha256: str | None
+
+    @classmethod
+    def of(cls, entry: domain.Entry) -> EntryPublic:
+        return cls.model_validate(entry.model_dump())
+
+
+class EntryPagePublic(_Response):
+    entries: list[EntryPublic]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: done.")
+
+    @classmethod
+    def of(cls, page: domain.EntryPage) -> EntryPagePublic:
+        return cls(entries=[EntryPublic.of(e) for e in page.entries], next_cursor=page.next_cursor)
+
+
+class RowErrorPublic(_Response):
+    line: int
+    code: domain.RowErrorCode
+    message: str
+
+
+class ImportReportPublic(_Response):
+    rows: int
+    added: int
+    duplicates: int
+    error_count: int
+    errors: list[RowErrorPublic] = Field(description="The first 1000 row errors.")
+
+    @classmethod
+    def of(cls, report: domain.ImportReport) -> ImportReportPublic:
+        return cls.model_validate(report.model_dump())
+
+
+# --- matching ---------------------------------------------------------------------
+
+
+class HashIn(_Request):
+    """One hash to look up (the Verdict ``signals`` shape, without ``quality``)."""
+
+    type: SignalKind
+    value: str
+
+    @field_validator("value")
+    @classmethod
+    def _check_hash(cls, value: str, info: ValidationInfo) -> str:
+        return _canonical(value, info, "type")
+
+
+class MatchRequest(_Request):
+    hashes: list[HashIn] = Field(min_length=1, max_length=MAX_MATCH_HASHES)
+
+
+class MatchResult(_Response):
+    type: SignalKind
+    value: str
+    matches: list[Match]
+
+
+class MatchResponse(_Response):
+    """``results[i]`` answers ``hashes[i]``."""
+
+    results: list[MatchResult]
+
+
+# --- scans ------------------------------------------------------------------------
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")) or len(value) > 2048:
+        raise ValueError("must be an http(s) URL of at most 2048 characters")
+    return value
+
+
+class ScanUrl(_Request):
+    """Scan media fetched from a URL (only when the server enables URL fetching)."""
+
+    url: Annotated[str, AfterValidator(_http_url)]
+
+
+# --- keys -------------------------------------------------------------------------
+
+
+class KeyCreate(_Request):
+    role: domain.Role
+    name: str = Field(min_length=1, max_length=200, examples=["upload pipeline"])
+
+
+class KeyPublic(_Response):
+    id: str
+    role: domain.Role
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, key: domain.ApiKey) -> KeyPublic:
+        return cls.model_validate(key.model_dump(exclude={"tenant_id"}))
+
+
+class KeyList(_Response):
+    keys: list[KeyPublic]
+
+
+class IssuedKeyPublic(_Response):
+    """A new key: ``secret`` is shown this once and cannot be recovered."""
+
+    key: KeyPublic
+    secret: str
+
+    @classmethod
+    def of(cls, issued: domain.IssuedKey) -> IssuedKeyPublic:
+        return cls(key=KeyPublic.of(issued.key), secret=issued.secret)
+
+
+# --- health -----------------------------------------------------------------------
+
+
+class Health(_Response):
+    status: str = Field(examples=["ok"])
+    checks: dict[str, bool] = Field(default_factory=dict)

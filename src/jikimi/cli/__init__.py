@@ -1,0 +1,37 @@
+"""The ``jikimi`` command line: a thin door over the same services as the API.
+
+Exit codes: 0 = everything scanned, 1 = some items failed (the rest were still
+scanned), 2 = usage error (bad option, missing path, invalid settings or rules).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from jikimi.cli.admin import bank_app, key_app, tenant_app
+from jikimi.cli.scan import scan
+from jikimi.cli.serve import migrate, serve
+
+app = typer.Typer(
+    name="jikimi",
+    help="지킴이 jikimi: find and remove non-consensual sexual imagery, deepfakes included.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command(name="scan")(scan)
+app.command(name="serve")(serve)
+app.command(name="migrate")(migrate)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(key_app, name="key")
+app.add_typer(bank_app, name="bank")
+
+
+@app.callback()
+def _root() -> None:
+    """jikimi: grade, provenance, hash matching and takedown for abusive imagery."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,379 @@
+"""``jikimi tenant|key|bank …``: administration over the same services as the API.
+
+These commands call the services in this process, against the configured
+database (``JIKIMI_DATABASE_URL``, or the SQLite file in the data directory);
+no server needs to be running. Every command but ``tenant`` acts as an API key
+(``--key`` or ``JIKIMI_API_KEY``), so the role matrix is the API's.
+
+Exit codes: 0 = done; 1 = partly done (an import with rejected rows);
+2 = nothing done: bad option, bad key, unknown bank, invalid value, conflict.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from jikimi.config import Settings, load_settings
+from jikimi.domain import Bank, BankCreate, ImportReport, Principal, Role, RowFormat
+from jikimi.errors import JikimiError
+from jikimi.model import BankKind
+from jikimi.services import BankService, KeyService, TenantService, read_rows
+from jikimi.store import Store, migrate
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+SHOWN_ROW_ERRORS = 20
+"""Row errors printed after an import (the report counts all of them)."""
+
+tenant_app = typer.Typer(help="Tenants (operator only: no API key needed).", no_args_is_help=True)
+key_app = typer.Typer(help="API keys of your tenant (admin key).", no_args_is_help=True)
+bank_app = typer.Typer(help="Banks of known content and their hashes.", no_args_is_help=True)
+
+KeyOption = Annotated[
+    str,
+    typer.Option(
+        "--key",
+        envvar="JIKIMI_API_KEY",
+        help="Your API key (jk_…); default: $JIKIMI_API_KEY.",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+_err = Console(stderr=True)
+
+
+@dataclass(frozen=True)
+class _Services:
+    settings: Settings
+    tenants: TenantService
+    keys: KeyService
+    banks: BankService
+
+
+@contextmanager
+def _services() -> Iterator[_Services]:
+    """Services on the configured database (migrated first); user errors exit 2."""
+    try:
+        settings = load_settings()
+    except Exception as exc:  # pydantic ValidationError: a bad JIKIMI_* variable
+        _fail(f"invalid settings: {exc}")
+    try:
+        migrate(settings)
+        store = Store.from_settings(settings)
+    except JikimiError as exc:
+        _fail(exc.message)
+    try:
+        yield _Services(
+            settings=settings,
+            tenants=TenantService(store),
+            keys=KeyService(store),
+            banks=BankService(store, settings=settings),
+        )
+    except JikimiError as exc:
+        _fail(exc.message)
+    finally:
+        store.close()
+
+
+def _fail(message: str) -> NoReturn:
+    _err.print(f"[red]error:[/] {message}", highlight=False)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def _as(services: _Services, key: str) -> Principal:
+    return services.keys.authenticate(key)
+
+
+def _table(*columns: str) -> Table:
+    """A table whose first column (a name or id, what people copy) never wraps."""
+    table = Table(header_style="bold")
+    for i, column in enumerate(columns):
+        table.add_column(column, no_wrap=i == 0, overflow="fold")
+    return table
+
+
+def _print_json(value: object) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+# --- tenants ----------------------------------------------------------------------
+
+
+@tenant_app.command("create")
+def tenant_create(
+    name: Annotated[str, typer.Argument(help="Lower-case name, e.g. 'acme'.")],
+) -> None:
+    """Create a tenant and print its admin API key (shown this once only)."""
+    with _services() as s:
+        tenant, issued = s.tenants.create(name)
+    _err.print(f"created tenant [bold]{tenant.name}[/] ({tenant.id})", highlight=False)
+    _err.print("its admin API key follows; it is shown once and cannot be recovered:")
+    sys.stdout.write(issued.secret + "\n")
+
+
+@tenant_app.command("list")
+def tenant_list(as_json: JsonOption = False) -> None:
+    """List tenants."""
+    with _services() as s:
+        tenants = s.tenants.list()
+    if as_json:
+        _print_json([t.model_dump(mode="json") for t in tenants])
+        return
+    table = _table("name", "id", "created")
+    for t in tenants:
+        table.add_row(t.name, t.id, f"{t.created_at:%Y-%m-%d %H:%M}")
+    Console().print(table)
+
+
+# --- keys -------------------------------------------------------------------------
+
+
+@key_app.command("issue")
+def key_issue(
+    key: KeyOption,
+    role: Annotated[Role, typer.Option(help="What the new key may do.")],
+    name: Annotated[str, typer.Option(help="What the key is for, e.g. 'upload pipeline'.")],
+) -> None:
+    """Issue an API key in your tenant and print its secret (shown this once only)."""
+    with _services() as s:
+        issued = s.keys.issue(_as(s, key), role, name)
+    _err.print(f"issued {issued.key.role.value} key {issued.key.id}; the secret follows (once):")
+    sys.stdout.write(issued.secret + "\n")
+
+
+@key_app.command("list")
+def key_list(key: KeyOption, as_json: JsonOption = False) -> None:
+    """List your tenant's API keys (never their secrets)."""
+    with _services() as s:
+        keys = s.keys.list(_as(s, key))
+    if as_json:
+        _print_json([k.model_dump(mode="json", exclude={"tenant_id"}) for k in keys])
+        return
+    table = _table("id", "role", "name", "created", "revoked")
+    for k in keys:
+        revoked = f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "-"
+        table.add_row(k.id, k.role.value, k.name, f"{k.created_at:%Y-%m-%d %H:%M}", revoked)
+    Console().print(table)
+
+
+@key_app.command("revoke")
+def key_revoke(
+    key: KeyOption, key_id: Annotated[str, typer.Argument(help="The key_… id to revoke.")]
+) -> None:
+    """Revoke an API key: its next request is refused."""
+    with _services() as s:
+        revoked = s.keys.revoke(_as(s, key), key_id)
+    _err.print(f"revoked {revoked.id} ({revoked.name})")
+
+
+# --- banks ------------------------------------------------------------------------
+
+
+def _bank_table(banks: Sequence[Bank]) -> Table:
+    table = _table("name", "kind", "entries", "threshold", "dihedral", "enabled", "labels")
+    for b in banks:
+        table.add_row(
+            b.name,
+            b.kind.value,
+            str(b.entry_count),
+            str(b.pdq_threshold),
+            "yes" if b.dihedral else "no",
+            "yes" if b.enabled else "no",
+            ", ".join(b.labels) or "-",
+        )
+    return table
+
+
+@bank_app.command("create")
+def bank_create(
+    name: Annotated[str, typer.Argument(help="UPPER_CASE name, e.g. KCSC_TAKEDOWNS.")],
+    key: KeyOption,
+    kind: Annotated[BankKind, typer.Option(help="What a match means.")] = BankKind.TAKEDOWN,
+    threshold: Annotated[int, typer.Option(min=0, max=64, help="PDQ distance (bits).")] = 31,
+    dihedral: Annotated[
+        bool, typer.Option("--dihedral/--no-dihedral", help="Match rotated/flipped copies.")
+    ] = False,
+    label: Annotated[list[str] | None, typer.Option(help="A label (repeatable).")] = None,
+    keep_evidence: Annotated[
+        bool, typer.Option("--keep-evidence", help="Keep uploaded media of entries.")
+    ] = False,
+) -> None:
+    """Create a bank."""
+    spec = BankCreate(
+        name=name,
+        kind=kind,
+        pdq_threshold=threshold,
+        dihedral=dihedral,
+        labels=tuple(label or ()),
+        keep_evidence=keep_evidence,
+    )
+    with _services() as s:
+        bank = s.banks.create(_as(s, key), spec)
+    _err.print(f"created {bank.kind.value} bank [bold]{bank.name}[/] ({bank.id})", highlight=False)
+
+
+@bank_app.command("list")
+def bank_list(key: KeyOption, as_json: JsonOption = False) -> None:
+    """List your banks, then banks shared with you."""
+    with _services() as s:
+        banks = s.banks.list(_as(s, key))
+    if as_json:
+        _print_json([b.model_dump(mode="json", exclude={"tenant_id"}) for b in banks])
+        return
+    Console().print(_bank_table(banks))
+
+
+@bank_app.command("show")
+def bank_show(
+    name: Annotated[str, typer.Argument(help="Bank name or bnk_… id.")],
+    key: KeyOption,
+    as_json: JsonOption = False,
+) -> None:
+    """Show one bank."""
+    with _services() as s:
+        bank = s.banks.get(_as(s, key), name)
+    if as_json:
+        _print_json(bank.model_dump(mode="json", exclude={"tenant_id"}))
+        return
+    Console().print(_bank_table([bank]))
+
+
+@bank_app.command("delete")
+def bank_delete(
+    name: Annotated[str, typer.Argument(help="Bank name or bnk_… id.")],
+    key: KeyOption,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete a bank and all its entries (they stop matching at once)."""
+    if not yes and not typer.confirm(f"Delete bank {name} and all its entries?"):
+        raise typer.Exit(EXIT_USAGE)
+    with _services() as s:
+        s.banks.delete(_as(s, key), name)
+    _err.print(f"deleted bank {name}")
+
+
+@bank_app.command("import")
+def bank_import(
+    name: Annotated[str, typer.Argument(help="Bank name or bnk_… id.")],
+    file: Annotated[
+        Path,
+        typer.Argument(exists=True, dir_okay=False, readable=True, help="CSV, JSON or JSONL."),
+    ],
+    key: KeyOption,
+    file_format: Annotated[
+        RowFormat | None,
+        typer.Option("--format", help="Default: from the extension, else the content."),
+    ] = None,
+    source: Annotated[str | None, typer.Option(help="Recorded on every new entry.")] = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option("--progress/--no-progress", help="Progress bar (default: if a tty)."),
+    ] = None,
+) -> None:
+    """Import hashes (ThreatExchange signal form); bad rows are reported, not fatal."""
+    fmt = file_format or _format_of(file)
+    size = file.stat().st_size
+    with _services() as s, file.open("rb") as stream:
+        principal = _as(s, key)
+        with Progress(
+            TextColumn("[bold]importing"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[rows]:,} rows"),
+            console=_err,
+            disable=not (progress if progress is not None else _err.is_terminal),
+        ) as bar:
+            task = bar.add_task("import", total=size, rows=0)
+
+            def on_progress(rows: int) -> None:
+                bar.update(task, completed=min(stream.tell(), size), rows=rows)
+
+            report = s.banks.import_rows(
+                principal, name, read_rows(stream, fmt), on_progress, source=source
+            )
+            bar.update(task, completed=size, rows=report.rows)
+    _print_report(report)
+    raise typer.Exit(EXIT_PARTIAL if report.error_count else EXIT_OK)
+
+
+def _format_of(path: Path) -> RowFormat | None:
+    return {".csv": RowFormat.CSV, ".json": RowFormat.JSON, ".jsonl": RowFormat.JSONL}.get(
+        path.suffix.lower()
+    )
+
+
+def _print_report(report: ImportReport) -> None:
+    _err.print(
+        f"{report.rows:,} rows: {report.added:,} added, {report.duplicates:,} already there, "
+        f"{report.error_count:,} rejected"
+    )
+    if not report.error_count:
+        return
+    by_code = Counter(e.code.value for e in report.errors)
+    _err.print("rejected rows by reason: " + ", ".join(f"{c} {n}" for c, n in by_code.items()))
+    for error in report.errors[:SHOWN_ROW_ERRORS]:
+        _err.print(f"  line {error.line}: {error.code.value}: {error.message}", highlight=False)
+    hidden = report.error_count - min(len(report.errors), SHOWN_ROW_ERRORS)
+    if hidden > 0:
+        _err.print(f"  … and {hidden:,} more")
+
+
+@bank_app.command("export")
+def bank_export(
+    name: Annotated[str, typer.Argument(help="Bank name or bnk_… id.")],
+    key: KeyOption,
+    file_format: Annotated[RowFormat, typer.Option("--format")] = RowFormat.CSV,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write; default: stdout.")
+    ] = None,
+) -> None:
+    """Export the bank's active entries (ThreatExchange signal form)."""
+    with _services() as s:
+        chunks = s.banks.export(_as(s, key), name, file_format)
+        if output is None:
+            for chunk in chunks:
+                sys.stdout.write(chunk)
+            sys.stdout.flush()
+            return
+        with output.open("w", encoding="utf-8", newline="") as out:
+            for chunk in chunks:
+                out.write(chunk)
+    _err.print(f"wrote {output}")
+
+
+@bank_app.command("share")
+def bank_share(
+    name: Annotated[str, typer.Argument(help="Bank name or bnk_… id.")],
+    tenant: Annotated[str, typer.Argument(help="The tenant to share with.")],
+    key: KeyOption,
+    undo: Annotated[bool, typer.Option("--undo", help="Stop sharing instead.")] = False,
+) -> None:
+    """Share a bank (read and match only) with another tenant, or stop sharing."""
+    with _services() as s:
+        principal = _as(s, key)
+        if undo:
+            s.banks.unshare(principal, name, tenant)
+        else:
+            s.banks.share(principal, name, tenant)
+    _err.print(f"bank {name} {'no longer' if undo else 'now'} shared with {tenant}")

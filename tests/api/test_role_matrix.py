@@ -1,0 +1,366 @@
+"""THE role matrix: every endpoint x every role x (own tenant, other tenant).
+
+The table below is the specification, written out by hand (not derived from
+``ROLE_PERMISSIONS``), so a change to the roles in code shows up here as a
+failing row. ``test_matrix_covers_every_route`` walks ``app.routes``: a new route
+without a row fails, and so does a row whose route is gone.
+
+"Other tenant" means: a caller of tenant B addresses tenant A's things. For a
+route whose path names a thing (a bank, entry, scan, key), B must get 403 if its
+role lacks the permission (checked first, so nothing is revealed) and 404
+otherwise. For a route whose path names nothing (list banks, match, scan…),
+the response must not contain anything of A's, and the own-tenant call must find
+the caller's own things (for scan and match, that half is in ``test_match.py`` and
+``test_scan.py``, which also make sure a match is possible at all).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import httpx
+import pytest
+from api_helpers import Side, World, jpeg, random_hex
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute, Route
+
+from jikimi.api.app import create_app
+from jikimi.config import Settings
+from jikimi.domain import BankCreate, EntryCreate, Role
+from jikimi.model import BankKind, SignalKind
+from jikimi.services import BankService, KeyService
+
+ADMIN, CURATOR, REVIEWER, PLATFORM, CASEWORKER = (
+    Role.ADMIN,
+    Role.CURATOR,
+    Role.REVIEWER,
+    Role.PLATFORM,
+    Role.CASEWORKER,
+)
+EVERYONE = frozenset(Role)
+BANK_READERS = frozenset({ADMIN, CURATOR, REVIEWER, CASEWORKER})
+BANK_WRITERS = frozenset({ADMIN, CURATOR})
+SCANNERS = frozenset({ADMIN, CURATOR, REVIEWER, PLATFORM})
+MATCHERS = frozenset({ADMIN, CURATOR, PLATFORM})
+SCAN_READERS = EVERYONE  # platform reads its own scans; curators too (services' choice)
+KEY_ADMINS = frozenset({ADMIN})
+
+
+class Target(Enum):
+    PUBLIC = "public"  # no key needed
+    THING = "thing"  # the path names one tenant's thing
+    COLLECTION = "collection"  # the path names nothing of a tenant
+
+
+@dataclass(frozen=True)
+class Req:
+    url: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+Build = Callable[[World, Side, Side, bool], Req]
+"""(world, caller, target, fresh) → the request; ``target`` is the side whose things are
+used; ``fresh``: the call should succeed, so it must act on a throwaway thing (a bank,
+entry or key made for it), not on the world's own."""
+Check = Callable[[World, Side, Side, httpx.Response], None]
+"""For COLLECTION rows: asserts on an allowed response (own: finds; other: no leak)."""
+
+
+@dataclass(frozen=True)
+class Row:
+    allowed: frozenset[Role] | None
+    target: Target
+    success: int
+    build: Build
+    check: Check | None = None
+
+
+def _fresh_bank(w: World, side: Side, fresh: bool) -> str:
+    if not fresh:
+        return side.bank
+    name = f"TMP_{random_hex(8).upper()}"
+    BankService(w.store).create(side.principals[ADMIN], BankCreate(name=name, kind=BankKind.WATCH))
+    return name
+
+
+def _fresh_entry(w: World, side: Side, fresh: bool) -> str:
+    if not fresh:
+        return side.entry_id
+    entry = BankService(w.store).add_entry(
+        side.principals[ADMIN],
+        side.bank,
+        EntryCreate(signal=SignalKind.MD5, value=random_hex(32)),
+    )
+    return entry.id
+
+
+def _fresh_key(w: World, side: Side, fresh: bool) -> str:
+    if not fresh:
+        return side.principals[PLATFORM].key_id
+    return KeyService(w.store).issue(side.principals[ADMIN], PLATFORM, "spare").key.id
+
+
+def _csv() -> bytes:
+    return f"signal_type,signal_value,metadata\npdq,{random_hex(64)},\n".encode()
+
+
+# --- checks for routes whose path names nothing ---------------------------------------
+
+
+def _check_bank_list(w: World, caller: Side, target: Side, r: httpx.Response) -> None:
+    names = {b["name"] for b in r.json()["banks"]}
+    assert (target.bank in names) == (target is caller), names
+
+
+def _check_match(w: World, caller: Side, target: Side, r: httpx.Response) -> None:
+    [result] = r.json()["results"]
+    banks = {m["bank"] for m in result["matches"]}
+    if target is not caller:  # that the caller's own are found: test_match.py
+        assert target.bank not in banks, banks
+
+
+def _check_scan(w: World, caller: Side, target: Side, r: httpx.Response) -> None:
+    banks = {m["bank"] for m in r.json()["matches"]}
+    if target is not caller:  # that the caller's own are found: test_scan.py
+        assert target.bank not in banks, banks
+
+
+def _check_key_list(w: World, caller: Side, target: Side, r: httpx.Response) -> None:
+    ids = {k["id"] for k in r.json()["keys"]}
+    assert (target.principals[ADMIN].key_id in ids) == (target is caller), ids
+
+
+def _check_new_key(w: World, caller: Side, target: Side, r: httpx.Response) -> None:
+    principal = KeyService(w.store).authenticate(r.json()["secret"])
+    assert principal.tenant_id == caller.tenant_id
+
+
+def _check_new_bank(w: World, caller: Side, target: Side, r: httpx.Response) -> None:
+    name = r.json()["name"]
+    owner = BankService(w.store).get(caller.principals[ADMIN], name)
+    assert owner.tenant_id == caller.tenant_id
+    listed = w.client.get("/v1/banks", headers=w.other(caller).headers()).json()["banks"]
+    assert name not in {b["name"] for b in listed}
+
+
+def _public(url: str) -> Row:
+    return Row(None, Target.PUBLIC, 200, lambda w, c, t, f: Req(url))
+
+
+MATRIX: dict[tuple[str, str], Row] = {
+    ("GET", "/healthz"): _public("/healthz"),
+    ("GET", "/readyz"): _public("/readyz"),
+    ("GET", "/metrics"): _public("/metrics"),
+    ("GET", "/openapi.json"): _public("/openapi.json"),
+    ("GET", "/docs"): _public("/docs"),
+    ("GET", "/docs/oauth2-redirect"): _public("/docs/oauth2-redirect"),
+    ("GET", "/redoc"): _public("/redoc"),
+    ("POST", "/v1/scan"): Row(
+        SCANNERS,
+        Target.COLLECTION,
+        200,
+        lambda w, c, t, f: Req("/v1/scan", {"files": {"file": ("t.jpg", t.image)}}),
+        _check_scan,
+    ),
+    ("GET", "/v1/scans/{scan_id}"): Row(
+        SCAN_READERS, Target.THING, 200, lambda w, c, t, f: Req(f"/v1/scans/{t.scan_id}")
+    ),
+    ("POST", "/v1/match"): Row(
+        MATCHERS,
+        Target.COLLECTION,
+        200,
+        lambda w, c, t, f: Req(
+            "/v1/match", {"json": {"hashes": [{"type": "pdq", "value": t.entry_value}]}}
+        ),
+        _check_match,
+    ),
+    ("GET", "/v1/banks"): Row(
+        BANK_READERS, Target.COLLECTION, 200, lambda w, c, t, f: Req("/v1/banks"), _check_bank_list
+    ),
+    ("POST", "/v1/banks"): Row(
+        BANK_WRITERS,
+        Target.COLLECTION,
+        201,
+        lambda w, c, t, f: Req(
+            "/v1/banks", {"json": {"name": f"NEW_{random_hex(8).upper()}", "kind": "watch"}}
+        ),
+        _check_new_bank,
+    ),
+    ("GET", "/v1/banks/{name}"): Row(
+        BANK_READERS, Target.THING, 200, lambda w, c, t, f: Req(f"/v1/banks/{t.bank}")
+    ),
+    ("PATCH", "/v1/banks/{name}"): Row(
+        BANK_WRITERS,
+        Target.THING,
+        200,
+        lambda w, c, t, f: Req(f"/v1/banks/{_fresh_bank(w, t, f)}", {"json": {"labels": ["x"]}}),
+    ),
+    ("DELETE", "/v1/banks/{name}"): Row(
+        BANK_WRITERS, Target.THING, 204, lambda w, c, t, f: Req(f"/v1/banks/{_fresh_bank(w, t, f)}")
+    ),
+    ("POST", "/v1/banks/{name}/shares"): Row(
+        BANK_WRITERS,
+        Target.THING,
+        200,
+        lambda w, c, t, f: Req(
+            f"/v1/banks/{_fresh_bank(w, t, f)}/shares", {"json": {"tenant": w.other(t).name}}
+        ),
+    ),
+    ("DELETE", "/v1/banks/{name}/shares/{tenant}"): Row(
+        BANK_WRITERS,
+        Target.THING,
+        200,
+        lambda w, c, t, f: Req(f"/v1/banks/{_fresh_bank(w, t, f)}/shares/{w.other(t).name}"),
+    ),
+    ("GET", "/v1/banks/{name}/entries"): Row(
+        BANK_READERS, Target.THING, 200, lambda w, c, t, f: Req(f"/v1/banks/{t.bank}/entries")
+    ),
+    ("POST", "/v1/banks/{name}/entries"): Row(
+        BANK_WRITERS,
+        Target.THING,
+        201,
+        lambda w, c, t, f: Req(
+            f"/v1/banks/{t.bank}/entries", {"json": {"signal": "pdq", "value": random_hex(64)}}
+        ),
+    ),
+    ("GET", "/v1/banks/{name}/entries/{entry_id}"): Row(
+        BANK_READERS,
+        Target.THING,
+        200,
+        lambda w, c, t, f: Req(f"/v1/banks/{t.bank}/entries/{t.entry_id}"),
+    ),
+    ("PATCH", "/v1/banks/{name}/entries/{entry_id}"): Row(
+        BANK_WRITERS,
+        Target.THING,
+        200,
+        lambda w, c, t, f: Req(
+            f"/v1/banks/{t.bank}/entries/{_fresh_entry(w, t, f)}", {"json": {"status": "disabled"}}
+        ),
+    ),
+    ("POST", "/v1/banks/{name}/entries/{entry_id}/withdraw"): Row(
+        BANK_WRITERS,
+        Target.THING,
+        200,
+        lambda w, c, t, f: Req(f"/v1/banks/{t.bank}/entries/{_fresh_entry(w, t, f)}/withdraw"),
+    ),
+    ("POST", "/v1/banks/{name}/import"): Row(
+        BANK_WRITERS,
+        Target.THING,
+        200,
+        lambda w, c, t, f: Req(
+            f"/v1/banks/{t.bank}/import", {"files": {"file": ("rows.csv", _csv())}}
+        ),
+    ),
+    ("GET", "/v1/banks/{name}/export"): Row(
+        BANK_WRITERS, Target.THING, 200, lambda w, c, t, f: Req(f"/v1/banks/{t.bank}/export")
+    ),
+    ("GET", "/v1/keys"): Row(
+        KEY_ADMINS, Target.COLLECTION, 200, lambda w, c, t, f: Req("/v1/keys"), _check_key_list
+    ),
+    ("POST", "/v1/keys"): Row(
+        KEY_ADMINS,
+        Target.COLLECTION,
+        201,
+        lambda w, c, t, f: Req("/v1/keys", {"json": {"role": "platform", "name": "new"}}),
+        _check_new_key,
+    ),
+    ("POST", "/v1/keys/{key_id}/revoke"): Row(
+        KEY_ADMINS,
+        Target.THING,
+        200,
+        lambda w, c, t, f: Req(f"/v1/keys/{_fresh_key(w, t, f)}/revoke"),
+    ),
+}
+
+
+def app_endpoints() -> set[tuple[str, str]]:
+    """Every (method, path template) the app serves (HEAD goes with GET).
+
+    Walks ``app.routes``, descending into included routers (FastAPI keeps them as
+    one route object each since 0.13x; older versions flattened them).
+    """
+    found: set[tuple[str, str]] = set()
+
+    def walk(routes: list[BaseRoute]) -> None:
+        for route in routes:
+            if isinstance(route, APIRoute | Route):
+                found.update((m, route.path) for m in route.methods or () if m != "HEAD")
+                continue
+            inner = getattr(route, "original_router", None) or route
+            assert hasattr(inner, "routes"), f"unknown kind of route: {route!r}"
+            walk(inner.routes)
+
+    walk(create_app(Settings()).routes)
+    return found
+
+
+def test_matrix_covers_every_route() -> None:
+    endpoints = app_endpoints()
+    assert sorted(endpoints - MATRIX.keys()) == [], "routes without a row in MATRIX"
+    assert sorted(MATRIX.keys() - endpoints) == [], "rows in MATRIX for routes that are gone"
+
+
+def _expected(row: Row, role: Role, own: bool) -> int:
+    assert row.allowed is not None
+    if role not in row.allowed:
+        return 403
+    if own or row.target is Target.COLLECTION:
+        return row.success
+    return 404
+
+
+def test_role_matrix(world: World) -> None:
+    """Every endpoint x role x tenant; all mismatches are reported together."""
+    failures: list[str] = []
+    calls = 0
+    for (method, path), row in sorted(MATRIX.items()):
+        if row.allowed is None:
+            req = row.build(world, world.a, world.a, False)
+            r = world.client.request(method, req.url, **req.kwargs)
+            calls += 1
+            if r.status_code != row.success:
+                failures.append(f"{method} {path} (no key): {r.status_code}")
+            continue
+        for caller in (world.a, world.b):
+            for role in Role:
+                for target in (caller, world.other(caller)):
+                    own = target is caller
+                    want = _expected(row, role, own)
+                    req = row.build(world, caller, target, want < 400)
+                    r = world.client.request(
+                        method, req.url, headers=caller.headers(role), **req.kwargs
+                    )
+                    calls += 1
+                    where = f"{method} {path} as {caller.name}/{role.value} on {target.name}"
+                    if r.status_code != want:
+                        failures.append(f"{where}: {r.status_code} (want {want}) {r.text[:150]}")
+                    elif want >= 400 and r.headers["content-type"] != "application/problem+json":
+                        failures.append(f"{where}: not a problem: {r.headers['content-type']}")
+                    elif want < 400 and row.check is not None:
+                        try:
+                            row.check(world, caller, target, r)
+                        except AssertionError as exc:
+                            failures.append(f"{where}: check failed: {str(exc)[:200]}")
+    assert not failures, f"{len(failures)} of {calls} calls wrong:\n" + "\n".join(failures)
+    assert calls == 7 + (len(MATRIX) - 7) * 2 * len(Role) * 2
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer jk_nonsense"}])
+def test_every_private_route_refuses_a_missing_or_bad_key(
+    sqlite_world: World, headers: dict[str, str]
+) -> None:
+    for (method, path), row in sorted(MATRIX.items()):
+        if row.allowed is None:
+            continue
+        req = row.build(sqlite_world, sqlite_world.a, sqlite_world.a, False)
+        r = sqlite_world.client.request(method, req.url, headers=headers, **req.kwargs)
+        assert r.status_code == 401, (method, path, r.text)
+        assert r.headers["www-authenticate"].startswith("Bearer")
+        assert r.json()["code"] == "unauthorized"
+
+
+def test_jpeg_helper_makes_distinct_images() -> None:
+    assert jpeg(1) != jpeg(2) and jpeg(1) == jpeg(1)
