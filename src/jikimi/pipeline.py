@@ -223,9 +223,9 @@ class Scanner:
             return []
         try:
             return list(self.grade.detect(pictures))
-        except JikimiError:
-            if len(pictures) == 1:
-                raise
+        except JikimiError as exc:
+            if len(pictures) == 1:  # becomes this item's error Verdict; never escapes
+                return [exc]
         out: list[tuple[Region, ...] | JikimiError] = []
         for p in pictures:
             try:
