@@ -109,6 +109,10 @@ class BankRow(Base):
     labels: Mapped[list[str]]
     enabled: Mapped[bool]
     keep_evidence: Mapped[bool]
+    # vPDQ: a video matches when at least this share (percent) of the query's frames
+    # match the banked video, and at least vpdq_index_pct of the banked video's frames.
+    vpdq_query_pct: Mapped[int] = mapped_column(server_default="80")
+    vpdq_index_pct: Mapped[int] = mapped_column(server_default="0")
     entry_count: Mapped[int] = mapped_column(sa.BigInteger)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -193,3 +197,51 @@ class ScanMatchRow(Base):
     )
     distance: Mapped[int]
     found_at: Mapped[datetime]
+
+
+class VideoFrameRow(Base):
+    """One hashed frame of a banked video (entry signal ``vpdq``): vPDQ's per-frame row."""
+
+    __tablename__ = "video_frames"
+
+    entry_seq: Mapped[int] = mapped_column(
+        BigId, sa.ForeignKey("bank_entries.seq", ondelete="CASCADE"), primary_key=True
+    )
+    frame: Mapped[int] = mapped_column(primary_key=True)
+    quality: Mapped[int]
+    pdq: Mapped[str] = mapped_column(sa.String(64))
+    timestamp_s: Mapped[float] = mapped_column(sa.Float)
+
+
+class JobRow(Base):
+    """A durable scan job (large videos): the upload sits in the blob store meanwhile.
+
+    ``state`` goes queued → running → done | failed. A runner claims a job by
+    setting ``lease_owner``/``lease_until``; a job whose lease ran out (its
+    process died) is claimed again. Only the lease holder may finish it, with a
+    conditional update, so a job completes once even if two runners raced.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        sa.Index(None, "state", "created_at"),
+        sa.Index(None, "tenant_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("tenants.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(sa.String(16))
+    state: Mapped[str] = mapped_column(sa.String(12))
+    source: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    blob_sha256: Mapped[str] = mapped_column(sa.String(64))
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    progress_done: Mapped[int]
+    progress_total: Mapped[int]
+    attempts: Mapped[int]
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(64))
+    lease_until: Mapped[datetime | None]
+    scan_id: Mapped[str | None] = mapped_column(ID)
+    error: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
