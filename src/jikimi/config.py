@@ -97,6 +97,32 @@ class Settings(BaseSettings):
         default=None, description="Policy rules (TOML); default: the bundled rules."
     )
 
+    # --- matching -------------------------------------------------------------
+    match_poll_s: float = Field(
+        default=0.5,
+        gt=0,
+        description="How often a process applies bank changes made elsewhere (the CLI, "
+        "other workers); changes made through its own API apply at once.",
+    )
+    match_ready_wait_s: float = Field(
+        default=20.0,
+        ge=0,
+        description="How long a lookup made while the bank indexes load waits for them "
+        "before answering 503 index_not_ready.",
+    )
+    match_snapshot_every_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="How often changed bank indexes are written to <data_dir>/index "
+        "(also on shutdown), so a restart replays only the newer changes.",
+    )
+    retro_batch_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="Retroactive matching collects new bank entries for this long, then "
+        "re-checks stored scans against them in one pass.",
+    )
+
     # --- HTTP API --------------------------------------------------------------
     api_host: str = Field(default="127.0.0.1", description="Interface the API listens on.")
     api_port: int = Field(default=8000, ge=1, le=65535, description="TCP port of the API.")

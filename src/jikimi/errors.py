@@ -63,6 +63,12 @@ class ModelUnavailable(JikimiError):
     code = "model_unavailable"
 
 
+class IndexNotReady(JikimiError):
+    """The bank indexes are still loading (start-up): try again shortly."""
+
+    code = "index_not_ready"
+
+
 # --- service errors (banks, keys, scans): the API maps each to an HTTP status ---
 
 

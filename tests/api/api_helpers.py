@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from jikimi.config import Settings
@@ -54,11 +53,6 @@ def assert_problem(r: Any, status: int, code: str) -> dict[str, Any]:
     return body
 
 
-MATCHING_PENDING = pytest.mark.xfail(
-    strict=True,
-    reason="the matching service is not wired into the app yet (jikimi.api.app._matching_service)",
-)
-"""Marks tests that need bank matching; strict, so they fail loudly once it works."""
 
 
 def random_hex(chars: int) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from api_helpers import MATCHING_PENDING, World, assert_problem, random_hex
+from api_helpers import World, assert_problem, random_hex
 
 from jikimi.domain import Role
 
@@ -35,7 +35,6 @@ def test_roles_that_may_not_match(sqlite_world: World) -> None:
         assert_problem(r, 403, "forbidden")
 
 
-@MATCHING_PENDING
 def test_finds_own_entries_only(sqlite_world: World) -> None:
     a, b = sqlite_world.a, sqlite_world.b
     [own] = _match(sqlite_world, a.headers(Role.PLATFORM), a.entry_value)
@@ -43,7 +42,6 @@ def test_finds_own_entries_only(sqlite_world: World) -> None:
     assert _match(sqlite_world, b.headers(Role.PLATFORM), a.entry_value) == [[]]
 
 
-@MATCHING_PENDING
 def test_withdrawn_hash_stops_matching_at_once(sqlite_world: World) -> None:
     c, h = sqlite_world.client, sqlite_world.a.headers()
     value = random_hex(64)

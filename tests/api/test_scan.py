@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from api_helpers import MATCHING_PENDING, SAMPLES, TestClient, World, assert_problem, bearer, jpeg
+from api_helpers import SAMPLES, TestClient, World, assert_problem, bearer, jpeg
 
 from jikimi.api.app import create_app
 from jikimi.api.fetch import UrlFetcher
@@ -56,7 +56,6 @@ def test_scan_counts_in_metrics(sqlite_world: World) -> None:
     assert 'route="/v1/scan",status="200"' in c.get("/metrics").text
 
 
-@MATCHING_PENDING
 def test_scan_of_a_banked_image_is_removed(sqlite_world: World) -> None:
     c, a = sqlite_world.client, sqlite_world.a
     r = c.post("/v1/scan", files={"file": ("x.jpg", a.image)}, headers=a.headers())

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
@@ -28,13 +28,13 @@ from jikimi.api.fetch import UrlFetcher
 from jikimi.api.metrics import ApiMetrics
 from jikimi.api.middleware import BodyLimitMiddleware, MetricsMiddleware, TimeoutMiddleware
 from jikimi.api.routes import ROUTERS
-from jikimi.api.scanning import LazyScanner, PipelineScans, ScanBatcher
+from jikimi.api.scanning import LazyScanner, ScanBatcher
 from jikimi.config import Settings, load_settings
-from jikimi.domain import Change, Permission, Principal
-from jikimi.errors import Forbidden, JikimiError
-from jikimi.model import Match, Signal
-from jikimi.pipeline import Matcher
+from jikimi.errors import JikimiError
 from jikimi.services import BankService, KeyService
+from jikimi.services.matching import MatchService
+from jikimi.services.retro import RetroMatcher
+from jikimi.services.scans import ScanService
 from jikimi.store import Store
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,7 @@ def _lifespan(
         context = build_context(settings, metrics, fetcher, scanner)
         app.state.context = context
         context.matching.start()
+        context.retro.start()
         # Load the models now, off the event loop, so the first scan is not slow.
         threading.Thread(
             target=_warm_up, args=(scanner,), name="jikimi-warm-up", daemon=True
@@ -122,6 +123,7 @@ def _lifespan(
         try:
             yield
         finally:
+            context.retro.close()
             context.matching.close()
             context.store.close()
 
@@ -140,8 +142,9 @@ def build_context(
 ) -> ApiContext:
     """Open the store and build the services of one process."""
     store = Store.from_settings(settings)
-    matching = _matching_service(store, settings)
-    scans = PipelineScans(scanner, matching.matcher_for)
+    retro = RetroMatcher(store, settings)
+    matching = MatchService(store, settings, on_applied=retro.notify)
+    scans = ScanService(store, scanner, matching.matcher_for)
     return ApiContext(
         settings=settings,
         metrics=metrics,
@@ -150,41 +153,8 @@ def build_context(
         keys=KeyService(store),
         banks=BankService(store, settings=settings, listener=matching),
         matching=matching,
+        retro=retro,
         scanner=scanner,
         scans=scans,
         batcher=ScanBatcher(scans),
     )
-
-
-class _NoMatching:
-    """Stand-in until the matching service exists: no bank index, so nothing matches.
-
-    It keeps the door honest meanwhile (the role check is the service's), and is
-    replaced by ``MatchService`` without any change to the routes.
-    """
-
-    ready = True
-
-    def start(self) -> None:
-        """Nothing to load."""
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-    def entries_changed(self, changes: Sequence[Change]) -> None:
-        """No index to update."""
-
-    def banks_changed(self, bank_ids: Sequence[str]) -> None:
-        """No index to update."""
-
-    def match_hashes(self, principal: Principal, signals: Sequence[Signal]) -> list[list[Match]]:
-        if not principal.can(Permission.MATCH):
-            raise Forbidden(f"role {principal.role.value!r} may not match hashes")
-        return [[] for _ in signals]
-
-    def matcher_for(self, principal: Principal) -> Matcher | None:
-        return None
-
-
-def _matching_service(store: Store, settings: Settings) -> _NoMatching:
-    return _NoMatching()

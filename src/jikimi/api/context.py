@@ -18,6 +18,7 @@ from jikimi.domain import Principal
 from jikimi.model import Match, Signal
 from jikimi.pipeline import Matcher
 from jikimi.services import BankService, KeyService
+from jikimi.services.retro import RetroMatcher
 from jikimi.store import Store
 
 
@@ -57,6 +58,7 @@ class ApiContext:
     keys: KeyService
     banks: BankService
     matching: HashMatcher
+    retro: RetroMatcher
     scanner: LazyScanner
     scans: ScanBackend
     batcher: ScanBatcher

@@ -45,6 +45,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[errors.JikimiError], int], ...] = (
     (errors.InvalidInput, 422),
     (errors.ScanTimeout, 503),
     (errors.ModelUnavailable, 503),
+    (errors.IndexNotReady, 503),
 )
 
 _TITLES: Mapping[str, str] = {
@@ -130,6 +131,7 @@ _STATUS_BY_VERDICT_CODE: Mapping[str, int] = {
     errors.MediaTooLarge.code: 413,
     errors.ScanTimeout.code: 503,
     errors.ModelUnavailable.code: 503,
+    errors.IndexNotReady.code: 503,
     errors.ConfigError.code: 500,
     errors.JikimiError.code: 500,
 }

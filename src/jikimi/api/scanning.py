@@ -13,112 +13,43 @@ at once: a batch starts as soon as a slot is free; it never waits to fill up.
                                                             └─► threadpool:
                                                                 backend.scan_many
 
-The backend is ``ScanService`` once it exists (stores the scan and its hashes
-for retroactive matching); until then :class:`PipelineScans` stands in: the
-pipeline's :class:`~jikimi.pipeline.Scanner` with the caller's bank matcher, the
-last scans kept in memory for ``GET /v1/scans/{id}``. Both enforce the role
-matrix. One :class:`Scanner` per process (:class:`LazyScanner`), built on first
-use and shared by every thread: the heavy parts are read-only once loaded.
+The backend is :class:`~jikimi.services.scans.ScanService`: the pipeline with
+the caller's bank matcher, every Verdict stored for ``GET /v1/scans/{id}`` and
+for retroactive matching; it enforces the role matrix. One
+:class:`~jikimi.pipeline.Scanner` per process (:class:`LazyScanner`, re-exported
+here), built on first use and shared by every thread.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
 
-from jikimi.config import Settings
-from jikimi.domain import Permission, Principal
-from jikimi.errors import Forbidden, NotFound
+from jikimi.domain import Principal
 from jikimi.model import Verdict
-from jikimi.pipeline import Item, Matcher, Scanner
+from jikimi.pipeline import Item
+from jikimi.services.scans import LazyScanner
 
-RECENT_SCANS = 10_000
-"""Verdicts :class:`PipelineScans` keeps for ``GET /v1/scans/{id}`` (oldest dropped)."""
+__all__ = ["MAX_BATCH", "MAX_INFLIGHT", "LazyScanner", "ScanBackend", "ScanBatcher"]
+
 MAX_BATCH = 8
 MAX_INFLIGHT = 2
 """Batches running at once per process: one computing while the next one decodes."""
 
 
 class ScanBackend(Protocol):
-    """What the scan routes need (``ScanService`` has this shape, plus ``scan_many``)."""
+    """What the scan routes need (:class:`~jikimi.services.scans.ScanService`'s shape)."""
 
     def scan_many(self, principal: Principal, items: Sequence[Item]) -> list[Verdict]:
         """Scan items for one caller, in order; raises if the caller may not scan."""
         ...
 
     def get(self, principal: Principal, scan_id: str) -> Verdict: ...
-
-
-class LazyScanner:
-    """One :class:`Scanner` per process, built on first use, thread-safe."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-        self._scanner: Scanner | None = None
-        self._lock = threading.Lock()
-
-    def get(self) -> Scanner:
-        scanner = self._scanner
-        if scanner is None:
-            with self._lock:
-                if self._scanner is None:
-                    self._scanner = Scanner.from_settings(self._settings)
-                scanner = self._scanner
-        return scanner
-
-    def with_matcher(self, matcher: Matcher | None) -> Scanner:
-        """The shared scanner's detectors with ``matcher`` (cheap: nothing is copied)."""
-        base = self.get()
-        return Scanner(
-            limits=base.limits,
-            grade=base.grade,
-            grade_rules=base.grade_rules,
-            synthetic=base.synthetic,
-            policy=base.policy,
-            matcher=matcher,
-        )
-
-    def warm_up(self) -> None:
-        self.get().warm_up()
-
-
-class PipelineScans:
-    """Stand-in :class:`ScanBackend` until ``ScanService``: scan, keep recent verdicts."""
-
-    def __init__(
-        self, scanner: LazyScanner, matcher_for: Callable[[Principal], Matcher | None]
-    ) -> None:
-        self._scanner = scanner
-        self._matcher_for = matcher_for
-        self._recent: OrderedDict[str, tuple[str, Verdict]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def scan_many(self, principal: Principal, items: Sequence[Item]) -> list[Verdict]:
-        if not principal.can(Permission.SCAN):
-            raise Forbidden(f"role {principal.role.value!r} may not submit media for scanning")
-        scanner = self._scanner.with_matcher(self._matcher_for(principal))
-        verdicts = scanner.scan_many(items)
-        with self._lock:
-            for verdict in verdicts:
-                self._recent[verdict.id] = (principal.tenant_id, verdict)
-            while len(self._recent) > RECENT_SCANS:
-                self._recent.popitem(last=False)
-        return verdicts
-
-    def get(self, principal: Principal, scan_id: str) -> Verdict:
-        if not principal.can(Permission.SCAN_READ):
-            raise Forbidden(f"role {principal.role.value!r} may not read scans")
-        with self._lock:
-            found = self._recent.get(scan_id)
-        if found is None or found[0] != principal.tenant_id:
-            raise NotFound(f"no scan {scan_id!r}")
-        return found[1]
 
 
 @dataclass(eq=False)

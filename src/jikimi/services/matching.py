@@ -1,0 +1,481 @@
+"""The matching service: in-memory bank indexes kept in step with the database.
+
+::
+
+    start() ─► background thread:
+                 banks ─► per bank: snapshot (data_dir/index/<bank id>/) if readable,
+                          else build from the database (watermark read first)
+                       ─► replay the change log past each bank's watermark ─► ready
+                 then every poll_s: refresh banks, replay new changes
+                 (imports by the CLI, other worker processes), snapshot dirty banks
+                 every snapshot_every_s and on close()
+    BankService ─► entries_changed / banks_changed ─► catch up now, synchronously:
+                 a withdrawn hash stops matching before the API call returns
+    match_hashes(principal, signals) ─► the caller's visible, enabled banks
+    matcher_for(principal)           ─► the same, as the pipeline's Matcher
+
+The database is the source of truth and the change log (``changes``, ids in
+commit order) the only way changes reach an index, whichever process made
+them: replaying is idempotent, so a snapshot that is older than the database
+(a crash after the database commit, before the next snapshot) only costs a
+longer replay. One lock guards the indexes: lookups take well under a
+millisecond, and a change holds it only while it is applied.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from jikimi.config import Settings
+from jikimi.domain import Bank, Change, ChangeOp, Permission, Principal
+from jikimi.errors import IndexNotReady, InvalidHash, InvalidInput
+from jikimi.matching import SnapshotError, parse_pdq_hex
+from jikimi.model import BankKind, Match, Signal, SignalKind
+from jikimi.services._common import require
+from jikimi.services.bank_index import BankIndex, apply_adds
+from jikimi.signals.vpdq import FrameHash, parse_vpdq
+from jikimi.store import Store
+from jikimi.store import banks as bank_repo
+from jikimi.store import entries as entry_repo
+
+log = logging.getLogger(__name__)
+
+REPLAY_PAGE = 50_000
+"""Changes read per query while catching up (bounds memory during a big import)."""
+BUILD_CHUNK = 200_000
+"""Entries parsed per step while building an index from the database."""
+
+ChangeHook = Callable[[Sequence[Change]], None]
+"""Told about changes once they are applied (retroactive matching listens)."""
+
+
+class MatchService:
+    """Bank lookups for every door (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        on_applied: ChangeHook | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.directory = Path(settings.data_dir) / "index"
+        self._on_applied = on_applied
+        self._lock = threading.RLock()
+        self._banks: dict[str, Bank] = {}
+        self._indexes: dict[str, BankIndex] = {}
+        self._watermark = 0
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._saved_at = time.monotonic()
+        self.load_error: str | None = None
+
+    # --- life cycle ----------------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        """The indexes are loaded and caught up (``/readyz``)."""
+        return self._ready.is_set()
+
+    @property
+    def watermark(self) -> int:
+        """The last change applied to every index."""
+        return self._watermark
+
+    def start(self) -> None:
+        """Load the indexes in a background thread, then keep them in step."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="jikimi-matching", daemon=True)
+        self._thread.start()
+
+    def load(self) -> None:
+        """Load (snapshots, else the database) and catch up, in the calling thread."""
+        with self._lock:
+            self._load()
+            self._catch_up()
+            self._ready.set()  # under the lock: entries_changed never misses a change
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        return self._ready.wait(timeout)
+
+    def close(self) -> None:
+        """Stop the background thread and snapshot what changed."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+        if self._ready.is_set():
+            self.save()
+
+    def _run(self) -> None:
+        try:
+            self.load()
+        except Exception as exc:  # readyz stays 503 and says why in the log
+            self.load_error = str(exc)
+            log.exception("could not load the matching indexes")
+            return
+        while not self._stop.wait(self.settings.match_poll_s):
+            try:
+                self.refresh()
+                if time.monotonic() - self._saved_at >= self.settings.match_snapshot_every_s:
+                    self.save()
+            except Exception:
+                log.exception("matching index refresh failed; retrying")
+
+    # --- keeping in step -----------------------------------------------------
+
+    def refresh(self) -> None:
+        """Re-read the banks and apply changes made since the last call."""
+        with self._lock:
+            self._reload_banks()
+            self._catch_up()
+
+    def entries_changed(self, changes: Sequence[Change]) -> None:
+        """BankService committed ``changes``: apply them (and any older) now."""
+        with self._lock:
+            if self._ready.is_set():
+                self._catch_up()
+
+    def banks_changed(self, bank_ids: Sequence[str]) -> None:
+        """A bank was created, updated, shared or deleted: re-read the banks now."""
+        with self._lock:
+            if self._ready.is_set():
+                self._reload_banks()
+                self._catch_up()
+
+    def save(self) -> None:
+        """Snapshot every bank index changed since its last snapshot."""
+        with self._lock:
+            for bank_id, index in self._indexes.items():
+                if index.dirty:
+                    try:
+                        index.save(self.directory / bank_id, self._watermark)
+                    except OSError as exc:
+                        log.warning("could not snapshot the index of %s: %s", bank_id, exc)
+            self._saved_at = time.monotonic()
+
+    def _load(self) -> None:
+        with self.store.session() as s, s.begin():
+            banks = bank_repo.list_all_banks(s)
+        self._banks = {b.id: b for b in banks}
+        watermarks: dict[str, int] = {}
+        to_build: list[Bank] = []
+        for bank in banks:
+            try:
+                index, mark = BankIndex.load(bank, self.directory / bank.id)
+            except SnapshotError as exc:
+                log.info("building the index of bank %s from the database (%s)", bank.name, exc)
+                to_build.append(bank)
+                continue
+            if not index.fits(bank):
+                to_build.append(bank)
+                continue
+            self._indexes[bank.id] = index
+            watermarks[bank.id] = mark
+        built_at = self._build(to_build)
+        watermarks.update({b.id: built_at for b in to_build})
+        self._load_videos([b for b in banks if b.id not in {t.id for t in to_build}])
+        self._watermark = min(watermarks.values(), default=built_at)
+        self._replay_from(watermarks)
+
+    def _build(self, banks: Sequence[Bank]) -> int:
+        """Index the active entries of ``banks`` from the database; returns the watermark."""
+        with self.store.session() as s, s.begin():
+            watermark = entry_repo.max_change_id(s)  # first: see iter_active_entries
+        if not banks:
+            return watermark
+        for bank in banks:
+            self._indexes[bank.id] = BankIndex(bank)
+        pending: dict[tuple[str, SignalKind], tuple[list[int], list[str]]] = {}
+        videos: dict[str, list[int]] = {}
+        count = 0
+        with self.store.session() as s, s.begin():
+            for entry in entry_repo.iter_active_entries(s, [b.id for b in banks]):
+                if entry.signal is SignalKind.VPDQ:
+                    videos.setdefault(entry.bank_id, []).append(entry.seq)
+                    continue
+                seqs, values = pending.setdefault((entry.bank_id, entry.signal), ([], []))
+                seqs.append(entry.seq)
+                values.append(entry.value)
+                count += 1
+                if count % BUILD_CHUNK == 0:
+                    self._flush(pending)
+        self._flush(pending)
+        for bank_id, seqs in videos.items():
+            self._add_videos(self._indexes[bank_id], seqs)
+        for bank in banks:
+            self._indexes[bank.id].dirty = True
+        return watermark
+
+    def _flush(self, pending: dict[tuple[str, SignalKind], tuple[list[int], list[str]]]) -> None:
+        for (bank_id, signal), (seqs, values) in pending.items():
+            self._indexes[bank_id].add_hashes(signal, seqs, values)
+        pending.clear()
+
+    def _load_videos(self, banks: Sequence[Bank]) -> None:
+        """Video indexes are not snapshotted: read their frames from the database."""
+        if not banks:
+            return
+        seqs: dict[str, list[int]] = {}
+        with self.store.session() as s, s.begin():
+            for entry in entry_repo.iter_active_entries(s, [b.id for b in banks]):
+                if entry.signal is SignalKind.VPDQ:
+                    seqs.setdefault(entry.bank_id, []).append(entry.seq)
+        for bank_id, wanted in seqs.items():
+            self._add_videos(self._indexes[bank_id], wanted)
+
+    def _add_videos(self, index: BankIndex, seqs: Sequence[int]) -> None:
+        if not seqs:
+            return
+        from jikimi.store import video as video_repo  # only banks with videos need it
+
+        with self.store.session() as s, s.begin():
+            frames = video_repo.frames_of(s, seqs)
+        index.add_videos((seq, frames[seq]) for seq in seqs if frames.get(seq))
+
+    def _replay_from(self, watermarks: Mapping[str, int]) -> None:
+        """Apply changes past each bank's own watermark (snapshots may differ in age)."""
+        while True:
+            with self.store.session() as s, s.begin():
+                changes = entry_repo.changes_since(s, self._watermark, REPLAY_PAGE)
+            if not changes:
+                return
+            fresh = [c for c in changes if c.id > watermarks.get(c.bank_id, 0)]
+            self._apply(fresh, notify=False)
+            self._watermark = changes[-1].id
+
+    def _catch_up(self) -> None:
+        while True:
+            with self.store.session() as s, s.begin():
+                changes = entry_repo.changes_since(s, self._watermark, REPLAY_PAGE)
+            if not changes:
+                return
+            if any(c.bank_id not in self._banks for c in changes):
+                self._reload_banks()
+            self._apply(changes, notify=True)
+            self._watermark = changes[-1].id
+
+    def _apply(self, changes: Sequence[Change], *, notify: bool) -> None:
+        by_bank: dict[str, list[Change]] = {}
+        for change in changes:
+            by_bank.setdefault(change.bank_id, []).append(change)
+        for bank_id, group in by_bank.items():
+            index = self._indexes.get(bank_id)
+            if index is None:  # the bank is gone: its entries went with it
+                continue
+            # In log order: an entry removed then re-enabled ends up indexed.
+            for run in _runs(group):
+                if run[0].op is ChangeOp.ADD:
+                    self._add_videos(index, apply_adds(index, run))
+                else:
+                    index.remove(run)
+        if notify and self._on_applied is not None and changes:
+            try:
+                self._on_applied(changes)
+            except Exception:
+                log.exception("change hook failed on %d changes", len(changes))
+
+    def _reload_banks(self) -> None:
+        with self.store.session() as s, s.begin():
+            banks = {b.id: b for b in bank_repo.list_all_banks(s)}
+        for bank_id in set(self._indexes) - set(banks):
+            del self._indexes[bank_id]  # deleted: its snapshot directory is left to expire
+        rebuild = []
+        for bank in banks.values():
+            index = self._indexes.get(bank.id)
+            if index is None:
+                # New since the last look: every entry it has came after our
+                # watermark (we list banks before applying their changes).
+                self._indexes[bank.id] = BankIndex(bank)
+            elif not index.fits(bank):
+                rebuild.append(bank)
+            else:
+                index.bank = bank
+        self._banks = banks
+        if rebuild:
+            self._rebuild(rebuild)
+
+    def _rebuild(self, banks: Sequence[Bank]) -> None:
+        """A bank's threshold rose past its index's ceiling: index it again.
+
+        The build reads the database as it is now; changes it already holds that
+        the catch-up replays again are harmless (replay is idempotent).
+        """
+        log.info("re-indexing %s for a higher threshold", ", ".join(b.name for b in banks))
+        self._build(banks)
+
+    # --- lookups -------------------------------------------------------------
+
+    def _visible(self, principal: Principal) -> list[BankIndex]:
+        """The caller's own and shared banks that are enabled, in a stable order."""
+        return [
+            index
+            for bank_id, index in sorted(self._indexes.items())
+            if index.bank.enabled
+            and (
+                index.bank.tenant_id == principal.tenant_id
+                or principal.tenant_id in index.bank.shared_with
+            )
+        ]
+
+    def match_hashes(self, principal: Principal, signals: Sequence[Signal]) -> list[list[Match]]:
+        """Matches of each hash in the caller's visible banks, nearest first.
+
+        Hash-only lookups cannot use dihedral matching (the flips are computed
+        from the image, not from its hash): a platform that wants them sends the
+        eight variants as eight hashes.
+        """
+        require(principal, Permission.MATCH)
+        self._await_ready()
+        with self._lock:
+            banks = self._visible(principal)
+            found = [self._match_one(banks, signal, None) for signal in signals]
+        return self._resolve(found)
+
+    def matcher_for(self, principal: Principal) -> BankMatcher:
+        """The pipeline's view of the caller's banks (evaluated at match time)."""
+        return BankMatcher(self, principal)
+
+    def _match_one(
+        self,
+        banks: Sequence[BankIndex],
+        signal: Signal,
+        dihedral: Callable[[], Sequence[str]] | None,
+    ) -> list[_Hit]:
+        hits: list[_Hit] = []
+        value = signal.value.lower()
+        if signal.type is SignalKind.PDQ:
+            parse_pdq_hex([value])  # InvalidHash for a bad one, even with no bank to ask
+            variants: Sequence[str] | None = None
+            for index in banks:
+                hashes: Sequence[str] = [value]
+                if index.bank.dihedral and dihedral is not None:
+                    variants = variants if variants is not None else dihedral()
+                    hashes = [value, *variants]
+                for seq, distance in index.query_pdq(hashes).items():
+                    hits.append(_Hit(index.bank, SignalKind.PDQ, seq, distance))
+        elif signal.type in (SignalKind.MD5, SignalKind.SHA256):
+            for index in banks:
+                for seq in index.query_digest(signal.type, value):
+                    hits.append(_Hit(index.bank, signal.type, seq, 0))
+        elif signal.type is SignalKind.VPDQ:
+            frames = _frames(signal.value)
+            for index in banks:
+                for hit in index.query_video(frames):
+                    hits.append(_Hit(index.bank, SignalKind.VPDQ, hit.entry_id, hit.distance))
+        else:
+            raise InvalidInput(f"cannot match {signal.type.value} hashes")
+        return hits
+
+    def _resolve(self, found: Sequence[Sequence[_Hit]]) -> list[list[Match]]:
+        """Index hits as Matches: public entry ids from the database, nearest first."""
+        seqs = {hit.seq for hits in found for hit in hits}
+        refs = {}
+        if seqs:
+            with self.store.session() as s, s.begin():
+                refs = entry_repo.entry_refs(s, seqs)
+        out: list[list[Match]] = []
+        for hits in found:
+            matches = [
+                Match(
+                    bank=hit.bank.name,
+                    signal=hit.signal,
+                    distance=hit.distance,
+                    entry=refs[hit.seq].entry_id,
+                )
+                for hit in sorted(hits, key=lambda h: (h.distance, h.bank.name, h.seq))
+                if hit.seq in refs  # deleted since the lookup: not a match any more
+            ]
+            out.append(matches)
+        return out
+
+    def match_item(
+        self,
+        principal: Principal,
+        signals: Sequence[Signal],
+        dihedral: Callable[[], Sequence[str]],
+    ) -> tuple[tuple[Match, ...], dict[str, BankKind]]:
+        """Matches of one scanned item (all its signals) and the kinds of their banks."""
+        self._await_ready()
+        with self._lock:
+            banks = self._visible(principal)
+            hits = [hit for signal in signals for hit in self._match_one(banks, signal, dihedral)]
+            kinds = {index.bank.name: index.bank.kind for index in banks}
+        best: dict[int, _Hit] = {}
+        for hit in hits:  # one match per entry, at its closest
+            if hit.seq not in best or hit.distance < best[hit.seq].distance:
+                best[hit.seq] = hit
+        return tuple(self._resolve([list(best.values())])[0]), kinds
+
+    def _await_ready(self) -> None:
+        """Lookups during start-up wait for the load rather than miss every bank."""
+        if not self._ready.wait(self.settings.match_ready_wait_s):
+            raise IndexNotReady(
+                "the bank indexes are still loading; retry shortly (GET /readyz says when)"
+            )
+
+    def bank_count(self) -> int:
+        with self._lock:
+            return len(self._indexes)
+
+    def entry_count(self) -> int:
+        with self._lock:
+            return sum(len(index) for index in self._indexes.values())
+
+
+class _Hit:
+    __slots__ = ("bank", "distance", "seq", "signal")
+
+    def __init__(self, bank: Bank, signal: SignalKind, seq: int, distance: int) -> None:
+        self.bank = bank
+        self.signal = signal
+        self.seq = seq
+        self.distance = distance
+
+
+class BankMatcher:
+    """A :class:`~jikimi.pipeline.Matcher` over one caller's banks.
+
+    ``bank_kinds`` answers for the banks of the last :meth:`match` (what the
+    policy needs to read those matches), so the two always agree.
+    """
+
+    def __init__(self, service: MatchService, principal: Principal) -> None:
+        self._service = service
+        self._principal = principal
+        self._kinds: dict[str, BankKind] = {}
+
+    def match(
+        self, signals: Sequence[Signal], dihedral: Callable[[], Sequence[str]]
+    ) -> tuple[Match, ...]:
+        matches, self._kinds = self._service.match_item(self._principal, signals, dihedral)
+        return matches
+
+    def bank_kinds(self) -> Mapping[str, BankKind]:
+        return self._kinds
+
+
+def _runs(changes: Sequence[Change]) -> list[list[Change]]:
+    """Consecutive changes with the same op (applied in batches, in log order)."""
+    runs: list[list[Change]] = []
+    for change in changes:
+        if runs and runs[-1][0].op is change.op:
+            runs[-1].append(change)
+        else:
+            runs.append([change])
+    return runs
+
+
+def _frames(text: str) -> list[FrameHash]:
+    try:
+        return parse_vpdq(text)
+    except InvalidInput as exc:
+        raise InvalidHash(f"not a valid vpdq hash file: {exc.message}") from exc

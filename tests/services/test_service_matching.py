@@ -1,0 +1,260 @@
+"""MatchService: bank indexes in step with the database, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from service_helpers import Side
+
+from jikimi.config import Settings
+from jikimi.domain import BankCreate, BankUpdate, EntryCreate, EntryStatus, Role
+from jikimi.errors import Forbidden, InvalidHash
+from jikimi.model import BankKind, Signal, SignalKind
+from jikimi.services import BankService
+from jikimi.services.matching import MatchService
+from jikimi.store import Store
+
+
+def random_pdq() -> str:
+    return secrets.token_hex(32)
+
+
+def flip(pdq: str, bits: int) -> str:
+    """``pdq`` with its first ``bits`` bits inverted (exactly that Hamming distance)."""
+    value = int(pdq, 16) ^ ((1 << 256) - (1 << (256 - bits)))
+    return f"{value:064x}"
+
+
+@pytest.fixture
+def matching(store: Store, settings: Settings) -> Iterator[MatchService]:
+    service = MatchService(store, settings)
+    service.load()
+    yield service
+    service.close()
+
+
+@pytest.fixture
+def wired(store: Store, settings: Settings, matching: MatchService) -> BankService:
+    """A BankService that tells the matching service about its changes (the API's wiring)."""
+    return BankService(store, settings=settings, listener=matching)
+
+
+def pdq_signal(value: str) -> Signal:
+    return Signal(type=SignalKind.PDQ, value=value)
+
+
+def test_a_hash_added_matches_within_the_bank_threshold_only(
+    wired: BankService, matching: MatchService, acme: Side
+) -> None:
+    admin = acme.as_[Role.ADMIN]
+    wired.create(admin, BankCreate(name="STRICT", kind=BankKind.TAKEDOWN, pdq_threshold=10))
+    wired.create(admin, BankCreate(name="LOOSE", kind=BankKind.WATCH))
+    pdq = random_pdq()
+    strict = wired.add_entry(admin, "STRICT", EntryCreate(signal=SignalKind.PDQ, value=pdq))
+    loose = wired.add_entry(admin, "LOOSE", EntryCreate(signal=SignalKind.PDQ, value=pdq))
+
+    near, far, beyond = flip(pdq, 10), flip(pdq, 20), flip(pdq, 32)
+    results = matching.match_hashes(
+        acme.as_[Role.PLATFORM], [pdq_signal(x) for x in (pdq, near, far, beyond)]
+    )
+    found = [[(m.bank, m.entry, m.distance) for m in r] for r in results]
+    assert found[0] == [("LOOSE", loose.id, 0), ("STRICT", strict.id, 0)]
+    assert found[1] == [("LOOSE", loose.id, 10), ("STRICT", strict.id, 10)]
+    assert found[2] == [("LOOSE", loose.id, 20)]
+    assert found[3] == []
+
+
+def test_digests_match_exactly_in_either_case(
+    wired: BankService, matching: MatchService, acme: Side
+) -> None:
+    admin = acme.as_[Role.ADMIN]
+    wired.create(admin, BankCreate(name="DIGESTS", kind=BankKind.TAKEDOWN))
+    md5, sha = secrets.token_hex(16), secrets.token_hex(32)
+    wired.add_entry(admin, "DIGESTS", EntryCreate(signal=SignalKind.MD5, value=md5))
+    wired.add_entry(admin, "DIGESTS", EntryCreate(signal=SignalKind.SHA256, value=sha))
+    results = matching.match_hashes(
+        admin,
+        [
+            Signal(type=SignalKind.MD5, value=md5.upper()),
+            Signal(type=SignalKind.SHA256, value=sha),
+            Signal(type=SignalKind.SHA256, value=secrets.token_hex(32)),
+        ],
+    )
+    assert [len(r) for r in results] == [1, 1, 0]
+    assert results[0][0].signal == SignalKind.MD5 and results[0][0].distance == 0
+
+
+def test_withdrawn_and_disabled_stop_matching_at_once(
+    wired: BankService, matching: MatchService, acme: Side
+) -> None:
+    admin = acme.as_[Role.ADMIN]
+    wired.create(admin, BankCreate(name="KCSC", kind=BankKind.TAKEDOWN))
+    a, b = random_pdq(), random_pdq()
+    entry_a = wired.add_entry(admin, "KCSC", EntryCreate(signal=SignalKind.PDQ, value=a))
+    entry_b = wired.add_entry(admin, "KCSC", EntryCreate(signal=SignalKind.PDQ, value=b))
+
+    wired.set_status(admin, "KCSC", entry_a.id, EntryStatus.WITHDRAWN)
+    wired.set_status(admin, "KCSC", entry_b.id, EntryStatus.DISABLED)
+    assert matching.match_hashes(admin, [pdq_signal(a), pdq_signal(b)]) == [[], []]
+
+    wired.set_status(admin, "KCSC", entry_b.id, EntryStatus.ACTIVE)
+    assert [len(r) for r in matching.match_hashes(admin, [pdq_signal(a), pdq_signal(b)])] == [0, 1]
+
+    wired.update(admin, "KCSC", BankUpdate(enabled=False))
+    assert matching.match_hashes(admin, [pdq_signal(b)]) == [[]]
+
+
+def test_tenants_see_their_own_and_shared_banks_only(
+    wired: BankService, matching: MatchService, acme: Side, bravo: Side
+) -> None:
+    admin = acme.as_[Role.ADMIN]
+    wired.create(admin, BankCreate(name="PRIVATE", kind=BankKind.WATCH))
+    pdq = random_pdq()
+    wired.add_entry(admin, "PRIVATE", EntryCreate(signal=SignalKind.PDQ, value=pdq))
+    other = bravo.as_[Role.PLATFORM]
+    assert matching.match_hashes(other, [pdq_signal(pdq)]) == [[]]
+
+    wired.share(admin, "PRIVATE", "bravo")
+    assert [m.bank for m in matching.match_hashes(other, [pdq_signal(pdq)])[0]] == ["PRIVATE"]
+
+    wired.unshare(admin, "PRIVATE", "bravo")
+    assert matching.match_hashes(other, [pdq_signal(pdq)]) == [[]]
+
+
+def test_roles_and_bad_hashes_are_refused(matching: MatchService, acme: Side) -> None:
+    with pytest.raises(Forbidden):
+        matching.match_hashes(acme.as_[Role.CASEWORKER], [pdq_signal(random_pdq())])
+    with pytest.raises(InvalidHash):
+        matching.match_hashes(acme.as_[Role.PLATFORM], [pdq_signal("abc")])
+
+
+def test_changes_made_elsewhere_arrive_by_refresh(
+    store: Store, settings: Settings, matching: MatchService, acme: Side
+) -> None:
+    """The CLI (another process) writes without telling this one: the poll picks it up."""
+    cli = BankService(store, settings=settings)  # no listener
+    admin = acme.as_[Role.ADMIN]
+    cli.create(admin, BankCreate(name="FROM_CLI", kind=BankKind.TAKEDOWN))
+    pdq = random_pdq()
+    entry = cli.add_entry(admin, "FROM_CLI", EntryCreate(signal=SignalKind.PDQ, value=pdq))
+    assert matching.match_hashes(admin, [pdq_signal(pdq)]) == [[]]
+    matching.refresh()
+    assert [m.entry for m in matching.match_hashes(admin, [pdq_signal(pdq)])[0]] == [entry.id]
+
+    cli.set_status(admin, "FROM_CLI", entry.id, EntryStatus.WITHDRAWN)
+    matching.refresh()
+    assert matching.match_hashes(admin, [pdq_signal(pdq)]) == [[]]
+
+
+def test_background_thread_polls(store: Store, settings: Settings, acme: Side) -> None:
+    service = MatchService(store, settings.model_copy(update={"match_poll_s": 0.05}))
+    service.start()
+    try:
+        assert service.wait_ready(30)
+        cli = BankService(store, settings=settings)
+        admin = acme.as_[Role.ADMIN]
+        cli.create(admin, BankCreate(name="POLLED", kind=BankKind.WATCH))
+        pdq = random_pdq()
+        cli.add_entry(admin, "POLLED", EntryCreate(signal=SignalKind.PDQ, value=pdq))
+        deadline = time.monotonic() + 10
+        while not service.match_hashes(admin, [pdq_signal(pdq)])[0]:
+            assert time.monotonic() < deadline, "the poll never applied the change"
+            time.sleep(0.05)
+        assert len(service.match_hashes(admin, [pdq_signal(pdq)])[0]) == 1
+    finally:
+        service.close()
+
+
+def test_restart_loads_the_snapshot_and_replays_newer_changes(
+    store: Store, settings: Settings, acme: Side
+) -> None:
+    admin = acme.as_[Role.ADMIN]
+    first = MatchService(store, settings)
+    first.load()
+    wired = BankService(store, settings=settings, listener=first)
+    wired.create(admin, BankCreate(name="SNAP", kind=BankKind.TAKEDOWN))
+    kept, withdrawn, later = random_pdq(), random_pdq(), random_pdq()
+    wired.add_entry(admin, "SNAP", EntryCreate(signal=SignalKind.PDQ, value=kept))
+    gone = wired.add_entry(admin, "SNAP", EntryCreate(signal=SignalKind.PDQ, value=withdrawn))
+    first.close()  # snapshots the dirty bank
+    bank_id = wired.get(admin, "SNAP").id
+    assert (Path(settings.data_dir) / "index" / bank_id / "pdq.snap").is_file()
+
+    # While "down": changes straight to the database.
+    cli = BankService(store, settings=settings)
+    cli.set_status(admin, "SNAP", gone.id, EntryStatus.WITHDRAWN)
+    cli.add_entry(admin, "SNAP", EntryCreate(signal=SignalKind.PDQ, value=later))
+
+    second = MatchService(store, settings)
+    second.load()
+    try:
+        results = second.match_hashes(admin, [pdq_signal(x) for x in (kept, withdrawn, later)])
+        assert [len(r) for r in results] == [1, 0, 1]
+    finally:
+        second.close()
+
+
+def test_a_corrupt_snapshot_is_rebuilt_from_the_database(
+    store: Store, settings: Settings, acme: Side
+) -> None:
+    admin = acme.as_[Role.ADMIN]
+    first = MatchService(store, settings)
+    first.load()
+    wired = BankService(store, settings=settings, listener=first)
+    bank = wired.create(admin, BankCreate(name="BROKEN", kind=BankKind.TAKEDOWN))
+    pdq = random_pdq()
+    wired.add_entry(admin, "BROKEN", EntryCreate(signal=SignalKind.PDQ, value=pdq))
+    first.close()
+    snap = Path(settings.data_dir) / "index" / bank.id / "pdq.snap"
+    data = bytearray(snap.read_bytes())
+    data[-1] ^= 0xFF
+    snap.write_bytes(bytes(data))
+
+    second = MatchService(store, settings)
+    second.load()
+    try:
+        assert len(second.match_hashes(admin, [pdq_signal(pdq)])[0]) == 1
+    finally:
+        second.close()
+
+
+def test_raising_a_threshold_past_31_reindexes_the_bank(
+    wired: BankService, matching: MatchService, acme: Side
+) -> None:
+    admin = acme.as_[Role.ADMIN]
+    wired.create(admin, BankCreate(name="WIDE", kind=BankKind.WATCH))
+    pdq = random_pdq()
+    wired.add_entry(admin, "WIDE", EntryCreate(signal=SignalKind.PDQ, value=pdq))
+    assert matching.match_hashes(admin, [pdq_signal(flip(pdq, 40))]) == [[]]
+    wired.update(admin, "WIDE", BankUpdate(pdq_threshold=48))
+    assert [m.distance for m in matching.match_hashes(admin, [pdq_signal(flip(pdq, 40))])[0]] == [
+        40
+    ]
+
+
+def test_deleting_a_bank_drops_its_matches(
+    wired: BankService, matching: MatchService, acme: Side
+) -> None:
+    admin = acme.as_[Role.ADMIN]
+    wired.create(admin, BankCreate(name="TEMP", kind=BankKind.WATCH))
+    pdq = random_pdq()
+    wired.add_entry(admin, "TEMP", EntryCreate(signal=SignalKind.PDQ, value=pdq))
+    wired.delete(admin, "TEMP")
+    assert matching.match_hashes(admin, [pdq_signal(pdq)]) == [[]]
+    assert matching.bank_count() == 0
+
+
+def test_a_large_import_is_indexed(wired: BankService, matching: MatchService, acme: Side) -> None:
+    admin = acme.as_[Role.ADMIN]
+    wired.create(admin, BankCreate(name="BULK", kind=BankKind.TAKEDOWN))
+    hashes = [random_pdq() for _ in range(3000)]
+    report = wired.import_rows(
+        admin, "BULK", [{"signal_type": "pdq", "signal_value": h} for h in hashes]
+    )
+    assert report.added == 3000
+    results = matching.match_hashes(admin, [pdq_signal(flip(h, 5)) for h in hashes[::100]])
+    assert all(len(r) == 1 and r[0].distance == 5 for r in results)
