@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
 
 from jikimi.domain import DEFAULT_PDQ_THRESHOLD, Bank, Change, ChangeOp
 from jikimi.matching import (
@@ -118,6 +119,15 @@ class BankIndex:
                 if hit.distance < best.get(hit.entry_id, 257):
                     best[hit.entry_id] = hit.distance
         return best
+
+    def query_pdq_each(self, hashes: NDArray[np.uint8]) -> list[list[tuple[int, int]]]:
+        """``(entry seq, distance)`` within the bank's threshold, for each parsed hash."""
+        if not len(self.pdq):
+            return [[] for _ in range(len(hashes))]
+        return [
+            [(hit.entry_id, hit.distance) for hit in hits]
+            for hits in self.pdq.query_many(hashes, self.bank.pdq_threshold)
+        ]
 
     def query_digest(self, signal: SignalKind, value: str) -> list[int]:
         index = self.md5 if signal is SignalKind.MD5 else self.sha256
