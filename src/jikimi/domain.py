@@ -1,4 +1,4 @@
-"""Value types of tenants, keys, banks, entries and stored scans.
+"""Value types of tenants, keys, banks, entries, stored scans and scan jobs.
 
 These are what services take and return and what the doors (API, CLI) render.
 The store converts its ORM rows into these at its edge, so nothing above the
@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from jikimi.model import BankKind, SignalKind, Verdict
+from jikimi.model import BankKind, ErrorInfo, SignalKind, Verdict
 
 
 class _Frozen(BaseModel):
@@ -132,8 +132,16 @@ class EntryStatus(StrEnum):
     WITHDRAWN = "withdrawn"  # final: never matched, listed or exported again
 
 
-BANK_SIGNALS: frozenset[SignalKind] = frozenset({SignalKind.PDQ, SignalKind.MD5, SignalKind.SHA256})
-"""Signal types a bank entry may hold (vPDQ is not banked yet)."""
+BANK_SIGNALS: frozenset[SignalKind] = frozenset(
+    {SignalKind.PDQ, SignalKind.MD5, SignalKind.SHA256, SignalKind.VPDQ}
+)
+"""Signal types a bank entry may hold. A vPDQ entry's ``value`` is the SHA-256 of its
+canonical vPDQ text; its frames are stored beside it (``store.video``)."""
+
+DEFAULT_VPDQ_QUERY_PCT = 80
+DEFAULT_VPDQ_INDEX_PCT = 0
+"""vPDQ's defaults (Meta's): a video matches a banked one when 80 % of its frames are in
+it, however little of the banked video it covers, so a clip matches its source."""
 
 
 class Bank(_Frozen):
@@ -148,6 +156,16 @@ class Bank(_Frozen):
     labels: tuple[str, ...] = ()
     enabled: bool = True
     keep_evidence: bool = False
+    vpdq_query_pct: int = Field(
+        default=DEFAULT_VPDQ_QUERY_PCT,
+        description="A video matches a banked one when at least this percentage of its "
+        "hashed frames are within pdq_threshold of some frame of the banked video.",
+    )
+    vpdq_index_pct: int = Field(
+        default=DEFAULT_VPDQ_INDEX_PCT,
+        description="A video matches a banked one only if, also, at least this percentage "
+        "of the banked video's hashed frames are within pdq_threshold of some of its frames.",
+    )
     created_at: datetime
     entry_count: int = Field(default=0, description="Entries not withdrawn (active + disabled).")
     shared_with: tuple[str, ...] = Field(
@@ -165,6 +183,8 @@ class BankCreate(_Frozen):
     labels: tuple[str, ...] = ()
     enabled: bool = True
     keep_evidence: bool = False
+    vpdq_query_pct: int = DEFAULT_VPDQ_QUERY_PCT
+    vpdq_index_pct: int = DEFAULT_VPDQ_INDEX_PCT
 
 
 class BankUpdate(_Frozen):
@@ -176,6 +196,8 @@ class BankUpdate(_Frozen):
     labels: tuple[str, ...] | None = None
     enabled: bool | None = None
     keep_evidence: bool | None = None
+    vpdq_query_pct: int | None = None
+    vpdq_index_pct: int | None = None
 
 
 class Entry(_Frozen):
@@ -342,3 +364,42 @@ class ScanMatch(_Frozen):
     scan_id: str
     entry_seq: int
     distance: int
+
+
+# --- scan jobs --------------------------------------------------------------------
+
+
+class JobState(StrEnum):
+    """Where a scan job is (see :mod:`jikimi.services.jobs` for the lifecycle)."""
+
+    QUEUED = "queued"  # waiting for a runner (again, after a retry or a restart)
+    RUNNING = "running"  # a runner holds its lease and is scanning
+    DONE = "done"  # final: the Verdict is stored under ``scan_id``
+    FAILED = "failed"  # final: ``error`` says why
+
+
+class Job(_Frozen):
+    """A durable scan of one upload (a large video), done in the background.
+
+    ``progress_done``/``progress_total`` count the video's frames decoded so far
+    (``total`` is 0 until the runner has opened the video). ``verdict`` is filled
+    by ``JobService.get`` once the job is done (the stored scan, later matches
+    included); the store leaves it ``None``.
+    """
+
+    id: str
+    tenant_id: str
+    role: Role = Field(description="The submitter's role: the job scans with its rights.")
+    state: JobState
+    source: dict[str, Any]
+    blob_sha256: str
+    size_bytes: int
+    progress_done: int = 0
+    progress_total: int = 0
+    attempts: int = Field(default=0, description="Runs started (a run cut short counts).")
+    scan_id: str | None = None
+    error: ErrorInfo | None = None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+    verdict: Verdict | None = None

@@ -22,6 +22,7 @@ from jikimi import domain
 from jikimi.errors import InvalidHash
 from jikimi.model import BankKind, Match, SignalKind
 from jikimi.signals import signal_type
+from jikimi.signals.vpdq import VpdqSignal
 
 MAX_MATCH_HASHES = 1000
 """Largest ``POST /v1/match`` batch."""
@@ -35,6 +36,16 @@ BankName = Annotated[
     ),
 ]
 Threshold = Annotated[int, Field(ge=0, le=domain.MAX_PDQ_THRESHOLD)]
+Percent = Annotated[int, Field(ge=0, le=100)]
+_VPDQ_QUERY_PCT = (
+    "vPDQ: a video matches a banked video when at least this percentage of its hashed "
+    "frames (PDQ quality >= 50) are within pdq_threshold of some frame of the banked video."
+)
+_VPDQ_INDEX_PCT = (
+    "vPDQ: a video matches a banked video only if, also, at least this percentage of the "
+    "banked video's hashed frames are within pdq_threshold of some of its frames (0: a clip of "
+    "a banked video matches it)."
+)
 Label = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -61,6 +72,12 @@ class BankCreate(_Request):
     keep_evidence: bool = Field(
         default=False, description="Keep the media of entries added by upload."
     )
+    vpdq_query_pct: Percent = Field(
+        default=domain.DEFAULT_VPDQ_QUERY_PCT, description=_VPDQ_QUERY_PCT
+    )
+    vpdq_index_pct: Percent = Field(
+        default=domain.DEFAULT_VPDQ_INDEX_PCT, description=_VPDQ_INDEX_PCT
+    )
 
     def to_domain(self) -> domain.BankCreate:
         return domain.BankCreate(**self.model_dump(exclude={"labels"}), labels=tuple(self.labels))
@@ -75,6 +92,8 @@ class BankUpdate(_Request):
     labels: list[Label] | None = Field(default=None, max_length=32)
     enabled: bool | None = None
     keep_evidence: bool | None = None
+    vpdq_query_pct: Percent | None = Field(default=None, description=_VPDQ_QUERY_PCT)
+    vpdq_index_pct: Percent | None = Field(default=None, description=_VPDQ_INDEX_PCT)
 
     def to_domain(self) -> domain.BankUpdate:
         values = self.model_dump(exclude_unset=True, exclude={"labels"})
@@ -92,6 +111,8 @@ class BankPublic(_Response):
     labels: list[str]
     enabled: bool
     keep_evidence: bool
+    vpdq_query_pct: int
+    vpdq_index_pct: int
     created_at: datetime
     entry_count: int
     shared_with: list[str]
@@ -116,7 +137,13 @@ class BankList(_Response):
 
 @functools.cache
 def _validator(kind: SignalKind) -> Callable[[str], str]:
-    """The signal type's own hash check (looked up once: it runs for every hash)."""
+    """The signal type's own hash check (looked up once: it runs for every hash).
+
+    vPDQ is not in the signal registry (its value is a whole hash file, and nothing
+    hashes it from bytes or a picture): its check is :class:`VpdqSignal`'s.
+    """
+    if kind is SignalKind.VPDQ:
+        return VpdqSignal.validate
     return signal_type(kind).validate
 
 
@@ -138,8 +165,11 @@ def _canonical(value: str, info: ValidationInfo, kind_field: str) -> str:
 class EntryCreate(_Request):
     """A hash to add to a bank, with where it came from."""
 
-    signal: SignalKind = Field(description="pdq, md5 or sha256.")
-    value: str = Field(description="Lower- or upper-case hex of the right length.")
+    signal: SignalKind = Field(description="pdq, md5, sha256 or vpdq.")
+    value: str = Field(
+        description="Lower- or upper-case hex of the right length; for vpdq, the whole vPDQ "
+        "hash file (lines frame,quality,pdq_hex,timestamp_s)."
+    )
     source: str | None = Field(default=None, max_length=500)
     note: str | None = Field(default=None, max_length=2000)
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -168,7 +198,10 @@ class EntryPublic(_Response):
     id: str
     bank: str
     signal: SignalKind
-    value: str
+    value: str = Field(
+        description="The hash in lower-case hex; for vpdq, the SHA-256 of the entry's canonical "
+        "vPDQ text (its frames are kept with it)."
+    )
     status: domain.EntryStatus
     source: str | None
     note: str | None

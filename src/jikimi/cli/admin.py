@@ -33,7 +33,16 @@ from rich.progress import (
 from rich.table import Table
 
 from jikimi.config import Settings, load_settings
-from jikimi.domain import Bank, BankCreate, ImportReport, Principal, Role, RowFormat
+from jikimi.domain import (
+    DEFAULT_VPDQ_INDEX_PCT,
+    DEFAULT_VPDQ_QUERY_PCT,
+    Bank,
+    BankCreate,
+    ImportReport,
+    Principal,
+    Role,
+    RowFormat,
+)
 from jikimi.errors import JikimiError
 from jikimi.model import BankKind
 from jikimi.services import BankService, KeyService, TenantService, read_rows
@@ -216,6 +225,18 @@ def bank_create(
     keep_evidence: Annotated[
         bool, typer.Option("--keep-evidence", help="Keep uploaded media of entries.")
     ] = False,
+    vpdq_query_pct: Annotated[
+        int,
+        typer.Option(
+            min=0, max=100, help="vPDQ: percent of a video's frames that must be in a banked one."
+        ),
+    ] = DEFAULT_VPDQ_QUERY_PCT,
+    vpdq_index_pct: Annotated[
+        int,
+        typer.Option(
+            min=0, max=100, help="vPDQ: percent of a banked video's frames that must be matched."
+        ),
+    ] = DEFAULT_VPDQ_INDEX_PCT,
 ) -> None:
     """Create a bank."""
     spec = BankCreate(
@@ -225,6 +246,8 @@ def bank_create(
         dihedral=dihedral,
         labels=tuple(label or ()),
         keep_evidence=keep_evidence,
+        vpdq_query_pct=vpdq_query_pct,
+        vpdq_index_pct=vpdq_index_pct,
     )
     with _services() as s:
         bank = s.banks.create(_as(s, key), spec)

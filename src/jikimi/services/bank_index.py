@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,11 +32,9 @@ from jikimi.matching import (
     SnapshotProblem,
     parse_pdq_hex,
 )
+from jikimi.matching.vpdq_index import VideoHit, VpdqIndex
 from jikimi.model import SignalKind
 from jikimi.signals.vpdq import FrameHash
-
-if TYPE_CHECKING:
-    from jikimi.matching.vpdq_index import VideoHit, VpdqIndex
 
 _FILES = {"pdq": "pdq.snap", "md5": "md5.snap", "sha256": "sha256.snap"}
 
@@ -82,10 +79,15 @@ class BankIndex:
             self.sha256.add_many(seqs, values)
         self.dirty = True
 
-    def add_videos(self, videos: Iterable[tuple[int, Sequence[FrameHash]]]) -> None:
+    def add_videos(
+        self, videos: Iterable[tuple[int, Sequence[FrameHash]]], *, only_if_any: bool = False
+    ) -> None:
+        """Index banked videos' frames; ``only_if_any``: make no video index for none."""
+        if only_if_any:
+            videos = list(videos)
+            if not videos:
+                return
         if self.video is None:
-            from jikimi.matching.vpdq_index import VpdqIndex
-
             self.video = VpdqIndex(max_threshold=self.pdq.max_threshold)
         self.video.add_many(videos)
         self.dirty = True

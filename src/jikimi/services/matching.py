@@ -41,6 +41,7 @@ from jikimi.signals.vpdq import FrameHash, parse_vpdq
 from jikimi.store import Store
 from jikimi.store import banks as bank_repo
 from jikimi.store import entries as entry_repo
+from jikimi.store import video as video_repo
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +183,7 @@ class MatchService:
             watermarks[bank.id] = mark
         built_at = self._build(to_build)
         watermarks.update({b.id: built_at for b in to_build})
-        self._load_videos([b for b in banks if b.id not in {t.id for t in to_build}])
+        self._load_videos(banks)
         self._watermark = min(watermarks.values(), default=built_at)
         self._replay_from(watermarks)
 
@@ -195,13 +196,11 @@ class MatchService:
         for bank in banks:
             self._indexes[bank.id] = BankIndex(bank)
         pending: dict[tuple[str, SignalKind], tuple[list[int], list[str]]] = {}
-        videos: dict[str, list[int]] = {}
         count = 0
         with self.store.session() as s, s.begin():
             for entry in entry_repo.iter_active_entries(s, [b.id for b in banks]):
                 if entry.signal is SignalKind.VPDQ:
-                    videos.setdefault(entry.bank_id, []).append(entry.seq)
-                    continue
+                    continue  # frames come from video_frames: see _load_videos
                 seqs, values = pending.setdefault((entry.bank_id, entry.signal), ([], []))
                 seqs.append(entry.seq)
                 values.append(entry.value)
@@ -209,8 +208,6 @@ class MatchService:
                 if count % BUILD_CHUNK == 0:
                     self._flush(pending)
         self._flush(pending)
-        for bank_id, seqs in videos.items():
-            self._add_videos(self._indexes[bank_id], seqs)
         for bank in banks:
             self._indexes[bank.id].dirty = True
         return watermark
@@ -222,21 +219,14 @@ class MatchService:
 
     def _load_videos(self, banks: Sequence[Bank]) -> None:
         """Video indexes are not snapshotted: read their frames from the database."""
-        if not banks:
-            return
-        seqs: dict[str, list[int]] = {}
         with self.store.session() as s, s.begin():
-            for entry in entry_repo.iter_active_entries(s, [b.id for b in banks]):
-                if entry.signal is SignalKind.VPDQ:
-                    seqs.setdefault(entry.bank_id, []).append(entry.seq)
-        for bank_id, wanted in seqs.items():
-            self._add_videos(self._indexes[bank_id], wanted)
+            for bank in banks:
+                videos = video_repo.iter_video_frames(s, [bank.id])
+                self._indexes[bank.id].add_videos(videos, only_if_any=True)
 
     def _add_videos(self, index: BankIndex, seqs: Sequence[int]) -> None:
         if not seqs:
             return
-        from jikimi.store import video as video_repo  # only banks with videos need it
-
         with self.store.session() as s, s.begin():
             frames = video_repo.frames_of(s, seqs)
         index.add_videos((seq, frames[seq]) for seq in seqs if frames.get(seq))

@@ -41,6 +41,8 @@ def _bank(row: BankRow, shared_with: Collection[str] = ()) -> Bank:
         labels=tuple(row.labels),
         enabled=row.enabled,
         keep_evidence=row.keep_evidence,
+        vpdq_query_pct=row.vpdq_query_pct,
+        vpdq_index_pct=row.vpdq_index_pct,
         created_at=row.created_at,
         entry_count=row.entry_count,
         shared_with=tuple(sorted(shared_with)),
@@ -82,6 +84,8 @@ def create_bank(s: Session, tenant_id: str, spec: BankCreate, at: datetime) -> B
         labels=list(spec.labels),
         enabled=spec.enabled,
         keep_evidence=spec.keep_evidence,
+        vpdq_query_pct=spec.vpdq_query_pct,
+        vpdq_index_pct=spec.vpdq_index_pct,
         entry_count=0,
         created_at=at,
         updated_at=at,
@@ -176,6 +180,10 @@ def update_bank(s: Session, bank_id: str, update: BankUpdate, at: datetime) -> B
         row.enabled = update.enabled
     if update.keep_evidence is not None:
         row.keep_evidence = update.keep_evidence
+    if update.vpdq_query_pct is not None:
+        row.vpdq_query_pct = update.vpdq_query_pct
+    if update.vpdq_index_pct is not None:
+        row.vpdq_index_pct = update.vpdq_index_pct
     row.updated_at = at
     s.flush()
     return _bank(row, shares_of(s, [bank_id])[bank_id])

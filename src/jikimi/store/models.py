@@ -134,6 +134,14 @@ class EntryRow(Base):
     __tablename__ = "bank_entries"
     __table_args__ = (
         sa.Index(None, "bank_id", "seq"),  # keyset pagination and export per bank
+        # The few vPDQ entries among millions of image hashes (video index builds).
+        sa.Index(
+            "ix_bank_entries_vpdq",
+            "bank_id",
+            "seq",
+            sqlite_where=sa.text("signal = 'vpdq'"),
+            postgresql_where=sa.text("signal = 'vpdq'"),
+        ),
         {"sqlite_autoincrement": True},  # a deleted seq is never reused as an index id
     )
 

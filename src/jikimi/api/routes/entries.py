@@ -1,7 +1,8 @@
 """``/v1/banks/{name}/entries``, import and export: the hashes inside a bank.
 
-``POST …/entries`` takes a hash as JSON, or an image as a multipart upload
-(hashed here, kept only if the bank keeps evidence). Withdrawal is final and has
+``POST …/entries`` takes a hash as JSON, or an image or video as a multipart
+upload (hashed here, kept only if the bank keeps evidence), or a vPDQ hash file as
+a multipart upload with ``signal=vpdq``. Withdrawal is final and has
 its own verb; afterwards the entry is 404 and never matches. Import streams the
 uploaded file through the parser row by row (bad rows are reported, the rest
 imported); export streams the file out page by page.
@@ -28,6 +29,8 @@ from jikimi.api.schemas import (
     ImportReportPublic,
 )
 from jikimi.domain import EntryMeta, EntryStatus, RowFormat
+from jikimi.errors import InvalidHash
+from jikimi.model import SignalKind
 from jikimi.services import read_rows
 from jikimi.services.importing import utf8
 
@@ -50,7 +53,20 @@ _ADD_BODY: dict[str, Any] = {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "file": {"type": "string", "format": "binary"},
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "An image (hashed with PDQ), a video or an "
+                            "animated GIF/WebP (hashed with vPDQ, one frame a second), or "
+                            "with signal=vpdq a vPDQ hash file.",
+                        },
+                        "signal": {
+                            "type": "string",
+                            "enum": ["vpdq"],
+                            "description": "Absent: the file is media to hash. vpdq: the "
+                            "file is a vPDQ hash file (UTF-8 lines "
+                            "frame,quality,pdq_hex,timestamp_s, as Meta's vpdq writes them).",
+                        },
                         "source": {"type": "string"},
                         "note": {"type": "string"},
                         "metadata": {"type": "string", "description": "A JSON object."},
@@ -85,7 +101,12 @@ def list_entries(
     "/entries",
     response_model=EntryPublic,
     status_code=status.HTTP_201_CREATED,
-    summary="Add a hash (JSON) or an image to hash (multipart `file`)",
+    summary="Add a hash (JSON), or media to hash or a vPDQ hash file (multipart `file`)",
+    description="JSON: a hash ({signal, value}; a vpdq value is a whole vPDQ hash file). "
+    "Multipart `file`: an image becomes a pdq entry, a video (or an animated GIF/WebP) a "
+    "vpdq entry; with `signal=vpdq` the file is a vPDQ hash file instead. A vpdq entry's "
+    "`value` is the SHA-256 of its canonical vPDQ text (its identity in the bank); its frames "
+    "are kept with it and matched with the bank's vpdq_query_pct / vpdq_index_pct.",
     responses=error_responses(401, 403, 404, 409, 413, 422),
     openapi_extra=_ADD_BODY,
 )
@@ -96,17 +117,27 @@ async def add_entry(
         body = await bodies.json_body(request, EntryCreate)
         entry = await run_in_threadpool(banks.add_entry, principal, name, body.to_domain())
         return EntryPublic.of(entry)
-    form = await bodies.read_form(request, context.settings.max_bytes)
-    form.only({"source", "note", "metadata"})
+    settings = context.settings
+    form = await bodies.read_form(request, max(settings.max_bytes, settings.video_max_bytes))
+    form.only({"source", "note", "metadata", "signal"})
     if form.file is None:
         raise ApiProblem(
-            422, "validation_error", "send a hash as JSON, or an image as multipart 'file'"
+            422, "validation_error", "send a hash as JSON, or an image or video as multipart 'file'"
+        )
+    signal = form.fields.get("signal")
+    if signal is not None and signal != SignalKind.VPDQ.value:
+        raise ApiProblem(
+            422, "validation_error", "the signal field is 'vpdq' (a vPDQ hash file) or absent"
         )
     meta = EntryMeta(
         source=form.fields.get("source"),
         note=form.fields.get("note"),
         metadata=_metadata_field(form.fields.get("metadata")),
     )
+    if signal is not None:
+        text = _vpdq_text(form.file.data)
+        entry = await run_in_threadpool(banks.add_vpdq_entry, principal, name, text, meta)
+        return EntryPublic.of(entry)
     entry = await run_in_threadpool(banks.add_media_entry, principal, name, form.file.data, meta)
     return EntryPublic.of(entry)
 
@@ -205,6 +236,13 @@ def _format_of(filename: str | None) -> RowFormat | None:
         if (filename or "").lower().endswith(extension):
             return fmt
     return None
+
+
+def _vpdq_text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidHash(f"not a valid vpdq hash file: not UTF-8 text ({exc.reason})") from None
 
 
 def _metadata_field(text: str | None) -> dict[str, Any]:

@@ -35,6 +35,13 @@ def upgrade() -> None:
             sa.Column("vpdq_index_pct", sa.Integer(), nullable=False, server_default="0")
         )
 
+    op.create_index(
+        "ix_bank_entries_vpdq",
+        "bank_entries",
+        ["bank_id", "seq"],
+        sqlite_where=sa.text("signal = 'vpdq'"),
+        postgresql_where=sa.text("signal = 'vpdq'"),
+    )
     op.create_table(
         "video_frames",
         sa.Column(
@@ -84,6 +91,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("jobs")
     op.drop_table("video_frames")
+    op.drop_index("ix_bank_entries_vpdq", "bank_entries")
     with op.batch_alter_table("banks") as batch:
         batch.drop_column("vpdq_index_pct")
         batch.drop_column("vpdq_query_pct")
