@@ -173,8 +173,17 @@ class Synthetic(_Frozen):
 class Match(_Frozen):
     bank: str
     signal: SignalKind
-    distance: int
+    distance: int = Field(description="Bits between the hashes (videos: the closest frame pair).")
     entry: str
+    query_share: float | None = Field(
+        default=None,
+        description="Videos only: share of the scanned video's frames (quality >= 50) that "
+        "match a frame of the banked video.",
+    )
+    index_share: float | None = Field(
+        default=None,
+        description="Videos only: share of the banked video's frames matched by the scanned one.",
+    )
 
 
 class Decision(_Frozen):

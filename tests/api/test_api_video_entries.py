@@ -164,3 +164,16 @@ def test_a_banked_video_matches_its_clips_under_the_bank_shares(sqlite_world: Wo
     assert banks_matching("".join(lines[:3])) == {"CLIP_OK"}  # half the banked video
     assert banks_matching("".join(lines[1:6])) == {"CLIP_OK", "WHOLE_ONLY"}  # 5 of 6 frames
     assert banks_matching(vpdq_text(mp4(seed=22, seconds=6))) == set()
+
+
+def test_a_video_match_reports_both_shares(sqlite_world: World) -> None:
+    """A moderator sees how much of the upload, and of the banked video, matched."""
+    c, h = sqlite_world.client, sqlite_world.a.headers()
+    assert c.post("/v1/banks", json={"name": "SHARES", "kind": "watch"}, headers=h)
+    data = mp4(seed=31, seconds=6)
+    r = c.post("/v1/banks/SHARES/entries", files={"file": ("v.mp4", data)}, headers=h)
+    assert r.status_code == 201, r.text
+    clip = "".join(vpdq_text(data).splitlines(keepends=True)[:3])
+    r = c.post("/v1/match", json={"hashes": [{"type": "vpdq", "value": clip}]}, headers=h)
+    [match] = [m for m in r.json()["results"][0]["matches"] if m["bank"] == "SHARES"]
+    assert (match["query_share"], match["index_share"], match["distance"]) == (1.0, 0.5, 0)

@@ -369,7 +369,10 @@ class MatchService:
             frames = _frames(signal.value)
             for index in banks:
                 for hit in index.query_video(frames):
-                    hits.append(_Hit(index.bank, SignalKind.VPDQ, hit.entry_id, hit.distance))
+                    shares = (round(hit.query_share, 4), round(hit.index_share, 4))
+                    hits.append(
+                        _Hit(index.bank, SignalKind.VPDQ, hit.entry_id, hit.distance, shares)
+                    )
         else:
             raise InvalidInput(f"cannot match {signal.type.value} hashes")
         return hits
@@ -389,6 +392,8 @@ class MatchService:
                     signal=hit.signal,
                     distance=hit.distance,
                     entry=refs[hit.seq].entry_id,
+                    query_share=hit.shares[0] if hit.shares else None,
+                    index_share=hit.shares[1] if hit.shares else None,
                 )
                 for hit in sorted(hits, key=lambda h: (h.distance, h.bank.name, h.seq))
                 if hit.seq in refs  # deleted since the lookup: not a match any more
@@ -431,13 +436,21 @@ class MatchService:
 
 
 class _Hit:
-    __slots__ = ("bank", "distance", "seq", "signal")
+    __slots__ = ("bank", "distance", "seq", "shares", "signal")
 
-    def __init__(self, bank: Bank, signal: SignalKind, seq: int, distance: int) -> None:
+    def __init__(
+        self,
+        bank: Bank,
+        signal: SignalKind,
+        seq: int,
+        distance: int,
+        shares: tuple[float, float] | None = None,
+    ) -> None:
         self.bank = bank
         self.signal = signal
         self.seq = seq
         self.distance = distance
+        self.shares = shares
 
 
 class BankMatcher:
