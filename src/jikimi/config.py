@@ -129,7 +129,15 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default_factory=lambda data: int(data["max_bytes"]),
         gt=0,
-        description="Largest request body accepted by the API; default: max_bytes.",
+        description="Largest request body accepted by the API; default: max_bytes. Uploads "
+        "to POST /v1/scan may be as large as video_max_bytes too (videos only).",
+    )
+    max_import_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        gt=0,
+        description="Largest file accepted by POST /v1/banks/{bank}/import (a million PDQ "
+        "rows are ~70-100 MB of CSV; the upload is spooled to disk and read row by row, so "
+        "memory does not grow with it). Other uploads keep max_upload_bytes.",
     )
     url_fetch_enabled: bool = Field(
         default=False, description="Allow POST /v1/scan to fetch a URL (off by default: SSRF)."
@@ -139,6 +147,35 @@ class Settings(BaseSettings):
     )
     url_fetch_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of a URL fetch.")
     request_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of one API request.")
+
+    # --- scan jobs (large videos in the background: jikimi.services.jobs) ------
+    async_scan_min_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=0,
+        description="POST /v1/scan answers 202 with a job for videos (and animated GIF/WebP) "
+        "of at least this many bytes, and scans smaller ones within the request. Scan time "
+        "follows playing time (measured: ~0.2 s per second of SD video on 2 cores), so 4 MiB "
+        "(~35 s of video at 1 Mbit/s, ~70 s at 0.5) stays well inside request_timeout_s. "
+        "0: every video is a job. ?async=true|false decides per request.",
+    )
+    job_lease_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a runner's claim on a job lasts; it is renewed every third of "
+        "this while the job runs. A job whose process died is run again once it lapses.",
+    )
+    job_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Runs of a job before it fails for good (a video that kills the process, "
+        "or keeps meeting a transient error, fails after this many).",
+    )
+    job_poll_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often an idle runner looks for jobs submitted to other processes "
+        "(a job submitted to its own process starts at once).",
+    )
 
 
 def _default_database_url(data: dict[str, Any]) -> str:

@@ -103,6 +103,18 @@ def _fresh_key(w: World, side: Side, fresh: bool) -> str:
     return KeyService(w.store).issue(side.principals[ADMIN], PLATFORM, "spare").key.id
 
 
+def _job(w: World, side: Side) -> str:
+    """A scan job of ``side`` (made once per world, by its admin)."""
+    if "job_id" not in side.extra:
+        r = w.client.post(
+            "/v1/scan?async=true", files={"file": ("t.jpg", side.image)}, headers=side.headers()
+        )
+        assert r.status_code == 202, r.text
+        side.extra["job_id"] = r.json()["id"]
+    job_id: str = side.extra["job_id"]
+    return job_id
+
+
 def _csv() -> bytes:
     return f"signal_type,signal_value,metadata\npdq,{random_hex(64)},\n".encode()
 
@@ -167,6 +179,9 @@ MATRIX: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/v1/scans/{scan_id}"): Row(
         SCAN_READERS, Target.THING, 200, lambda w, c, t, f: Req(f"/v1/scans/{t.scan_id}")
+    ),
+    ("GET", "/v1/jobs/{job_id}"): Row(
+        SCAN_READERS, Target.THING, 200, lambda w, c, t, f: Req(f"/v1/jobs/{_job(w, t)}")
     ),
     ("POST", "/v1/match"): Row(
         MATCHERS,

@@ -72,7 +72,8 @@ def test_scan_of_a_banked_image_is_removed(sqlite_world: World) -> None:
 def small_limits(
     sqlite_settings: Settings, shared_scanner: LazyScanner
 ) -> Iterator[tuple[TestClient, dict[str, str], Path]]:
-    settings = sqlite_settings.model_copy(update={"max_bytes": 30_000, "max_upload_bytes": 30_000})
+    limits = {"max_bytes": 30_000, "max_upload_bytes": 30_000, "video_max_bytes": 30_000}
+    settings = sqlite_settings.model_copy(update=limits)
     store = Store.from_settings(settings)
     _, key = TenantService(store).create("tiny")
     store.close()

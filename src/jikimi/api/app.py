@@ -6,7 +6,8 @@
                ─► FastAPI (problem handlers) ─► routes/* ─► services ─► store
 
 The lifespan opens the database, starts the matching service (its indexes load
-in the background: ``/readyz`` says when) and closes them on shutdown. Each
+in the background: ``/readyz`` says when) and the scan job runner, and closes
+them on shutdown. Each
 uvicorn worker process runs its own app from :func:`create_app_from_env`.
 """
 
@@ -32,6 +33,7 @@ from jikimi.api.scanning import LazyScanner, ScanBatcher
 from jikimi.config import Settings, load_settings
 from jikimi.errors import JikimiError
 from jikimi.services import BankService, KeyService
+from jikimi.services.jobs import JobService
 from jikimi.services.matching import MatchService
 from jikimi.services.retro import RetroMatcher
 from jikimi.services.scans import ScanService
@@ -45,6 +47,8 @@ MULTIPART_SLACK = 64 * 1024
 """Room for multipart framing and small form fields around an upload."""
 
 _UPLOAD_PATHS = re.compile(r"^/v1/(scan|banks/[^/]+/(entries|import))/?$")
+_SCAN_PATH = re.compile(r"^/v1/scan/?$")
+_IMPORT_PATH = re.compile(r"^/v1/banks/[^/]+/import/?$")
 _LONG_RUNNING = re.compile(r"^/v1/banks/[^/]+/import/?$")
 """Imports may take minutes (a million rows); they are exempt from the request timeout."""
 
@@ -96,12 +100,22 @@ def create_app_from_env() -> FastAPI:
 
 
 def body_limit_for(settings: Settings) -> Callable[[Scope], int]:
-    """Uploads may be ``max_upload_bytes`` (plus multipart framing); anything else 1 MiB."""
+    """Uploads may be ``max_upload_bytes`` (plus multipart framing); anything else 1 MiB.
+
+    ``POST /v1/scan`` also takes videos up to ``video_max_bytes``; the route then
+    holds images to ``max_bytes`` (see :mod:`jikimi.api.routes.scan`). Bank imports
+    take ``max_import_bytes``: a million-row file is larger than any image.
+    """
     upload_limit = settings.max_upload_bytes + MULTIPART_SLACK
+    scan_limit = max(settings.max_upload_bytes, settings.video_max_bytes) + MULTIPART_SLACK
+    import_limit = settings.max_import_bytes + MULTIPART_SLACK
 
     def limit_for(scope: Scope) -> int:
-        if scope.get("method") == "POST" and _UPLOAD_PATHS.match(scope["path"]):
-            return upload_limit
+        path = scope["path"]
+        if scope.get("method") == "POST" and _UPLOAD_PATHS.match(path):
+            if _SCAN_PATH.match(path):
+                return scan_limit
+            return import_limit if _IMPORT_PATH.match(path) else upload_limit
         return JSON_BODY_LIMIT
 
     return limit_for
@@ -115,6 +129,7 @@ def _lifespan(
         context = build_context(settings, metrics, fetcher, scanner)
         app.state.context = context
         context.matching.start()
+        context.jobs.start()
         context.retro.start()
         # Load the models now, off the event loop, so the first scan is not slow.
         threading.Thread(
@@ -124,6 +139,7 @@ def _lifespan(
             yield
         finally:
             context.retro.close()
+            context.jobs.close()
             context.matching.close()
             context.store.close()
 
@@ -157,4 +173,5 @@ def build_context(
         scanner=scanner,
         scans=scans,
         batcher=ScanBatcher(scans),
+        jobs=JobService(store, scans, settings),
     )

@@ -18,6 +18,7 @@ from jikimi.domain import Principal
 from jikimi.model import Match, Signal
 from jikimi.pipeline import Matcher
 from jikimi.services import BankService, KeyService
+from jikimi.services.jobs import JobService
 from jikimi.services.retro import RetroMatcher
 from jikimi.store import Store
 
@@ -62,3 +63,4 @@ class ApiContext:
     scanner: LazyScanner
     scans: ScanBackend
     batcher: ScanBatcher
+    jobs: JobService

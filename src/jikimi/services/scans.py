@@ -20,6 +20,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 
+from sqlalchemy.orm import Session
+
 from jikimi.config import Settings
 from jikimi.domain import Permission, Principal
 from jikimi.errors import NotFound
@@ -28,6 +30,9 @@ from jikimi.pipeline import Item, Matcher, Scanner, ScanProgress
 from jikimi.services._common import now, require
 from jikimi.store import Store
 from jikimi.store import scans as scan_repo
+
+StoreHook = Callable[[Session, Sequence[Verdict]], None]
+"""Work that must commit together with stored Verdicts (or not at all)."""
 
 
 class LazyScanner:
@@ -78,8 +83,15 @@ class ScanService:
         principal: Principal,
         items: Sequence[Item],
         progress: ScanProgress | None = None,
+        *,
+        also: StoreHook | None = None,
     ) -> list[Verdict]:
-        """Scan items in order with the caller's banks; store the Verdicts that succeeded."""
+        """Scan items in order with the caller's banks; store the Verdicts that succeeded.
+
+        ``also`` runs inside the transaction that stores them (a scan job marks
+        itself done there); if it raises, nothing is stored and the error
+        propagates.
+        """
         require(principal, Permission.SCAN)
         scanner = self.scanner.with_matcher(self._matcher_for(principal))
         verdicts = scanner.scan_many(items, progress)
@@ -89,6 +101,8 @@ class ScanService:
             with self.store.session(write=True) as s, s.begin():
                 for verdict in stored:
                     scan_repo.save_scan(s, principal.tenant_id, verdict, at)
+                if also is not None:
+                    also(s, stored)
         return verdicts
 
     def get(self, principal: Principal, scan_id: str) -> Verdict:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from jikimi.api.routes import banks, entries, health, keys, match, metrics, scan, scans
+from jikimi.api.routes import banks, entries, health, jobs, keys, match, metrics, scan, scans
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     metrics.router,
     scan.router,
     scans.router,
+    jobs.router,
     match.router,
     banks.router,
     entries.router,

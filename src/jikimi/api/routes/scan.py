@@ -1,24 +1,37 @@
-"""``POST /v1/scan``: one upload (or URL) in, one Verdict v1 out.
+"""``POST /v1/scan``: one upload (or URL) in, one Verdict v1 out, or a job for a big video.
 
-The body is read only after the API key checks out; the file is capped at
-``max_bytes`` while it is read; the scan runs in the threadpool so the event
-loop keeps serving other requests. Media the pipeline cannot read comes back as
-a problem carrying the Verdict's error code (``corrupt_media``, …).
+The body is read only after the API key checks out, and capped while it is
+read: images at ``max_bytes``, videos at ``video_max_bytes`` (a clear 413
+``media_too_large`` names the limit). Media that scan quickly are scanned
+within the request, in the threadpool (batched with concurrent requests), so
+the event loop keeps serving others; media the pipeline cannot read come back
+as a problem carrying the Verdict's error code (``corrupt_media``, …).
+
+A video (or an animated GIF/WebP) of at least ``async_scan_min_bytes`` would
+outlast the request, so it becomes a durable job instead: ``202 Accepted``
+with the job's JSON and ``Location: /v1/jobs/{id}`` to poll
+(:mod:`jikimi.api.routes.jobs`). ``?async=true`` makes a job of any media,
+``?async=false`` scans within the request whatever the size.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from jikimi.api import bodies
 from jikimi.api.deps import ContextDep, PrincipalDep
 from jikimi.api.problems import ApiProblem, error_responses, verdict_problem
+from jikimi.api.routes.jobs import JobPublic
 from jikimi.api.schemas import ScanUrl
-from jikimi.model import Verdict
+from jikimi.config import Settings
+from jikimi.errors import JikimiError, MediaTooLarge
+from jikimi.media import MediaLimits, Sniffed, load, sniff
+from jikimi.model import MediaKind, Verdict
+from jikimi.pipeline_video import ANIMATIONS, is_animation
 
 router = APIRouter(prefix="/v1", tags=["scan"])
 
@@ -39,19 +52,45 @@ _BODY: dict[str, Any] = {
         },
     }
 }
+_ACCEPTED: dict[int | str, dict[str, Any]] = {
+    202: {
+        "model": JobPublic,
+        "description": "Queued as a job (a large video, or ?async=true): poll the Location "
+        "header (/v1/jobs/{id}) until its state is done or failed.",
+    }
+}
+
+AsyncQuery = Annotated[
+    bool | None,
+    Query(
+        alias="async",
+        description="true: always answer 202 with a job; false: always scan within the "
+        "request; absent: a job for videos of at least the server's async_scan_min_bytes.",
+    ),
+]
 
 
 @router.post(
     "/scan",
     response_model=Verdict,
-    summary="Scan an image: grade, AI-generation evidence, bank matches, decision",
+    summary="Scan an image or video: grade, AI-generation evidence, bank matches, decision",
     description="Multipart `file` upload, or a `url` (JSON or form field) when the server "
-    "enables URL fetching. Returns the Verdict JSON v1.",
-    responses=error_responses(401, 403, 413, 422, 503),
+    "enables URL fetching. Returns the Verdict JSON v1, or 202 and a job for a large video.",
+    responses={**_ACCEPTED, **error_responses(401, 403, 413, 422, 503)},
     openapi_extra=_BODY,
 )
-async def scan(request: Request, context: ContextDep, principal: PrincipalDep) -> JSONResponse:
+async def scan(
+    request: Request,
+    context: ContextDep,
+    principal: PrincipalDep,
+    run_async: AsyncQuery = None,
+) -> JSONResponse:
     data, source = await _media(request, context)
+    sniffed = sniff(data)
+    _check_size(len(data), sniffed, context.settings)
+    if await _as_job(data, sniffed, context.settings, run_async):
+        job = await run_in_threadpool(context.jobs.submit, principal, data, source)
+        return JobPublic.of(job).response(202)
     verdict = await context.batcher.scan(principal, data, source)
     context.metrics.observe_scan(verdict)
     if verdict.error is not None:
@@ -65,7 +104,8 @@ async def _media(request: Request, context: ContextDep) -> tuple[bytes, dict[str
     if kind == bodies.JSON:
         url = (await bodies.json_body(request, ScanUrl)).url
     else:
-        form = await bodies.read_form(request, context.settings.max_bytes)
+        settings = context.settings
+        form = await bodies.read_form(request, max(settings.max_bytes, settings.video_max_bytes))
         form.only({"url"})
         if form.file is not None:
             if "url" in form.fields:
@@ -76,3 +116,36 @@ async def _media(request: Request, context: ContextDep) -> tuple[bytes, dict[str
         url = ScanUrl.model_validate({"url": form.fields["url"]}).url
     data = await run_in_threadpool(context.fetcher.fetch, url)
     return data, {"url": url}
+
+
+def _check_size(size: int, sniffed: Sniffed, settings: Settings) -> None:
+    """Hold images (and anything not a video) to ``max_bytes``, videos to ``video_max_bytes``."""
+    video = sniffed.kind is MediaKind.VIDEO
+    limit = settings.video_max_bytes if video else settings.max_bytes
+    if size > limit:
+        raise MediaTooLarge(
+            f"The upload is {size:,} bytes, over the limit of {limit:,} bytes for "
+            f"{'videos' if video else 'images'}."
+        )
+
+
+async def _as_job(data: bytes, sniffed: Sniffed, settings: Settings, wanted: bool | None) -> bool:
+    """Queue as a job? (Anything that is not media is scanned at once: it fails at once.)"""
+    if sniffed.kind is None:
+        return False
+    if wanted is not None:
+        return wanted
+    if len(data) < settings.async_scan_min_bytes:
+        return False
+    if sniffed.kind is MediaKind.VIDEO:
+        return True
+    if sniffed.format in ANIMATIONS:  # scanned as a video when it has several frames
+        return await run_in_threadpool(_is_animated, data, settings)
+    return False
+
+
+def _is_animated(data: bytes, settings: Settings) -> bool:
+    try:
+        return is_animation(load(data, MediaLimits.from_settings(settings)))
+    except JikimiError:  # the scan itself will report what is wrong
+        return False
