@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import secrets
-import warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -12,17 +11,12 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
+from starlette.testclient import TestClient  # on httpx2 (a dev dependency), as Starlette wants
 
 from jikimi.config import Settings
 from jikimi.domain import Principal, Role
 from jikimi.services import KeyService, TenantService
 from jikimi.store import Store
-
-with warnings.catch_warnings():
-    # Starlette now prefers the "httpx2" package for its test client; plain httpx
-    # (what we ship) still works and only warns, once, at import.
-    warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
 
 __all__ = ["TestClient"]
 
@@ -51,8 +45,6 @@ def assert_problem(r: Any, status: int, code: str) -> dict[str, Any]:
     assert body["type"] == f"urn:jikimi:problem:{code}"
     assert body["title"] and body["detail"]
     return body
-
-
 
 
 def random_hex(chars: int) -> str:

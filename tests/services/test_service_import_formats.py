@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from jikimi.domain import Entry, EntryStatus, ImportRow, RowError, RowErrorCode, RowFormat
+from jikimi.errors import InvalidHash
 from jikimi.model import SignalKind
 from jikimi.services.importing import (
     MAX_ELEMENT_CHARS,
@@ -17,6 +18,7 @@ from jikimi.services.importing import (
     utf8,
     write_rows,
 )
+from jikimi.signals import signal_type
 
 PDQ = "a" * 64
 MD5 = "b" * 32
@@ -172,6 +174,35 @@ def test_check_row_normalises() -> None:
         PDQ,
         {"a": 1},
     )
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        PDQ,
+        "0123456789abcdef" * 4,
+        PDQ.upper(),
+        f" {PDQ}",
+        f"{PDQ}\n",
+        PDQ[:-1],
+        PDQ + "a",
+        PDQ[:-1] + "g",
+        PDQ[:-1] + "\u0663",  # a digit, but not a hex one
+        PDQ[:-1] + "\uff41",  # fullwidth "a"
+        "",
+    ],
+)
+def test_check_row_agrees_with_the_signal_types_validation(value: str) -> None:
+    """check_row's shortcut for canonical values changes nothing: same value, same error."""
+    for kind in (SignalKind.PDQ, SignalKind.MD5, SignalKind.SHA256):
+        candidate = value[: len(value) // 2] if kind is SignalKind.MD5 else value
+        try:
+            expected: str | tuple[RowErrorCode, str] = signal_type(kind).validate(candidate)
+        except InvalidHash as exc:
+            expected = (RowErrorCode.INVALID_HASH, exc.message)
+        checked = check_row(ImportRow(1, kind.value, candidate))
+        got = checked[1] if isinstance(checked, tuple) else (checked.code, checked.message)
+        assert got == expected
 
 
 def _entry(signal: SignalKind, value: str, metadata: dict[str, object]) -> Entry:

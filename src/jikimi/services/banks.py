@@ -20,10 +20,12 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
+import hashlib
+import itertools
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -50,16 +52,29 @@ from jikimi.domain import (
     RowError,
     RowFormat,
 )
-from jikimi.errors import Conflict, Forbidden, InvalidInput, NotFound
-from jikimi.model import SignalKind
+from jikimi.errors import (
+    Conflict,
+    Forbidden,
+    InvalidHash,
+    InvalidInput,
+    NotFound,
+    UnsupportedMedia,
+)
+from jikimi.model import MediaKind, SignalKind
 from jikimi.services import importing
 from jikimi.services._common import now, require
+from jikimi.services._writer import InOrderWriter
 from jikimi.store import Store
 from jikimi.store import banks as bank_repo
 from jikimi.store import entries as entry_repo
 from jikimi.store import tenants as tenant_repo
+from jikimi.store import video as video_repo
 from jikimi.store.banks import BankAccess
 from jikimi.store.entries import NewEntry
+
+if TYPE_CHECKING:
+    from jikimi.media import MediaLimits
+    from jikimi.signals.vpdq import FrameHash
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +84,9 @@ MAX_PAGE = 1_000
 MAX_LABELS = 32
 MAX_SOURCE_CHARS = 2_048
 MAX_NOTE_CHARS = 8_192
+MAX_VIDEO_FRAMES = 200_000
+"""Most frame hashes in one vPDQ entry: 55 hours at vPDQ's one a second, or nearly two
+hours of a hash file that lists every frame of a 30 fps video (as the reference can)."""
 _LABEL_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 Progress = Callable[[int], None]
@@ -110,6 +128,7 @@ class BankService:
         require(principal, Permission.BANK_WRITE)
         _check_name(spec.name)
         _check_threshold(spec.pdq_threshold)
+        _check_shares(spec.vpdq_query_pct, spec.vpdq_index_pct)
         spec = spec.model_copy(update={"labels": _check_labels(spec.labels)})
         with self.store.session(write=True) as s, s.begin():
             bank = bank_repo.create_bank(s, principal.tenant_id, spec, now())
@@ -132,6 +151,7 @@ class BankService:
         require(principal, Permission.BANK_WRITE)
         if update.pdq_threshold is not None:
             _check_threshold(update.pdq_threshold)
+        _check_shares(update.vpdq_query_pct, update.vpdq_index_pct)
         if update.labels is not None:
             update = update.model_copy(update={"labels": _check_labels(update.labels)})
         with self.store.session(write=True) as s, s.begin():
@@ -178,48 +198,104 @@ class BankService:
     # --- entries --------------------------------------------------------------
 
     def add_entry(self, principal: Principal, bank: str, entry: EntryCreate) -> Entry:
-        """Add one hash; :class:`Conflict` if the bank has it (or had it, withdrawn)."""
+        """Add one hash; :class:`Conflict` if the bank has it (or had it, withdrawn).
+
+        A ``vpdq`` value is a whole vPDQ hash file (see :meth:`add_vpdq_entry`).
+        """
         require(principal, Permission.BANK_WRITE)
         if entry.signal not in BANK_SIGNALS:
             raise InvalidInput(f"a bank cannot hold {entry.signal.value} hashes")
+        if entry.signal is SignalKind.VPDQ:
+            video = _video_entry(_parse_vpdq_file(entry.value))
+            meta = _check_meta(entry)
+            return self._add(principal, bank, video.signal, video.value, meta, None, video.frames)
         value = importing.validate_hash(entry.signal, entry.value)
         meta = _check_meta(entry)
         return self._add(principal, bank, entry.signal, value, meta, media_sha256=None)
 
+    def add_vpdq_entry(
+        self, principal: Principal, bank: str, text: str, meta: EntryMeta | None = None
+    ) -> Entry:
+        """Add a video by its vPDQ hash file: ``frame,quality,pdq_hex,timestamp`` lines,
+        as Meta's ``vpdq`` and jikimi write them (:class:`InvalidHash` names a bad line).
+
+        The entry's ``value`` is the SHA-256 of the file's canonical text (frames in
+        frame order, timestamps to the millisecond): the same video hashed the same
+        way is the same entry. Its frames are stored with it and matched as vPDQ.
+        """
+        fields = (meta or EntryMeta()).model_dump()
+        return self.add_entry(
+            principal, bank, EntryCreate(signal=SignalKind.VPDQ, value=text, **fields)
+        )
+
     def add_media_entry(
         self, principal: Principal, bank: str, data: bytes, meta: EntryMeta | None = None
     ) -> Entry:
-        """Hash an uploaded image (PDQ) and add it; the image is kept only if the bank
-        keeps evidence (in the blob store, by SHA-256), otherwise only its hashes are.
+        """Hash an uploaded image (PDQ) or video (vPDQ, also an animated GIF or WebP, as
+        scans treat them) and add it; the file is kept only if the bank keeps evidence
+        (in the blob store, by SHA-256), otherwise only its hashes are.
 
-        The entry's ``media_sha256`` names the image either way, so a later upload
+        The entry's ``media_sha256`` names the file either way, so a later upload
         of the same file can be recognised.
         """
         require(principal, Permission.BANK_WRITE)
         checked = _check_meta(meta or EntryMeta())
         with self.store.session() as s, s.begin():
             target = _owned(s, principal, bank)  # fail before the expensive decode
-        pdq, sha256 = self._hash_media(data)
+        hashed = self._hash_media(data)
         if target.keep_evidence:
             self.store.blobs.put(data)  # before the row: a crash leaves a harmless orphan blob
-        return self._add(principal, bank, SignalKind.PDQ, pdq, checked, media_sha256=sha256)
+        return self._add(
+            principal,
+            bank,
+            hashed.signal,
+            hashed.value,
+            checked,
+            hashed.media_sha256,
+            hashed.frames,
+        )
 
-    def _hash_media(self, data: bytes) -> tuple[str, str]:
-        # Imported here: decoding pulls in Pillow/pdqhash, which only this path needs.
-        from jikimi.media import MediaLimits, load
+    def _hash_media(self, data: bytes) -> _Hashed:
+        # Imported here: decoding pulls in Pillow/pdqhash (and PyAV), which only this path needs.
+        from jikimi.media import load, sniff
+        from jikimi.media.sniff import FileFormat
+        from jikimi.pipeline_video import is_animation
         from jikimi.signals import PdqSignal
 
-        if self.settings is not None:
-            limits = MediaLimits.from_settings(self.settings)
-        else:  # the documented defaults, without reading the environment
-            fields = Settings.model_fields
-            limits = MediaLimits(
-                max_bytes=fields["max_bytes"].default,
-                max_pixels=fields["max_pixels"].default,
-                max_dimension=fields["max_dimension"].default,
+        sniffed = sniff(data)
+        if sniffed.kind is MediaKind.VIDEO:
+            return self._hash_video(data)
+        if sniffed.format is FileFormat.TEXT:
+            raise UnsupportedMedia(
+                "This is a text file, not an image or a video; "
+                "a vPDQ hash file is added as a vpdq hash, not as media."
             )
-        picture = load(data, limits)
-        return PdqSignal.hash_picture(picture).value, picture.media.sha256
+        picture = load(data, self._media_limits())
+        if is_animation(picture):
+            return self._hash_video(data)
+        pdq = PdqSignal.hash_picture(picture).value
+        return _Hashed(SignalKind.PDQ, pdq, picture.media.sha256, ())
+
+    def _hash_video(self, data: bytes) -> _Hashed:
+        from jikimi.media.video import VideoLimits, load_video
+        from jikimi.signals.vpdq import hash_video
+
+        limits = VideoLimits.from_settings(self.settings) if self.settings else VideoLimits()
+        hashed = hash_video(load_video(data, limits))
+        video = _video_entry(hashed.frames)
+        return video._replace(media_sha256=hashed.sha256)
+
+    def _media_limits(self) -> MediaLimits:
+        from jikimi.media import MediaLimits
+
+        if self.settings is not None:
+            return MediaLimits.from_settings(self.settings)
+        fields = Settings.model_fields  # the documented defaults, without reading the environment
+        return MediaLimits(
+            max_bytes=fields["max_bytes"].default,
+            max_pixels=fields["max_pixels"].default,
+            max_dimension=fields["max_dimension"].default,
+        )
 
     def _add(
         self,
@@ -229,7 +305,9 @@ class BankService:
         value: str,
         meta: EntryMeta,
         media_sha256: str | None,
+        frames: Sequence[FrameHash] = (),
     ) -> Entry:
+        """Insert the entry (and a video's frames, in the same transaction)."""
         with self.store.session(write=True) as s, s.begin():
             target = _owned(s, principal, bank)
             existing = entry_repo.find_entry_by_value(s, target.id, target.name, signal, value)
@@ -252,6 +330,7 @@ class BankService:
                 media_sha256=media_sha256,
                 at=now(),
             )
+            video_repo.add_frames(s, change.seq, frames)
         self._entries_changed([change])
         return entry
 
@@ -339,32 +418,43 @@ class BankService:
             target = _owned(s, principal, bank)
         tally = _Tally()
         batch: builtins.list[NewEntry] = []
-        for position, item in enumerate(rows, 1):
-            tally.rows += 1
-            row = importing.as_import_row(position, item)
-            checked = row if isinstance(row, RowError) else importing.check_row(row)
-            if isinstance(checked, RowError):
-                tally.error(checked)
-            else:
-                batch.append(NewEntry(*checked))
-            if len(batch) >= batch_size:
-                self._commit_batch(target, batch, source, tally, on_progress)
-                batch = []
-        self._commit_batch(target, batch, source, tally, on_progress)
+        # On PostgreSQL a batch is written in a second thread while the next one is
+        # read (the server's share of an import is the larger; its thread waits on a
+        # socket without the GIL). Not on SQLite: its writes are in-process Python
+        # calls that would fight the reading thread for the GIL row by row.
+        with InOrderWriter(background=self.store.dialect == "postgresql") as writer:
+            for position, item in enumerate(rows, 1):
+                tally.rows += 1
+                row = importing.as_import_row(position, item)
+                checked = row if isinstance(row, RowError) else importing.check_row(row)
+                if isinstance(checked, RowError):
+                    tally.error(checked)
+                else:
+                    batch.append(NewEntry(*checked))
+                if len(batch) >= batch_size:
+                    self._submit_batch(writer, target, batch, source, tally, on_progress)
+                    batch = []
+            self._submit_batch(writer, target, batch, source, tally, on_progress)
         return tally.report()
 
-    def _commit_batch(
+    def _submit_batch(
         self,
+        writer: InOrderWriter,
         bank: Bank,
         batch: Sequence[NewEntry],
         source: str | None,
         tally: _Tally,
         on_progress: Progress | None,
     ) -> None:
-        if batch:
+        """Commit ``batch`` (through ``writer``), then count it, notify and report progress."""
+        rows_read = tally.rows  # the progress to report once this batch is committed
+
+        def write() -> tuple[int, builtins.list[Change]]:
+            if not batch:
+                return 0, []
             try:
                 with self.store.session(write=True) as s, s.begin():
-                    added, changes = entry_repo.insert_entries(
+                    return entry_repo.insert_entries(
                         s,
                         bank.id,
                         batch,
@@ -374,11 +464,16 @@ class BankService:
                     )
             except IntegrityError:  # the bank was deleted while we were importing
                 raise NotFound(f"bank {bank.name} no longer exists") from None
+
+        def done(result: tuple[int, builtins.list[Change]]) -> None:
+            added, changes = result
             tally.added += added
             tally.duplicates += len(batch) - added
             self._entries_changed(changes)
-        if on_progress is not None:
-            on_progress(tally.rows)
+            if on_progress is not None:
+                on_progress(rows_read)
+
+        writer.submit(write, done)
 
     def export(self, principal: Principal, bank: str, fmt: RowFormat) -> Iterator[str]:
         """The bank's active entries as text chunks in ``fmt``, read page by page.
@@ -450,6 +545,54 @@ class _Tally:
         )
 
 
+class _Hashed(NamedTuple):
+    """What an entry is made of: its signal and value, the media it came from, and for
+    a video its frame hashes (stored beside the entry)."""
+
+    signal: SignalKind
+    value: str
+    media_sha256: str | None
+    frames: Sequence[FrameHash]
+
+
+def _parse_vpdq_file(text: str) -> list[FrameHash]:
+    """The frames of a vPDQ hash file; :class:`InvalidHash` names a bad line."""
+    from jikimi.signals.vpdq import VpdqSignal, parse_vpdq
+
+    return parse_vpdq(VpdqSignal.validate(text))
+
+
+def _video_entry(frames: Sequence[FrameHash]) -> _Hashed:
+    """A vPDQ entry: its frames in frame order, timestamps to the millisecond (as its
+    text says), and its value, the SHA-256 of that canonical text.
+
+    Refused: a frame number listed twice (the frames' key), more than
+    :data:`MAX_VIDEO_FRAMES` frames, and videos with no frame of PDQ quality 50 or
+    more: vPDQ ignores those frames, so such an entry could never match.
+    """
+    from jikimi.matching.vpdq_index import VPDQ_QUALITY_MIN
+    from jikimi.signals.vpdq import format_vpdq, parse_vpdq
+
+    if len(frames) > MAX_VIDEO_FRAMES:
+        raise InvalidInput(
+            f"the video has {len(frames):,} frame hashes; a bank entry holds at most "
+            f"{MAX_VIDEO_FRAMES:,}"
+        )
+    ordered = sorted(frames, key=lambda f: f.frame)
+    for before, after in itertools.pairwise(ordered):
+        if before.frame == after.frame:
+            raise InvalidHash(f"not a valid vpdq hash file: frame {after.frame} is listed twice")
+    if not any(f.quality >= VPDQ_QUALITY_MIN for f in ordered):
+        raise InvalidInput(
+            f"none of the video's {len(ordered)} frame hashes has a PDQ quality of "
+            f"{VPDQ_QUALITY_MIN} or more (nearly flat pictures); vPDQ ignores such frames, "
+            "so this video could never match"
+        )
+    text = format_vpdq(ordered)
+    value = hashlib.sha256(text.encode("ascii")).hexdigest()
+    return _Hashed(SignalKind.VPDQ, value, None, parse_vpdq(text))
+
+
 # --- lookups and checks -------------------------------------------------------------
 
 
@@ -478,6 +621,12 @@ def _check_name(name: str) -> None:
 def _check_threshold(threshold: int) -> None:
     if not 0 <= threshold <= MAX_PDQ_THRESHOLD:
         raise InvalidInput(f"pdq_threshold must be between 0 and {MAX_PDQ_THRESHOLD} bits")
+
+
+def _check_shares(query_pct: int | None, index_pct: int | None) -> None:
+    for name, pct in (("vpdq_query_pct", query_pct), ("vpdq_index_pct", index_pct)):
+        if pct is not None and not 0 <= pct <= 100:
+            raise InvalidInput(f"{name} must be a percentage between 0 and 100")
 
 
 def _check_labels(labels: Sequence[str]) -> tuple[str, ...]:

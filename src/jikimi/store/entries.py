@@ -12,9 +12,11 @@ entry writers commit one after the other: a change id (or entry ``seq``) is only
 handed out once every smaller one has committed.
 
 A hash is in a bank at most once, enforced by a unique 16-byte
-:func:`dedupe_key`. Bulk imports (:func:`insert_entries`) use the driver's
-``executemany`` of ``INSERT … ON CONFLICT DO NOTHING``, so duplicates are skipped
-by that index (and counted by the caller) instead of failing the batch.
+:func:`dedupe_key`. Bulk imports (:func:`insert_entries`) insert with
+``ON CONFLICT DO NOTHING``, so duplicates are skipped by that index (and counted
+by the caller) instead of failing the batch: on SQLite through the driver's
+``executemany``, on PostgreSQL by COPY into a temporary table and one
+``INSERT … SELECT`` (a million rows in seconds rather than minutes).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import time
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import sqlalchemy as sa
@@ -47,6 +49,9 @@ from jikimi.ids import new_id
 from jikimi.model import SignalKind
 from jikimi.store.banks import adjust_entry_count
 from jikimi.store.models import BankRow, ChangeRow, EntryRow
+
+if TYPE_CHECKING:
+    import psycopg
 
 _ENTRY_WRITE_LOCK = 0x6A6B6368616E6765  # "jkchange": see _lock_entry_writes
 _IN_CHUNK = 500  # keeps IN (...) lists well under every driver's parameter limit
@@ -140,18 +145,6 @@ def add_entry(
     return _entry(row, bank_name), change
 
 
-def _insert_active_sql(paramstyle: str) -> str:
-    """The bulk insert in the driver's own SQL (``?`` for sqlite3, ``%s`` for psycopg)."""
-    mark = "?" if paramstyle == "qmark" else "%s"
-    return (
-        "INSERT INTO bank_entries (id, bank_id, signal, value, dedupe_key, status, source,"
-        " note, metadata, media_sha256, created_at, updated_at)"
-        f" VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, '{EntryStatus.ACTIVE.value}', {mark},"
-        f" NULL, {mark}, NULL, {mark}, {mark})"
-        " ON CONFLICT DO NOTHING"
-    )
-
-
 def insert_entries(
     s: Session,
     bank_id: str,
@@ -166,46 +159,158 @@ def insert_entries(
     Returns how many rows went in (the caller counts the rest as duplicates) and
     their ``add`` changes in ``seq`` order — or no changes if ``want_changes`` is
     false (nobody in this process listens: a CLI import; saves building a million
-    objects). Statements per batch: the driver's own ``executemany`` (values
-    converted once per batch here rather than per row by typed columns: several
-    times faster), one ``INSERT … SELECT`` of the new rows into the change log,
-    and, if wanted, one read of those changes.
+    objects). Rows keep their order: ``seq`` (and so listing and export) follows
+    the batch. Each database gets its fastest path (:func:`_insert_postgresql`,
+    :func:`_insert_sqlite`); both skip duplicates by the unique :func:`dedupe_key`,
+    a hash repeated inside the batch too.
     """
     if not rows:
         return 0, []
+    batch = _Batch(bank_id, rows)
+    if s.get_bind().dialect.name == "postgresql":
+        added, changes = _insert_postgresql(s, batch, source, at, want_changes)
+    else:
+        added, changes = _insert_sqlite(s, batch, source, at, want_changes)
+    adjust_entry_count(s, bank_id, added)
+    return added, changes
+
+
+class _Batch:
+    """The columns of a batch that both databases need, computed once per row."""
+
+    def __init__(self, bank_id: str, rows: Sequence[NewEntry]) -> None:
+        to_json = json.dumps  # what SQLAlchemy's JSON type writes, on both databases
+        empty = to_json({})
+        sha256 = hashlib.sha256
+        prefix = f"{bank_id}\x00"
+        names = {kind: kind.value for kind in SignalKind}  # plain str for the driver
+        self.bank_id = bank_id
+        self.ids = new_ids("ent", len(rows))
+        self.signals = [names[r.signal] for r in rows]
+        self.values = [r.value for r in rows]
+        # dedupe_key(), inlined so that the bank's part is formatted once per batch.
+        self.keys = [
+            sha256(f"{prefix}{sig}\x00{value}".encode("ascii")).digest()[:16]
+            for sig, value in zip(self.signals, self.values, strict=True)
+        ]
+        self.metadata = [to_json(r.metadata) if r.metadata else empty for r in rows]
+
+
+_PG_STAGE = "jikimi_import_stage"
+_PG_STAGE_COLUMNS = (
+    ("ord", "int4"),
+    ("id", "text"),
+    ("signal", "text"),
+    ("value", "text"),
+    ("dedupe_key", "bytea"),
+    ("metadata", "text"),
+)
+_PG_STAGE_SETUP = (
+    f"DROP TABLE IF EXISTS pg_temp.{_PG_STAGE};"  # a second batch in the same transaction
+    f" CREATE TEMPORARY TABLE {_PG_STAGE}"
+    f" ({', '.join(f'{name} {kind}' for name, kind in _PG_STAGE_COLUMNS)}) ON COMMIT DROP;"
+    " SET LOCAL work_mem = '64MB'"  # sort a batch in memory, not in temporary files
+)
+_PG_INSERT = f"""
+WITH new AS (
+    INSERT INTO bank_entries (id, bank_id, signal, value, dedupe_key, status, source,
+                              note, metadata, media_sha256, created_at, updated_at)
+    SELECT id, %(bank_id)s, signal, value, dedupe_key, '{EntryStatus.ACTIVE.value}', %(source)s,
+           NULL, metadata::json, NULL, %(at)s, %(at)s
+    FROM {_PG_STAGE} ORDER BY ord
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING seq, signal, value
+)
+INSERT INTO changes (op, entry_seq, bank_id, signal, value, at)
+SELECT '{ChangeOp.ADD.value}', seq, %(bank_id)s, signal, value, %(at)s FROM new ORDER BY seq
+"""
+
+
+def _insert_postgresql(
+    s: Session, batch: _Batch, source: str | None, at: datetime, want_changes: bool
+) -> tuple[int, list[Change]]:
+    """COPY the batch into a temporary table, then one ``INSERT … SELECT`` does the rest.
+
+    Why: ``executemany`` costs one statement execution per row on the server (and
+    ~90 s for a million rows); COPY streams the rows in binary at ~1 M/s, and the
+    statement that moves them skips duplicates (``ON CONFLICT (dedupe_key) DO
+    NOTHING``, which also catches a hash repeated inside the batch; naming the
+    index spares a look-up in the two other unique ones per row: measured ~20 %
+    faster), and logs each new entry in the same pass (a data-modifying
+    ``WITH``): ``seq`` follows the staging order and change ids follow ``seq``,
+    since both are drawn while the sorted rows stream into the INSERT. The
+    staging table lives until the end of the transaction. The entry-write lock
+    is taken after the COPY, so it is held only for the INSERT, then
+    :func:`adjust_entry_count` and the commit.
+    """
+    driver = cast("psycopg.Connection[Any]", s.connection().connection.driver_connection)
+    cursor = driver.cursor()
+    try:
+        cursor.execute(_PG_STAGE_SETUP)
+        with cursor.copy(f"COPY {_PG_STAGE} FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types([kind for _, kind in _PG_STAGE_COLUMNS])
+            write = copy.write_row
+            for row in zip(
+                range(len(batch.ids)),
+                batch.ids,
+                batch.signals,
+                batch.values,
+                batch.keys,
+                batch.metadata,
+                strict=True,
+            ):
+                write(row)
+        _lock_entry_writes(s)
+        at_db = _processor(ENTRIES.c.created_at, s.get_bind().dialect)(at)
+        params = {"bank_id": batch.bank_id, "source": source, "at": at_db}
+        if not want_changes:
+            cursor.execute(_PG_INSERT, params)
+            return cursor.rowcount, []
+        cursor.execute(_PG_INSERT + " RETURNING id, entry_seq, signal, value", params)
+        logged = sorted(cursor.fetchall())  # RETURNING's order is not promised
+    finally:
+        cursor.close()
+    kinds = {k.value: k for k in SignalKind}
+    add = ChangeOp.ADD
+    changes = [Change(i, add, seq, batch.bank_id, kinds[sig], v, at) for i, seq, sig, v in logged]
+    return len(changes), changes
+
+
+_SQLITE_INSERT = (
+    "INSERT INTO bank_entries (id, bank_id, signal, value, dedupe_key, status, source,"
+    " note, metadata, media_sha256, created_at, updated_at)"
+    f" VALUES (?, ?, ?, ?, ?, '{EntryStatus.ACTIVE.value}', ?, NULL, ?, NULL, ?, ?)"
+    " ON CONFLICT DO NOTHING"
+)
+
+
+def _insert_sqlite(
+    s: Session, batch: _Batch, source: str | None, at: datetime, want_changes: bool
+) -> tuple[int, list[Change]]:
+    """The driver's own ``executemany``, then one ``INSERT … SELECT`` into the change log.
+
+    sqlite3 runs ``executemany`` in C against an in-process database, which is as
+    fast as it gets there (values are converted once per batch here rather than
+    per row by typed columns). SQLite has one writer at a time, and the session
+    began with ``BEGIN IMMEDIATE``: every entry with a seq above the one read
+    first is one of ours, and so is every change.
+    """
     conn = s.connection()
-    dialect = conn.dialect
-    to_json = json.dumps  # what SQLAlchemy's JSON type writes, on both databases
-    empty = to_json({})
-    at_db = _processor(ENTRIES.c.created_at, dialect)(at)
-    ids = new_ids("ent", len(rows))
-    sha256 = hashlib.sha256
-    prefix = f"{bank_id}\x00"
-    names = {kind: kind.value for kind in SignalKind}  # plain str for the driver
+    at_db = _processor(ENTRIES.c.created_at, conn.dialect)(at)
+    bank_id = batch.bank_id
     params = [
-        (
-            entry_id,
-            bank_id,
-            names[r.signal],
-            r.value,
-            sha256(f"{prefix}{names[r.signal]}\x00{r.value}".encode("ascii")).digest()[:16],
-            source,
-            to_json(r.metadata) if r.metadata else empty,
-            at_db,
-            at_db,
+        (entry_id, bank_id, sig, value, key, source, meta, at_db, at_db)
+        for entry_id, sig, value, key, meta in zip(
+            batch.ids, batch.signals, batch.values, batch.keys, batch.metadata, strict=True
         )
-        for entry_id, r in zip(ids, rows, strict=True)
     ]
     _lock_entry_writes(s)
     last_seq = _max_seq(s)
     last_change = max_change_id(s)
-    conn.exec_driver_sql(_insert_active_sql(dialect.paramstyle), params)
-    # Entry writers are serialised (see the module docstring), so every entry with
-    # a seq above the one read under the lock is one of ours, and so is every change.
+    conn.exec_driver_sql(_SQLITE_INSERT, params)
     _log_new_entries(s, ChangeOp.ADD, ENTRIES.c.seq > last_seq, at)
     added = _count_changes_since(s, last_change)
     changes = changes_since(s, last_change, at=at) if want_changes else []
-    adjust_entry_count(s, bank_id, added)
     return added, changes
 
 
