@@ -116,6 +116,12 @@ class Settings(BaseSettings):
         description="How often changed bank indexes are written to <data_dir>/index "
         "(also on shutdown), so a restart replays only the newer changes.",
     )
+    retro_settle_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="Retroactive matching waits until new entries are this old, so that "
+        "scans running when they were added (requests, video jobs) are stored first.",
+    )
     retro_batch_s: float = Field(
         default=2.0,
         gt=0,

@@ -21,7 +21,9 @@ from jikimi.store import Store
 
 @pytest.fixture
 def fast(sqlite_settings: Settings) -> Settings:
-    return sqlite_settings.model_copy(update={"match_poll_s": 0.05, "retro_batch_s": 0.05})
+    return sqlite_settings.model_copy(
+        update={"match_poll_s": 0.05, "retro_batch_s": 0.05, "retro_settle_s": 0.0}
+    )
 
 
 @pytest.fixture

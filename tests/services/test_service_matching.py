@@ -258,3 +258,52 @@ def test_a_large_import_is_indexed(wired: BankService, matching: MatchService, a
     assert report.added == 3000
     results = matching.match_hashes(admin, [pdq_signal(flip(h, 5)) for h in hashes[::100]])
     assert all(len(r) == 1 and r[0].distance == 5 for r in results)
+
+
+def test_a_shared_bank_named_like_an_own_bank_keeps_its_kind(
+    wired: BankService, matching: MatchService, acme: Side, bravo: Side
+) -> None:
+    """Names are unique per tenant: a clash across a share must not swap bank kinds."""
+    theirs, ours = bravo.as_[Role.ADMIN], acme.as_[Role.ADMIN]
+    lent = wired.create(theirs, BankCreate(name="SAME", kind=BankKind.TAKEDOWN))
+    wired.share(theirs, "SAME", "acme")
+    wired.create(ours, BankCreate(name="SAME", kind=BankKind.SUPPRESSION))
+    pdq = random_pdq()
+    wired.add_entry(theirs, "SAME", EntryCreate(signal=SignalKind.PDQ, value=pdq))
+
+    matcher = matching.matcher_for(ours)
+    [match] = matcher.match([pdq_signal(pdq)], list)
+    assert match.bank == lent.id  # the shared one is named by its id
+    assert matcher.bank_kinds() == {"SAME": BankKind.SUPPRESSION, lent.id: BankKind.TAKEDOWN}
+    # The owner still sees its own name.
+    assert [m.bank for m in matching.match_hashes(theirs, [pdq_signal(pdq)])[0]] == ["SAME"]
+
+
+def vpdq_text(hashes: list[str]) -> str:
+    return "".join(f"{i},100,{h},{float(i):.3f}\n" for i, h in enumerate(hashes))
+
+
+def test_videos_survive_a_reindex_and_a_restart(
+    store: Store, settings: Settings, wired: BankService, matching: MatchService, acme: Side
+) -> None:
+    admin = acme.as_[Role.ADMIN]
+    wired.create(admin, BankCreate(name="CLIPS", kind=BankKind.TAKEDOWN))
+    frames = [random_pdq() for _ in range(10)]
+    entry = wired.add_entry(
+        admin, "CLIPS", EntryCreate(signal=SignalKind.VPDQ, value=vpdq_text(frames))
+    )
+    clip = Signal(type=SignalKind.VPDQ, value=vpdq_text(frames[:4]))
+
+    def found(service: MatchService) -> list[str]:
+        return [m.entry for m in service.match_hashes(admin, [clip])[0]]
+
+    assert found(matching) == [entry.id]
+    wired.update(admin, "CLIPS", BankUpdate(pdq_threshold=40))  # re-indexes the bank
+    assert found(matching) == [entry.id]
+    matching.close()
+    again = MatchService(store, settings)
+    again.load()
+    try:
+        assert found(again) == [entry.id]
+    finally:
+        again.close()

@@ -48,7 +48,6 @@ MULTIPART_SLACK = 64 * 1024
 
 _UPLOAD_PATHS = re.compile(r"^/v1/(scan|banks/[^/]+/(entries|import))/?$")
 _SCAN_PATH = re.compile(r"^/v1/scan/?$")
-_IMPORT_PATH = re.compile(r"^/v1/banks/[^/]+/import/?$")
 _LONG_RUNNING = re.compile(r"^/v1/banks/[^/]+/import/?$")
 """Imports may take minutes (a million rows); they are exempt from the request timeout."""
 
@@ -115,7 +114,7 @@ def body_limit_for(settings: Settings) -> Callable[[Scope], int]:
         if scope.get("method") == "POST" and _UPLOAD_PATHS.match(path):
             if _SCAN_PATH.match(path):
                 return scan_limit
-            return import_limit if _IMPORT_PATH.match(path) else upload_limit
+            return import_limit if _LONG_RUNNING.match(path) else upload_limit
         return JSON_BODY_LIMIT
 
     return limit_for

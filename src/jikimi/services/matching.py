@@ -19,7 +19,9 @@ commit order) the only way changes reach an index, whichever process made
 them: replaying is idempotent, so a snapshot that is older than the database
 (a crash after the database commit, before the next snapshot) only costs a
 longer replay. One lock guards the indexes: lookups take well under a
-millisecond, and a change holds it only while it is applied.
+millisecond; a catch-up holds it while it reads and applies new changes, a
+snapshot while it writes one bank, the start-up load throughout (lookups wait
+for ``ready`` anyway; API writes meanwhile do not wait for it).
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class MatchService:
         self._indexes: dict[str, BankIndex] = {}
         self._watermark = 0
         self._ready = threading.Event()
+        self._loaded = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._saved_at = time.monotonic()
@@ -102,7 +105,13 @@ class MatchService:
         with self._lock:
             self._load()
             self._catch_up()
-            self._ready.set()  # under the lock: entries_changed never misses a change
+        # Until now entries_changed returned at once (an API write during a long
+        # load does not wait for it); this second catch-up starts after the flag
+        # is set, so it sees every change whose notification came before.
+        self._loaded = True
+        with self._lock:
+            self._catch_up()
+            self._ready.set()
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         return self._ready.wait(timeout)
@@ -141,29 +150,39 @@ class MatchService:
 
     def entries_changed(self, changes: Sequence[Change]) -> None:
         """BankService committed ``changes``: apply them (and any older) now."""
-        with self._lock:
-            if self._ready.is_set():
+        if self._loaded:
+            with self._lock:
                 self._catch_up()
 
     def banks_changed(self, bank_ids: Sequence[str]) -> None:
         """A bank was created, updated, shared or deleted: re-read the banks now."""
-        with self._lock:
-            if self._ready.is_set():
-                self._reload_banks()
-                self._catch_up()
+        if self._loaded:
+            self.refresh()
 
     def save(self) -> None:
-        """Snapshot every bank index changed since its last snapshot."""
+        """Snapshot every bank index changed since its last snapshot.
+
+        One bank at a time under the lock (a snapshot must be of one state), so
+        lookups wait for at most one bank's write, not for all of them.
+        """
         with self._lock:
-            for bank_id, index in self._indexes.items():
-                if index.dirty:
-                    try:
-                        index.save(self.directory / bank_id, self._watermark)
-                    except OSError as exc:
-                        log.warning("could not snapshot the index of %s: %s", bank_id, exc)
-            self._saved_at = time.monotonic()
+            dirty = [bank_id for bank_id, index in self._indexes.items() if index.dirty]
+        for bank_id in dirty:
+            with self._lock:
+                index = self._indexes.get(bank_id)
+                if index is None:
+                    continue
+                try:
+                    index.save(self.directory / bank_id, self._watermark)
+                except OSError as exc:
+                    log.warning("could not snapshot the index of %s: %s", bank_id, exc)
+        self._saved_at = time.monotonic()
 
     def _load(self) -> None:
+        with self.store.session() as s, s.begin():
+            # The watermark before the bank list: a bank created in between is not
+            # listed, so all of its changes come after the watermark and are replayed.
+            start = entry_repo.max_change_id(s)
         with self.store.session() as s, s.begin():
             banks = bank_repo.list_all_banks(s)
         self._banks = {b.id: b for b in banks}
@@ -181,18 +200,21 @@ class MatchService:
                 continue
             self._indexes[bank.id] = index
             watermarks[bank.id] = mark
-        built_at = self._build(to_build)
-        watermarks.update({b.id: built_at for b in to_build})
-        self._load_videos(banks)
-        self._watermark = min(watermarks.values(), default=built_at)
+        self._build(to_build)
+        watermarks.update({b.id: start for b in to_build})
+        built = {b.id for b in to_build}
+        self._load_videos([b for b in banks if b.id not in built])  # _build did its own
+        self._watermark = min(watermarks.values(), default=start)
         self._replay_from(watermarks)
 
-    def _build(self, banks: Sequence[Bank]) -> int:
-        """Index the active entries of ``banks`` from the database; returns the watermark."""
-        with self.store.session() as s, s.begin():
-            watermark = entry_repo.max_change_id(s)  # first: see iter_active_entries
+    def _build(self, banks: Sequence[Bank]) -> None:
+        """Index the active entries of ``banks`` (hashes and videos) from the database.
+
+        The caller has read the change log's watermark *before* calling (see
+        ``iter_active_entries``) and replays the changes after it.
+        """
         if not banks:
-            return watermark
+            return
         for bank in banks:
             self._indexes[bank.id] = BankIndex(bank)
         pending: dict[tuple[str, SignalKind], tuple[list[int], list[str]]] = {}
@@ -208,9 +230,9 @@ class MatchService:
                 if count % BUILD_CHUNK == 0:
                     self._flush(pending)
         self._flush(pending)
+        self._load_videos(banks)
         for bank in banks:
             self._indexes[bank.id].dirty = True
-        return watermark
 
     def _flush(self, pending: dict[tuple[str, SignalKind], tuple[list[int], list[str]]]) -> None:
         for (bank_id, signal), (seqs, values) in pending.items():
@@ -238,6 +260,8 @@ class MatchService:
                 changes = entry_repo.changes_since(s, self._watermark, REPLAY_PAGE)
             if not changes:
                 return
+            if any(c.bank_id not in self._banks for c in changes):
+                self._reload_banks()  # created after the bank list was read
             fresh = [c for c in changes if c.id > watermarks.get(c.bank_id, 0)]
             self._apply(fresh, notify=False)
             self._watermark = changes[-1].id
@@ -300,7 +324,7 @@ class MatchService:
         the catch-up replays again are harmless (replay is idempotent).
         """
         log.info("re-indexing %s for a higher threshold", ", ".join(b.name for b in banks))
-        self._build(banks)
+        self._build(banks)  # changes after self._watermark are replayed by the catch-up
 
     # --- lookups -------------------------------------------------------------
 
@@ -337,7 +361,8 @@ class MatchService:
             for i, signal in enumerate(signals):
                 if signal.type is not SignalKind.PDQ:
                     found[i] = self._match_one(banks, signal, None)
-        return self._resolve(found)
+            labels = _labels(principal, banks)
+        return self._resolve(found, labels)
 
     def matcher_for(self, principal: Principal) -> BankMatcher:
         """The pipeline's view of the caller's banks (evaluated at match time)."""
@@ -377,7 +402,9 @@ class MatchService:
             raise InvalidInput(f"cannot match {signal.type.value} hashes")
         return hits
 
-    def _resolve(self, found: Sequence[Sequence[_Hit]]) -> list[list[Match]]:
+    def _resolve(
+        self, found: Sequence[Sequence[_Hit]], labels: Mapping[str, str]
+    ) -> list[list[Match]]:
         """Index hits as Matches: public entry ids from the database, nearest first."""
         seqs = {hit.seq for hits in found for hit in hits}
         refs = {}
@@ -388,14 +415,14 @@ class MatchService:
         for hits in found:
             matches = [
                 Match(
-                    bank=hit.bank.name,
+                    bank=labels[hit.bank.id],
                     signal=hit.signal,
                     distance=hit.distance,
                     entry=refs[hit.seq].entry_id,
                     query_share=hit.shares[0] if hit.shares else None,
                     index_share=hit.shares[1] if hit.shares else None,
                 )
-                for hit in sorted(hits, key=lambda h: (h.distance, h.bank.name, h.seq))
+                for hit in sorted(hits, key=lambda h: (h.distance, labels[h.bank.id], h.seq))
                 if hit.seq in refs  # deleted since the lookup: not a match any more
             ]
             out.append(matches)
@@ -412,12 +439,13 @@ class MatchService:
         with self._lock:
             banks = self._visible(principal)
             hits = [hit for signal in signals for hit in self._match_one(banks, signal, dihedral)]
-            kinds = {index.bank.name: index.bank.kind for index in banks}
+            labels = _labels(principal, banks)
+        kinds = {labels[index.bank.id]: index.bank.kind for index in banks}
         best: dict[int, _Hit] = {}
         for hit in hits:  # one match per entry, at its closest
             if hit.seq not in best or hit.distance < best[hit.seq].distance:
                 best[hit.seq] = hit
-        return tuple(self._resolve([list(best.values())])[0]), kinds
+        return tuple(self._resolve([list(best.values())], labels)[0]), kinds
 
     def _await_ready(self) -> None:
         """Lookups during start-up wait for the load rather than miss every bank."""
@@ -473,6 +501,27 @@ class BankMatcher:
 
     def bank_kinds(self) -> Mapping[str, BankKind]:
         return self._kinds
+
+
+def _labels(principal: Principal, banks: Sequence[BankIndex]) -> dict[str, str]:
+    """How each visible bank is named in Matches (and keyed for the policy).
+
+    Names are unique within a tenant only: a bank shared with the caller may
+    have the name of one of the caller's own. Such a shared bank is named by
+    its id (which the API also accepts wherever a bank name goes), so a match
+    in someone else's takedown bank is never read as one in the caller's
+    suppression bank of the same name, or the other way round.
+    """
+    own = {i.bank.name for i in banks if i.bank.tenant_id == principal.tenant_id}
+    shared_names = [i.bank.name for i in banks if i.bank.tenant_id != principal.tenant_id]
+    labels: dict[str, str] = {}
+    for index in banks:
+        bank = index.bank
+        clash = bank.tenant_id != principal.tenant_id and (
+            bank.name in own or shared_names.count(bank.name) > 1
+        )
+        labels[bank.id] = bank.id if clash else bank.name
+    return labels
 
 
 def _runs(changes: Sequence[Change]) -> list[list[Change]]:

@@ -10,8 +10,11 @@ week, when nobody knew it yet. This runs in the background of the API process::
                            PDQ hashes streamed through it (bank threshold)
         ─► scan_matches rows (repeats ignored) ─► watermark saved to disk
 
-Only scans stored before the entry was added are checked (later ones were
-matched when they were scanned). The watermark lives in
+Only scans started before the entry was added are checked (later ones were
+matched when they were scanned). A change is handled once it is
+``retro_settle_s`` old, so that the scans running when it arrived have been
+stored by then; a scan job running longer than that may miss an entry added
+during it. The watermark lives in
 ``<data_dir>/index/retro.watermark``: after a crash the last batch is simply
 done again (recording a match twice is a no-op). When several worker processes
 share a data directory, one of them (the holder of ``retro.lock``) does the
@@ -26,7 +29,7 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -125,6 +128,11 @@ class RetroMatcher:
         mark = self.watermark()
         with self.store.session() as s, s.begin():
             changes = entry_repo.changes_since(s, mark, PAGE)
+        if not changes:
+            return False
+        # Wait until scans that were running when these entries arrived are stored.
+        settled = now() - timedelta(seconds=self.settings.retro_settle_s)
+        changes = [c for c in changes if c.at <= settled]
         if not changes:
             return False
         adds = [c for c in changes if c.op is ChangeOp.ADD and c.signal is not SignalKind.VPDQ]

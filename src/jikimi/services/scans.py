@@ -93,11 +93,13 @@ class ScanService:
         propagates.
         """
         require(principal, Permission.SCAN)
+        # Stamped before the bank lookup: an entry added while the scan runs is
+        # newer than the scan, so retroactive matching checks it.
+        at = now()
         scanner = self.scanner.with_matcher(self._matcher_for(principal))
         verdicts = scanner.scan_many(items, progress)
         stored = [v for v in verdicts if v.error is None]
         if stored:
-            at = now()
             with self.store.session(write=True) as s, s.begin():
                 for verdict in stored:
                     scan_repo.save_scan(s, principal.tenant_id, verdict, at)

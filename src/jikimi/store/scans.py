@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from jikimi.domain import EntryStatus, ScanHashes, ScanMatch, ScanRecord
 from jikimi.model import Match, SignalKind, Verdict
-from jikimi.store.models import BankRow, EntryRow, ScanMatchRow, ScanRow
+from jikimi.store.models import BankRow, BankShareRow, EntryRow, ScanMatchRow, ScanRow
 
 _HASH_COLUMNS = {
     SignalKind.PDQ: ScanRow.pdq,
@@ -54,14 +54,15 @@ def save_scan(s: Session, tenant_id: str, verdict: Verdict, at: datetime) -> Sca
 def get_scan(s: Session, tenant_id: str, scan_id: str) -> ScanRecord | None:
     """The tenant's scan with retroactive matches appended; ``None`` if not the tenant's.
 
-    Matches of withdrawn entries found later are left out (withdrawn entries are
-    never shown again); the stored Verdict itself is kept as it was decided.
+    Later matches show only while they would match now: their entry is active
+    and its bank still visible to the tenant (owned, or still shared with it).
+    The stored Verdict itself is kept as it was decided.
     """
     row = s.get(ScanRow, scan_id)
     if row is None or row.tenant_id != tenant_id:
         return None
     verdict = Verdict.model_validate(row.verdict)
-    later = _later_matches(s, scan_id)
+    later = _later_matches(s, scan_id, tenant_id)
     if later:
         known = {m.entry for m in verdict.matches or ()}
         extra = tuple(m for m in later if m.entry not in known)
@@ -71,13 +72,18 @@ def get_scan(s: Session, tenant_id: str, scan_id: str) -> ScanRecord | None:
     )
 
 
-def _later_matches(s: Session, scan_id: str) -> list[Match]:
+def _later_matches(s: Session, scan_id: str, tenant_id: str) -> list[Match]:
+    shared = sa.select(BankShareRow.bank_id).where(BankShareRow.tenant_id == tenant_id)
     stmt = (
         sa.select(BankRow.name, EntryRow.signal, ScanMatchRow.distance, EntryRow.id)
         .select_from(ScanMatchRow)
         .join(EntryRow, EntryRow.seq == ScanMatchRow.entry_seq)
         .join(BankRow, BankRow.id == EntryRow.bank_id)
-        .where(ScanMatchRow.scan_id == scan_id, EntryRow.status != EntryStatus.WITHDRAWN.value)
+        .where(
+            ScanMatchRow.scan_id == scan_id,
+            EntryRow.status == EntryStatus.ACTIVE.value,
+            sa.or_(BankRow.tenant_id == tenant_id, BankRow.id.in_(shared)),
+        )
         .order_by(ScanMatchRow.found_at, ScanMatchRow.entry_seq)
     )
     return [
