@@ -11,7 +11,7 @@ import pytest
 from service_helpers import Side
 
 from jikimi.config import Settings
-from jikimi.domain import BankCreate, BankUpdate, EntryCreate, EntryStatus, Role
+from jikimi.domain import BankCreate, BankUpdate, Entry, EntryCreate, EntryStatus, Role
 from jikimi.errors import Forbidden, InvalidHash
 from jikimi.model import BankKind, Signal, SignalKind
 from jikimi.services import BankService
@@ -169,20 +169,31 @@ def test_background_thread_polls(store: Store, settings: Settings, acme: Side) -
         service.close()
 
 
+def snapshotted_bank(
+    store: Store, settings: Settings, side: Side, name: str, hashes: list[str]
+) -> tuple[Path, list[Entry]]:
+    """A bank of ``hashes`` added through a matching service that then shut down
+    (which snapshots it); returns its PDQ snapshot file and the entries."""
+    admin = side.as_[Role.ADMIN]
+    service = MatchService(store, settings)
+    service.load()
+    wired = BankService(store, settings=settings, listener=service)
+    bank = wired.create(admin, BankCreate(name=name, kind=BankKind.TAKEDOWN))
+    entries = [
+        wired.add_entry(admin, name, EntryCreate(signal=SignalKind.PDQ, value=h)) for h in hashes
+    ]
+    service.close()
+    snap = Path(settings.data_dir) / "index" / bank.id / "pdq.snap"
+    assert snap.is_file()
+    return snap, entries
+
+
 def test_restart_loads_the_snapshot_and_replays_newer_changes(
     store: Store, settings: Settings, acme: Side
 ) -> None:
     admin = acme.as_[Role.ADMIN]
-    first = MatchService(store, settings)
-    first.load()
-    wired = BankService(store, settings=settings, listener=first)
-    wired.create(admin, BankCreate(name="SNAP", kind=BankKind.TAKEDOWN))
     kept, withdrawn, later = random_pdq(), random_pdq(), random_pdq()
-    wired.add_entry(admin, "SNAP", EntryCreate(signal=SignalKind.PDQ, value=kept))
-    gone = wired.add_entry(admin, "SNAP", EntryCreate(signal=SignalKind.PDQ, value=withdrawn))
-    first.close()  # snapshots the dirty bank
-    bank_id = wired.get(admin, "SNAP").id
-    assert (Path(settings.data_dir) / "index" / bank_id / "pdq.snap").is_file()
+    _, [_, gone] = snapshotted_bank(store, settings, acme, "SNAP", [kept, withdrawn])
 
     # While "down": changes straight to the database.
     cli = BankService(store, settings=settings)
@@ -202,14 +213,8 @@ def test_a_corrupt_snapshot_is_rebuilt_from_the_database(
     store: Store, settings: Settings, acme: Side
 ) -> None:
     admin = acme.as_[Role.ADMIN]
-    first = MatchService(store, settings)
-    first.load()
-    wired = BankService(store, settings=settings, listener=first)
-    bank = wired.create(admin, BankCreate(name="BROKEN", kind=BankKind.TAKEDOWN))
     pdq = random_pdq()
-    wired.add_entry(admin, "BROKEN", EntryCreate(signal=SignalKind.PDQ, value=pdq))
-    first.close()
-    snap = Path(settings.data_dir) / "index" / bank.id / "pdq.snap"
+    snap, _ = snapshotted_bank(store, settings, acme, "BROKEN", [pdq])
     data = bytearray(snap.read_bytes())
     data[-1] ^= 0xFF
     snap.write_bytes(bytes(data))

@@ -111,15 +111,13 @@ class BankIndex:
 
     # --- lookups -------------------------------------------------------------
 
-    def query_pdq(self, hashes: Sequence[str]) -> dict[int, int]:
-        """Entry seq → smallest distance over ``hashes`` within the bank's threshold."""
+    def query_pdq(self, hashes: NDArray[np.uint8]) -> dict[int, int]:
+        """Entry seq → smallest distance over all parsed ``hashes`` (e.g. the 8 flips)."""
         best: dict[int, int] = {}
-        if not len(self.pdq):
-            return best
-        for hits in self.pdq.query_many(parse_pdq_hex(list(hashes)), self.bank.pdq_threshold):
-            for hit in hits:
-                if hit.distance < best.get(hit.entry_id, 257):
-                    best[hit.entry_id] = hit.distance
+        for hits in self.query_pdq_each(hashes):
+            for seq, distance in hits:
+                if distance < best.get(seq, 257):
+                    best[seq] = distance
         return best
 
     def query_pdq_each(self, hashes: NDArray[np.uint8]) -> list[list[tuple[int, int]]]:

@@ -32,6 +32,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+from numpy.typing import NDArray
+
 from jikimi.config import Settings
 from jikimi.domain import Bank, Change, ChangeOp, Permission, Principal
 from jikimi.errors import IndexNotReady, InvalidHash, InvalidInput
@@ -377,13 +380,14 @@ class MatchService:
         hits: list[_Hit] = []
         value = signal.value.lower()
         if signal.type is SignalKind.PDQ:
-            parse_pdq_hex([value])  # InvalidHash for a bad one, even with no bank to ask
-            variants: Sequence[str] | None = None
+            plain = parse_pdq_hex([value])  # InvalidHash for a bad one, even with no bank
+            flips: NDArray[np.uint8] | None = None  # computed once, if a bank wants them
             for index in banks:
-                hashes: Sequence[str] = [value]
+                hashes = plain
                 if index.bank.dihedral and dihedral is not None:
-                    variants = variants if variants is not None else dihedral()
-                    hashes = [value, *variants]
+                    if flips is None:
+                        flips = parse_pdq_hex([value, *dihedral()])
+                    hashes = flips
                 for seq, distance in index.query_pdq(hashes).items():
                     hits.append(_Hit(index.bank, SignalKind.PDQ, seq, distance))
         elif signal.type in (SignalKind.MD5, SignalKind.SHA256):
