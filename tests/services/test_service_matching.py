@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import secrets
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from service_helpers import Side
@@ -15,8 +17,10 @@ from jikimi.domain import BankCreate, BankUpdate, Entry, EntryCreate, EntryStatu
 from jikimi.errors import Forbidden, InvalidHash
 from jikimi.model import BankKind, Signal, SignalKind
 from jikimi.services import BankService
+from jikimi.services.bank_index import BankIndex
 from jikimi.services.matching import MatchService
 from jikimi.store import Store
+from jikimi.store import entries as entry_repo
 
 
 def random_pdq() -> str:
@@ -312,3 +316,56 @@ def test_videos_survive_a_reindex_and_a_restart(
         assert found(again) == [entry.id]
     finally:
         again.close()
+
+
+def _answers_while(blocked: threading.Event, lookup: Callable[[], object]) -> bool:
+    """Whether ``lookup`` returns (in another thread) while something holds ``blocked``."""
+    done = threading.Event()
+
+    def run() -> None:
+        lookup()
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    answered = done.wait(10)
+    blocked.set()
+    return answered
+
+
+@pytest.mark.parametrize("slow_part", ["snapshot", "change log"])
+def test_lookups_go_on_while_a_snapshot_is_written_or_the_log_is_read(
+    slow_part: str,
+    wired: BankService,
+    matching: MatchService,
+    acme: Side,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Only applying a change holds lookups off, not the slow parts around it."""
+    admin = acme.as_[Role.ADMIN]
+    wired.create(admin, BankCreate(name="BUSY", kind=BankKind.TAKEDOWN))
+    pdq = random_pdq()
+    wired.add_entry(admin, "BUSY", EntryCreate(signal=SignalKind.PDQ, value=pdq))
+    target, name = (BankIndex, "save") if slow_part == "snapshot" else (entry_repo, "changes_since")
+    entered, release = threading.Event(), threading.Event()
+    slow = getattr(target, name)
+
+    def stalled(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        release.wait(10)
+        return slow(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, stalled)
+    writer = threading.Thread(
+        target=matching.save if slow_part == "snapshot" else matching.refresh, daemon=True
+    )
+    writer.start()
+    assert entered.wait(10)
+
+    def lookup() -> object:
+        found = matching.match_hashes(admin, [pdq_signal(pdq)])
+        assert [len(r) for r in found] == [1]
+        return found
+
+    assert _answers_while(release, lookup), f"a lookup waited for the {slow_part}"
+    writer.join(10)
+    assert not writer.is_alive()

@@ -18,10 +18,17 @@ The database is the source of truth and the change log (``changes``, ids in
 commit order) the only way changes reach an index, whichever process made
 them: replaying is idempotent, so a snapshot that is older than the database
 (a crash after the database commit, before the next snapshot) only costs a
-longer replay. One lock guards the indexes: lookups take well under a
-millisecond; a catch-up holds it while it reads and applies new changes, a
-snapshot while it writes one bank, the start-up load throughout (lookups wait
-for ``ready`` anyway; API writes meanwhile do not wait for it).
+longer replay.
+
+Locking: a readers-writer lock guards the indexes. Lookups share it (their
+NumPy gathers release the GIL, so one process answers several at once); a
+change takes it alone only while it is applied, not while the change log is
+read, so a large import delays lookups page by page rather than throughout.
+A second, plain lock lets one thread at a time load, catch up or snapshot:
+with it held nothing else writes, so a snapshot (written under the shared
+lock, lookups going on) is of one state. The start-up load keeps the indexes
+to itself throughout (lookups wait for ``ready`` anyway; API writes meanwhile
+do not wait for it).
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ from jikimi.errors import IndexNotReady, InvalidHash, InvalidInput
 from jikimi.matching import SnapshotError, parse_pdq_hex
 from jikimi.model import BankKind, Match, Signal, SignalKind
 from jikimi.services._common import require
+from jikimi.services._rwlock import ReadWriteLock
 from jikimi.services.bank_index import BankIndex, apply_adds
 from jikimi.signals.vpdq import FrameHash, parse_vpdq
 from jikimi.store import Store
@@ -73,7 +81,8 @@ class MatchService:
         self.settings = settings
         self.directory = Path(settings.data_dir) / "index"
         self._on_applied = on_applied
-        self._lock = threading.RLock()
+        self._lock = ReadWriteLock()  # the indexes: lookups read, changes write
+        self._sync = threading.RLock()  # one load / catch-up / snapshot at a time
         self._banks: dict[str, Bank] = {}
         self._indexes: dict[str, BankIndex] = {}
         self._watermark = 0
@@ -105,14 +114,15 @@ class MatchService:
 
     def load(self) -> None:
         """Load (snapshots, else the database) and catch up, in the calling thread."""
-        with self._lock:
-            self._load()
+        with self._sync:
+            with self._lock.write():
+                self._load()
             self._catch_up()
         # Until now entries_changed returned at once (an API write during a long
         # load does not wait for it); this second catch-up starts after the flag
         # is set, so it sees every change whose notification came before.
         self._loaded = True
-        with self._lock:
+        with self._sync:
             self._catch_up()
             self._ready.set()
 
@@ -147,15 +157,14 @@ class MatchService:
 
     def refresh(self) -> None:
         """Re-read the banks and apply changes made since the last call."""
-        with self._lock:
+        with self._sync:
             self._reload_banks()
             self._catch_up()
 
     def entries_changed(self, changes: Sequence[Change]) -> None:
         """BankService committed ``changes``: apply them (and any older) now."""
         if self._loaded:
-            with self._lock:
-                self._catch_up()
+            self._catch_up()
 
     def banks_changed(self, bank_ids: Sequence[str]) -> None:
         """A bank was created, updated, shared or deleted: re-read the banks now."""
@@ -165,21 +174,18 @@ class MatchService:
     def save(self) -> None:
         """Snapshot every bank index changed since its last snapshot.
 
-        One bank at a time under the lock (a snapshot must be of one state), so
-        lookups wait for at most one bank's write, not for all of them.
+        Holding ``_sync`` keeps every writer out, so each snapshot is of one
+        state; lookups go on meanwhile (they only read).
         """
-        with self._lock:
-            dirty = [bank_id for bank_id, index in self._indexes.items() if index.dirty]
-        for bank_id in dirty:
-            with self._lock:
-                index = self._indexes.get(bank_id)
-                if index is None:
+        with self._sync, self._lock.read():
+            for bank_id, index in list(self._indexes.items()):
+                if not index.dirty:
                     continue
                 try:
                     index.save(self.directory / bank_id, self._watermark)
                 except OSError as exc:
                     log.warning("could not snapshot the index of %s: %s", bank_id, exc)
-        self._saved_at = time.monotonic()
+            self._saved_at = time.monotonic()
 
     def _load(self) -> None:
         with self.store.session() as s, s.begin():
@@ -266,21 +272,36 @@ class MatchService:
             if any(c.bank_id not in self._banks for c in changes):
                 self._reload_banks()  # created after the bank list was read
             fresh = [c for c in changes if c.id > watermarks.get(c.bank_id, 0)]
-            self._apply(fresh, notify=False)
+            self._apply(fresh)
             self._watermark = changes[-1].id
 
     def _catch_up(self) -> None:
-        while True:
-            with self.store.session() as s, s.begin():
-                changes = entry_repo.changes_since(s, self._watermark, REPLAY_PAGE)
-            if not changes:
-                return
-            if any(c.bank_id not in self._banks for c in changes):
-                self._reload_banks()
-            self._apply(changes, notify=True)
-            self._watermark = changes[-1].id
+        """Apply the change log past the watermark, a page at a time.
 
-    def _apply(self, changes: Sequence[Change], *, notify: bool) -> None:
+        Pages are read without the index lock; lookups wait only while one is
+        applied.
+        """
+        with self._sync:
+            while True:
+                with self.store.session() as s, s.begin():
+                    changes = entry_repo.changes_since(s, self._watermark, REPLAY_PAGE)
+                if not changes:
+                    return
+                if any(c.bank_id not in self._banks for c in changes):
+                    self._reload_banks()
+                with self._lock.write():
+                    self._apply(changes)
+                    self._watermark = changes[-1].id
+                self._notify(changes)
+
+    def _notify(self, changes: Sequence[Change]) -> None:
+        if self._on_applied is not None:
+            try:
+                self._on_applied(changes)
+            except Exception:
+                log.exception("change hook failed on %d changes", len(changes))
+
+    def _apply(self, changes: Sequence[Change]) -> None:
         by_bank: dict[str, list[Change]] = {}
         for change in changes:
             by_bank.setdefault(change.bank_id, []).append(change)
@@ -294,15 +315,14 @@ class MatchService:
                     self._add_videos(index, apply_adds(index, run))
                 else:
                     index.remove(run)
-        if notify and self._on_applied is not None and changes:
-            try:
-                self._on_applied(changes)
-            except Exception:
-                log.exception("change hook failed on %d changes", len(changes))
 
     def _reload_banks(self) -> None:
         with self.store.session() as s, s.begin():
             banks = {b.id: b for b in bank_repo.list_all_banks(s)}
+        with self._lock.write():
+            self._adopt_banks(banks)
+
+    def _adopt_banks(self, banks: dict[str, Bank]) -> None:
         for bank_id in set(self._indexes) - set(banks):
             del self._indexes[bank_id]  # deleted: its snapshot directory is left to expire
         rebuild = []
@@ -356,7 +376,7 @@ class MatchService:
         # Parsed up front: a bad hash is refused even when no bank would be asked.
         parsed = parse_pdq_hex([signals[i].value.lower() for i in pdq_at])
         found: list[list[_Hit]] = [[] for _ in signals]
-        with self._lock:
+        with self._lock.read():
             banks = self._visible(principal)
             for index in banks:  # one vectorised query per bank for every PDQ hash
                 for i, hits in zip(pdq_at, index.query_pdq_each(parsed), strict=True):
@@ -440,7 +460,7 @@ class MatchService:
     ) -> tuple[tuple[Match, ...], dict[str, BankKind]]:
         """Matches of one scanned item (all its signals) and the kinds of their banks."""
         self._await_ready()
-        with self._lock:
+        with self._lock.read():
             banks = self._visible(principal)
             hits = [hit for signal in signals for hit in self._match_one(banks, signal, dihedral)]
             labels = _labels(principal, banks)
@@ -459,11 +479,11 @@ class MatchService:
             )
 
     def bank_count(self) -> int:
-        with self._lock:
+        with self._lock.read():
             return len(self._indexes)
 
     def entry_count(self) -> int:
-        with self._lock:
+        with self._lock.read():
             return sum(len(index) for index in self._indexes.values())
 
 
