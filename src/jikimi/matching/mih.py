@@ -29,10 +29,10 @@ Bucket p spans ``postings[start(p):start(p+1)]`` with
 ``start(p) = block_start[p >> 6] + bucket_offset[p]``. The two-level offsets
 cost 1 byte per bucket (uint8 while every 64-bucket block holds < 256 postings,
 wider when hashes cluster) instead of 4, so about 10 bytes per hash for 11
-tables at 10 M rather than 37. ``key_bits`` follows ``floor(log2(n)) + 1`` (about
-two buckets per hash; between 1 and 4 as n drifts before a re-key), capped at
-the chunk width (23 bits, reached at about 4 M hashes), which balances probes
-and memory against candidates.
+tables at 10 M rather than 37. ``key_bits`` follows ``floor(log2(n)) + 1`` (one to
+two buckets per hash at a build, up to four as rows go before a re-key), capped at the
+chunk width (23 bits, reached at about 4 M hashes), which balances probes and
+memory against candidates.
 
 Cost is in random memory reads, not arithmetic: each stage (offsets, postings,
 hash rows) is one vectorised gather over all probes of all queries in a batch,
@@ -74,12 +74,13 @@ def tables_for(max_threshold: int) -> int:
 
 
 def key_bits_for(n: int, width: int) -> int:
-    """About two buckets per row: fewer bits mean more candidates, more bits more memory.
+    """One to two buckets per row: fewer bits mean more candidates, more bits more memory.
 
-    Measured at 1 M random hashes (batches of 100): one bucket per row 109 µs a
-    query at 91.5 bytes a hash, two 86 µs at 98, four 74 µs at 111. Two is the
-    middle; from about 4 M rows the key is the whole chunk (23 bits at PDQ's 31)
-    and the choice no longer applies.
+    ``2**key_bits`` is the power of two above ``n``. Measured at 1 M random
+    hashes (batches of 100): half a bucket per row (the power of two below)
+    109 µs a query at 91.5 bytes a hash, one 86 µs at 98, two 74 µs at 111.
+    From about 4 M rows the key is the whole chunk (23 bits at PDQ's 31), so
+    the choice matters only for smaller banks.
     """
     return max(MIN_KEY_BITS, min(width, MAX_KEY_BITS, n.bit_length()))
 

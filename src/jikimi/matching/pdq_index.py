@@ -40,9 +40,11 @@ change: rebuild it from the database.
 
 Memory at 10 M random hashes: 32 (hash) + 8 (id) + 44 (11 tables × uint32
 posting) + about 10 (bucket offsets) + 1 (tombstone flag) ≈ 95 bytes per hash,
-plus tombstoned rows until compaction. The 11 postings are the price of
-exactness at 31 bits: an exact multi-index at this radius needs about
-256 / log2(n) tables (see :mod:`jikimi.matching.mih`). Bulk loads should use
+plus tombstoned rows until compaction (about 98 at 1 M, with one bucket per
+hash against 0.84 at 10 M). The 11 postings are the price of exactness at 31 bits with
+sub-millisecond lookups: each table fewer saves 4 bytes a hash but widens the
+flip budgets, and below 10 tables the p50 at 10 M passes 0.5 ms
+(``python -m bench.mih_tables``; the arithmetic is in ``docs/matching.md``). Bulk loads should use
 :meth:`PdqIndex.build` or large ``add_many`` calls (one pass, not one fold per
 8 192 entries); single adds cost about 250 µs each at 10 M, folds included.
 """
