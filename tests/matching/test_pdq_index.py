@@ -246,3 +246,19 @@ def test_index_does_not_alias_the_callers_arrays(rng: np.random.Generator) -> No
     rows[:] = 0
     ids[:] = -1
     assert index.query(probe, 0) == [PdqHit(5, 0)]
+
+
+def test_queries_from_many_threads_agree_with_one() -> None:
+    """The service runs lookups side by side under a shared lock: reads must not interfere."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(41)
+    rows = random_hashes(rng, 20_000)
+    index = PdqIndex.build(np.arange(len(rows)), rows)
+    index.add_many(np.arange(50_000, 50_100), random_hashes(rng, 100))  # a delta too
+    batches = [_queries(rng, rows, 60) for _ in range(24)]
+    alone = [index.query_many(batch) for batch in batches]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        together = list(pool.map(index.query_many, batches))
+    assert together == alone
+    assert sum(len(hits) for result in alone for hits in result) >= 24 * 20  # exact copies

@@ -33,8 +33,9 @@ watermark (the id of the last database change applied); :meth:`PdqIndex.load`
 returns the index and that watermark (about 2 s at 10 M), and the caller
 replays newer changes (see :mod:`jikimi.matching.snapshot` for the crash story).
 
-Concurrency: not thread-safe. One writer at a time, and no queries during a
-write; a service serves reads from one index under a lock (or a read-write lock).
+Concurrency: queries only read, so any number may run at once (their NumPy
+gathers release the GIL); a change needs the index to itself, with no query
+running. The matching service guards each index with a readers-writer lock.
 An index whose change raised (a ``MemoryError`` mid-fold) may have lost that
 change: rebuild it from the database.
 

@@ -57,7 +57,8 @@ plus 8 bytes of ``owner`` per frame id ever handed out (ids are not reused, so a
 long run of replacements grows ``owner`` until the index is rebuilt), plus one dict
 item per video.
 
-Concurrency: not thread-safe, like :class:`~jikimi.matching.PdqIndex`.
+Concurrency: as :class:`~jikimi.matching.PdqIndex`: queries may run at once,
+a change needs the index to itself.
 """
 
 from __future__ import annotations
