@@ -23,10 +23,11 @@ Defaults: 2 workers (``jikimi serve`` then gives each one core for the grade
 model) and 4 requests in flight, two per core: enough to keep both busy; more
 only queues (measured: concurrency 8 gives the same scans/s at twice the p50).
 The kernel, not the server, spreads the keep-alive connections over the
-workers, and not evenly: with one worker holding three or four of them, lookups
-ran at 5,100-5,700 a second while they waited for one another's index lock,
-against 9,900 when the split was even. Lookups now share that lock (their NumPy
-work runs outside the GIL), and three runs gave 7,000-7,700.
+workers, and not always evenly. While a worker ran its lookups one at a time
+(one index lock), four runs gave 5,100-5,700 lookups a second and one 9,900,
+which fits one worker sometimes holding most connections. Lookups now share
+the lock (their NumPy work runs outside the GIL) and three runs gave
+7,000-7,700.
 """
 
 from __future__ import annotations
