@@ -24,7 +24,6 @@ from jikimi.domain import (
     EntryCreate,
     EntryMeta,
     Role,
-    RowFormat,
 )
 from jikimi.errors import Conflict, Forbidden, InvalidHash, InvalidInput, UnsupportedMedia
 from jikimi.media.video import VideoLimits, load_video
@@ -229,24 +228,3 @@ def test_video_match_shares_are_bank_settings(banks: BankService, acme: Side) ->
         with pytest.raises(InvalidInput, match="percentage"):
             banks.update(curator, "STRICT", BankUpdate(**bad))
     assert banks.get(curator, "STRICT") == updated
-
-
-def test_import_refuses_vpdq_rows_and_export_lists_video_entries(
-    banks: BankService, acme: Side
-) -> None:
-    curator = acme.as_[Role.CURATOR]
-    banks.create(curator, BankCreate(name="VIDEOS", kind=BankKind.TAKEDOWN))
-    line = f"0,100,{'a' * 64},0.000\n"
-    report = banks.import_rows(
-        curator,
-        "VIDEOS",
-        [
-            {"signal_type": "vpdq", "signal_value": line},
-            {"signal_type": "md5", "signal_value": "0" * 32},
-        ],
-    )
-    assert (report.added, report.error_count) == (1, 1)
-    assert report.errors[0].code == "unknown_signal_type" and report.errors[0].line == 1
-    entry = banks.add_vpdq_entry(curator, "VIDEOS", line)
-    exported = "".join(banks.export(curator, "VIDEOS", RowFormat.CSV))
-    assert f"vpdq,{entry.value}," in exported

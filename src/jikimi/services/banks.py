@@ -7,7 +7,8 @@ tenants' bank names never leak), and for changes, that the caller's tenant
 owns it (a bank shared with it is read-only: :class:`Forbidden`).
 
 Each call is one transaction, except imports, which commit every batch of
-~20,000 rows: a crash loses at most the batch in flight, never half of one,
+~20,000 rows (and each ``vpdq`` row, a whole video, alone and in file order):
+a crash loses at most the batch in flight, never half of one,
 and importing the same file again is safe (rows already there are counted as
 duplicates). After each commit the optional :class:`BankListener` (the
 matching service) hears about the entries that started or stopped matching,
@@ -50,6 +51,7 @@ from jikimi.domain import (
     Permission,
     Principal,
     RowError,
+    RowErrorCode,
     RowFormat,
 )
 from jikimi.errors import (
@@ -79,6 +81,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IMPORT_BATCH = 20_000
+EXPORT_VIDEOS = 100
+"""Most vPDQ entries in one page of an export: their frames are read with the page (an
+hour of video at one hash a second is 3,600 frames)."""
 DEFAULT_PAGE = 100
 MAX_PAGE = 1_000
 MAX_LABELS = 32
@@ -429,11 +434,21 @@ class BankService:
                 checked = row if isinstance(row, RowError) else importing.check_row(row)
                 if isinstance(checked, RowError):
                     tally.error(checked)
+                elif checked[0] is SignalKind.VPDQ:
+                    # A video is written alone, after the rows before it (file order).
+                    if batch:
+                        self._submit_batch(
+                            writer, target, batch, source, tally, on_progress, tally.rows - 1
+                        )
+                        batch = []
+                    self._submit_video(
+                        writer, target, row.line, checked, source, tally, on_progress
+                    )
                 else:
                     batch.append(NewEntry(*checked))
-                if len(batch) >= batch_size:
-                    self._submit_batch(writer, target, batch, source, tally, on_progress)
-                    batch = []
+                    if len(batch) >= batch_size:
+                        self._submit_batch(writer, target, batch, source, tally, on_progress)
+                        batch = []
             self._submit_batch(writer, target, batch, source, tally, on_progress)
         return tally.report()
 
@@ -445,9 +460,10 @@ class BankService:
         source: str | None,
         tally: _Tally,
         on_progress: Progress | None,
+        rows_read: int | None = None,
     ) -> None:
-        """Commit ``batch`` (through ``writer``), then count it, notify and report progress."""
-        rows_read = tally.rows  # the progress to report once this batch is committed
+        """Commit ``batch`` (through ``writer``), then count it, notify and report progress
+        (``rows_read``, by default every row read so far)."""
 
         def write() -> tuple[int, builtins.list[Change]]:
             if not batch:
@@ -465,13 +481,76 @@ class BankService:
             except IntegrityError:  # the bank was deleted while we were importing
                 raise NotFound(f"bank {bank.name} no longer exists") from None
 
+        self._submit(writer, write, len(batch), tally, on_progress, rows_read)
+
+    def _submit_video(
+        self,
+        writer: InOrderWriter,
+        bank: Bank,
+        line: int,
+        checked: tuple[SignalKind, str, dict[str, Any]],
+        source: str | None,
+        tally: _Tally,
+        on_progress: Progress | None,
+    ) -> None:
+        """Commit one checked ``vpdq`` row as :meth:`add_entry` adds a video (its frames in
+        the same transaction); a bad video is a row error, one already in the bank (even
+        withdrawn) a duplicate, as in a batch."""
+        from jikimi.signals.vpdq import parse_vpdq
+
+        _, text, metadata = checked  # the canonical lines (check_row)
+        try:
+            video = _video_entry(parse_vpdq(text))
+        except (InvalidHash, InvalidInput) as exc:
+            tally.error(RowError(line=line, code=RowErrorCode.INVALID_HASH, message=exc.message))
+            return
+        meta = EntryMeta(source=source, metadata=metadata)
+
+        def write() -> tuple[int, builtins.list[Change]]:
+            try:
+                with self.store.session(write=True) as s, s.begin():
+                    if _find_video(s, bank, video.value) is not None:
+                        return 0, []
+                    _, change = entry_repo.add_entry(
+                        s,
+                        bank_id=bank.id,
+                        bank_name=bank.name,
+                        signal=video.signal,
+                        value=video.value,
+                        meta=meta,
+                        media_sha256=None,
+                        at=now(),
+                    )
+                    video_repo.add_frames(s, change.seq, video.frames)
+            except Conflict:  # added meanwhile by another writer, or the bank was deleted
+                with self.store.session() as s, s.begin():
+                    if _find_video(s, bank, video.value) is not None:
+                        return 0, []
+                raise NotFound(f"bank {bank.name} no longer exists") from None
+            return 1, [change]
+
+        self._submit(writer, write, 1, tally, on_progress)
+
+    def _submit(
+        self,
+        writer: InOrderWriter,
+        write: Callable[[], tuple[int, builtins.list[Change]]],
+        size: int,
+        tally: _Tally,
+        on_progress: Progress | None,
+        rows_read: int | None = None,
+    ) -> None:
+        """Run ``write`` of ``size`` rows through ``writer``; once it has committed, count
+        what it added (the rest were duplicates), notify and report progress."""
+        progress = tally.rows if rows_read is None else rows_read
+
         def done(result: tuple[int, builtins.list[Change]]) -> None:
             added, changes = result
             tally.added += added
-            tally.duplicates += len(batch) - added
+            tally.duplicates += size - added
             self._entries_changed(changes)
             if on_progress is not None:
-                on_progress(rows_read)
+                on_progress(progress)
 
         writer.submit(write, done)
 
@@ -486,7 +565,13 @@ class BankService:
             target = _visible(s, principal, bank).bank
         return importing.write_rows(self._active_pages(target), fmt)
 
-    def _active_pages(self, bank: Bank) -> Iterator[builtins.list[Entry]]:
+    def _active_pages(self, bank: Bank) -> Iterator[builtins.list[importing.Exportable]]:
+        """Pages of active entries in ``seq`` order; vPDQ entries as their frames
+        (:func:`~jikimi.services.importing.video_row`), read in the page's transaction.
+
+        A page holds at most :data:`EXPORT_VIDEOS` videos, so that a bank of long
+        videos is not read into memory twenty thousand videos at a time.
+        """
         after = 0
         while True:
             with self.store.session() as s, s.begin():
@@ -498,10 +583,16 @@ class BankService:
                     limit=IMPORT_BATCH,
                     status=EntryStatus.ACTIVE,
                 )
+                rows = _up_to_videos(rows, EXPORT_VIDEOS)
+                videos = [seq for seq, e in rows if e.signal is SignalKind.VPDQ]
+                frames = video_repo.frames_of(s, videos) if videos else {}
             if not rows:
                 return
             after = rows[-1][0]
-            yield [e for _, e in rows]
+            yield [
+                e if e.signal is not SignalKind.VPDQ else _video_row(e, seq, frames)
+                for seq, e in rows
+            ]
 
     # --- notifications --------------------------------------------------------
 
@@ -555,8 +646,36 @@ class _Hashed(NamedTuple):
     frames: Sequence[FrameHash]
 
 
+def _find_video(s: Session, bank: Bank, value: str) -> Entry | None:
+    """The bank's vPDQ entry with this value, whatever its status (withdrawn too)."""
+    return entry_repo.find_entry_by_value(s, bank.id, bank.name, SignalKind.VPDQ, value)
+
+
+def _up_to_videos(
+    rows: builtins.list[tuple[int, Entry]], most: int
+) -> builtins.list[tuple[int, Entry]]:
+    """``rows`` up to (not including) the video after the ``most``-th one."""
+    seen = 0
+    for i, (_, entry) in enumerate(rows):
+        if entry.signal is SignalKind.VPDQ:
+            seen += 1
+            if seen > most:
+                return rows[:i]
+    return rows
+
+
+def _video_row(
+    entry: Entry, seq: int, frames: Mapping[int, Sequence[FrameHash]]
+) -> importing.ExportRow:
+    """A vPDQ entry as exported: its stored frames, in ThreatExchange's form."""
+    if seq not in frames:  # they are written with the entry, and deleted only with the bank
+        raise RuntimeError(f"the vpdq entry {entry.id} of bank {entry.bank} has no frames")
+    return importing.video_row(entry, frames[seq])
+
+
 def _parse_vpdq_file(text: str) -> list[FrameHash]:
-    """The frames of a vPDQ hash file; :class:`InvalidHash` names a bad line."""
+    """The frames of a vPDQ hash file (lines or ThreatExchange's JSON form);
+    :class:`InvalidHash` names a bad line or element."""
     from jikimi.signals.vpdq import VpdqSignal, parse_vpdq
 
     return parse_vpdq(VpdqSignal.validate(text))

@@ -1,7 +1,11 @@
 """Bank entries as files: streaming parse (import) and streaming write (export).
 
 The form is ThreatExchange's / HMA's "signal" form: a signal type, a hex value
-and optional metadata.
+and optional metadata. A ``vpdq`` row's value is a whole video: ThreatExchange's
+JSON array of ``"pdq_hex,quality,timestamp"`` strings (what export writes, from the
+entry's stored frames) or jikimi's / Meta's ``frame,quality,pdq_hex,timestamp``
+lines (see :mod:`jikimi.signals.vpdq`); :func:`check_row` gives its canonical
+line text, from which the bank stores the frames and their SHA-256.
 
 - CSV: header ``signal_type,signal_value,metadata`` (metadata is a JSON object
   in one quoted cell, may be empty; other named columns are added to the
@@ -28,7 +32,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import IO, Any
+from typing import IO, Any, NamedTuple, Protocol
 
 from jikimi.domain import (
     BANK_SIGNALS,
@@ -41,6 +45,7 @@ from jikimi.domain import (
 from jikimi.errors import InvalidHash
 from jikimi.model import SignalKind
 from jikimi.signals import FixedHex, SignalType, signal_type
+from jikimi.signals.vpdq import FrameHash, VpdqSignal, format_vpdq_json
 
 HEADER = ("signal_type", "signal_value", "metadata")
 MAX_ELEMENT_CHARS = 1 << 20
@@ -290,10 +295,25 @@ def validate_hash(kind: SignalKind, value: str) -> str:
 
 @functools.cache
 def _checkers() -> dict[str, tuple[SignalKind, Callable[[str], str]]]:
-    """Signal types an import row may hold: not vPDQ, whose value would be a whole hash
-    file (and whose frames are stored apart); its rows are an unknown type here."""
-    kinds = BANK_SIGNALS - {SignalKind.VPDQ}
-    return {kind.value: (kind, _fast_validate(signal_type(kind))) for kind in kinds}
+    """Signal types an import row may hold, by name, in :class:`SignalKind` order.
+
+    vPDQ is not in the signal registry (its value is a whole hash file): its check
+    is :class:`VpdqSignal`'s, which takes both forms and gives the canonical lines.
+    """
+    checkers: dict[str, tuple[SignalKind, Callable[[str], str]]] = {}
+    for kind in SignalKind:
+        if kind is SignalKind.VPDQ:
+            checkers[kind.value] = (kind, VpdqSignal.validate)
+        elif kind in BANK_SIGNALS:
+            checkers[kind.value] = (kind, _fast_validate(signal_type(kind)))
+    return checkers
+
+
+@functools.cache
+def _expected_types() -> str:
+    """The signal types an import takes, for the message about one it does not."""
+    *most, last = _checkers()
+    return f"{', '.join(most)} or {last}"
 
 
 def _fast_validate(kind: type[SignalType]) -> Callable[[str], str]:
@@ -318,14 +338,19 @@ def _fast_validate(kind: type[SignalType]) -> Callable[[str], str]:
 
 
 def check_row(row: ImportRow) -> tuple[SignalKind, str, dict[str, Any]] | RowError:
-    """The signal, canonical value and metadata of a row, or why it cannot be imported."""
+    """The signal, canonical value and metadata of a row, or why it cannot be imported.
+
+    A ``vpdq`` row's canonical value is its canonical vPDQ text (lines), not yet the
+    entry's value: the bank makes that, and refuses what no video entry may be
+    (e.g. no frame of quality 50 or more), when it adds the video.
+    """
     checkers = _checkers()
     checker = checkers.get(row.signal_type) or checkers.get(row.signal_type.strip().lower())
     if checker is None:
         return RowError(
             line=row.line,
             code=RowErrorCode.UNKNOWN_SIGNAL_TYPE,
-            message=f"unknown signal type {row.signal_type[:40]!r} (expected pdq, md5 or sha256)",
+            message=f"unknown signal type {row.signal_type[:40]!r} (expected {_expected_types()})",
         )
     kind, validate = checker
     try:
@@ -372,8 +397,41 @@ def as_import_row(line: int, row: ImportRow | RowError | Mapping[str, Any]) -> I
 # --- writing (export) -----------------------------------------------------------
 
 
-def write_rows(pages: Iterable[Sequence[Entry]], fmt: RowFormat) -> Iterator[str]:
-    """Text chunks of a file in ``fmt`` (one chunk per page); the inverse of :func:`read_rows`."""
+class Exportable(Protocol):
+    """What an export writes of an entry: an :class:`~jikimi.domain.Entry` is one, and so
+    is an :class:`ExportRow` (a vPDQ entry, written as its frames, not its SHA-256)."""
+
+    @property
+    def signal(self) -> SignalKind: ...
+
+    @property
+    def value(self) -> str: ...
+
+    @property
+    def metadata(self) -> dict[str, Any]: ...
+
+
+class ExportRow(NamedTuple):
+    """One exported row whose value is not the entry's own (see :func:`video_row`)."""
+
+    signal: SignalKind
+    value: str
+    metadata: dict[str, Any]
+
+
+def video_row(entry: Entry, frames: Sequence[FrameHash]) -> ExportRow:
+    """A vPDQ entry as ThreatExchange and HMA exchange it: its frames as a JSON array of
+    ``"pdq_hex,quality,timestamp"`` strings (the entry's ``value``, a SHA-256, means
+    nothing outside this bank)."""
+    return ExportRow(entry.signal, format_vpdq_json(frames), entry.metadata)
+
+
+def write_rows(pages: Iterable[Sequence[Exportable]], fmt: RowFormat) -> Iterator[str]:
+    """Text chunks of a file in ``fmt`` (one chunk per page); the inverse of :func:`read_rows`.
+
+    A vPDQ entry must come as its :func:`video_row`: an :class:`Entry` of it would be
+    written with its SHA-256 value, which no import can turn back into a video.
+    """
     if fmt == RowFormat.CSV:
         yield ",".join(HEADER) + "\n"
     elif fmt == RowFormat.JSON:
@@ -400,7 +458,7 @@ def write_rows(pages: Iterable[Sequence[Entry]], fmt: RowFormat) -> Iterator[str
         yield "\n]\n"
 
 
-def _signal_object(entry: Entry) -> dict[str, Any]:
+def _signal_object(entry: Exportable) -> dict[str, Any]:
     return {
         "signal_type": entry.signal.value,
         "signal_value": entry.value,

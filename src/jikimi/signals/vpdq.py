@@ -47,10 +47,23 @@ Why PDQ is computed here rather than through ``pdqhash``
 The text format follows ``vpdqio.cpp``: lines ``frame,quality,hash,timestamp``,
 timestamp with 3 decimals; :func:`parse_vpdq` accepts what it writes and names the
 line and field of anything else.
+
+ThreatExchange's JSON form
+    python-threatexchange and HMA exchange a vPDQ signal as a JSON array of
+    ``"pdq_hex,quality,timestamp"`` strings, one per frame and without frame numbers
+    (``vpdq_util.vpdq_to_json`` / ``json_to_vpdq``). :func:`format_vpdq_json` writes
+    it (timestamps with 3 decimals, where threatexchange writes 3 significant digits:
+    its ``float()`` reads either), :func:`parse_vpdq_json` reads it, numbering the
+    frames 0, 1, 2, ... by position, and :func:`parse_vpdq_value` takes either form
+    (a value starting with ``[`` is JSON). So a video whose frame numbers were not
+    its positions (hashed once a second from a 25 fps video: 0, 25, 50, ...) comes
+    back from that form with other frame numbers: the same hashes, qualities and
+    timestamps, but another canonical text.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -80,6 +93,8 @@ _LUMA: Final = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 """The reference's ``luma_from_{R,G,B}_coeff``."""
 
 _FIELDS: Final = ("frame", "quality", "hash", "timestamp")
+_TE_FORM: Final = "pdq_hex,quality,timestamp"
+"""One element of ThreatExchange's JSON form (:func:`parse_vpdq_json`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +141,10 @@ class VpdqSignal(SignalType):
 
     @classmethod
     def validate(cls, value: str) -> str:
-        """The canonical text of a vPDQ file; :class:`InvalidHash` names a bad line."""
+        """The canonical text of a vPDQ file, given as lines or in ThreatExchange's JSON
+        form (:func:`parse_vpdq_value`); :class:`InvalidHash` names a bad line or element."""
         try:
-            return format_vpdq(parse_vpdq(value))
+            return format_vpdq(parse_vpdq_value(value))
         except InvalidInput as exc:
             raise InvalidHash(f"not a valid vpdq hash file: {exc.message}") from exc
 
@@ -287,38 +303,116 @@ def parse_vpdq(text: str) -> list[FrameHash]:
 
 
 def _parse_line(line: str, number: int) -> FrameHash:
+    where = f"vPDQ line {number}"
     parts = [part.strip() for part in line.split(",")]
     if len(parts) != len(_FIELDS):
         raise InvalidInput(
-            f"vPDQ line {number}: expected 4 fields ({','.join(_FIELDS)}), "
-            f"got {len(parts)}: {line[:120]!r}"
+            f"{where}: expected 4 fields ({','.join(_FIELDS)}), got {len(parts)}: {line[:120]!r}"
         )
     frame_text, quality_text, hash_text, time_text = parts
-    frame = _integer(frame_text, "frame number", number, 0, None)
-    quality = _integer(quality_text, "quality", number, 0, 100)
+    return FrameHash(
+        frame=_integer(frame_text, "frame number", where, 0, None),
+        quality=_integer(quality_text, "quality", where, 0, 100),
+        pdq=_pdq(hash_text, where),
+        t_s=_timestamp(time_text, where),
+    )
+
+
+def format_vpdq_json(hashes: Iterable[FrameHash]) -> str:
+    """ThreatExchange's form: a JSON array of ``"pdq_hex,quality,timestamp"`` strings.
+
+    What ``vpdq_util.vpdq_to_json`` writes (same separators), except that timestamps
+    have 3 decimals, as in the line form. Frame numbers are not part of it.
+    """
+    return json.dumps([f"{h.pdq},{h.quality},{h.t_s:.3f}" for h in hashes])
+
+
+def parse_vpdq_json(text: str) -> list[FrameHash]:
+    """Read ThreatExchange's JSON form (``vpdq_util.json_to_vpdq``); frames are numbered
+    0, 1, 2, ... in array order.
+
+    As strict as threatexchange's ``VpdqCompactFeature.from_str`` (64 hex digits,
+    quality 0-100, timestamp >= 0), and errors are raised as by :func:`parse_vpdq`:
+    :class:`~jikimi.errors.InvalidHash` for a bad PDQ hash,
+    :class:`~jikimi.errors.InvalidInput` for anything else; messages name the element
+    (counting from 1).
+    """
     try:
-        pdq = PdqSignal.validate(hash_text)
+        items = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"the vPDQ JSON is not valid JSON: {exc}") from None
+    if not isinstance(items, list):
+        raise InvalidInput(
+            f'vPDQ JSON is an array of "{_TE_FORM}" strings, not {_json_kind(items)}'
+        )
+    if not items:
+        raise InvalidInput("The vPDQ JSON array has no frame hashes.")
+    return [_parse_element(item, number) for number, item in enumerate(items, start=1)]
+
+
+def parse_vpdq_value(text: str) -> list[FrameHash]:
+    """Either form of a vPDQ signal: ThreatExchange's JSON array (the text starts with
+    ``[``, :func:`parse_vpdq_json`) or the line form (:func:`parse_vpdq`).
+
+    A text starting with ``{`` goes to the JSON reader too, which says that it wants an
+    array (rather than the line reader saying that line 1 has the wrong fields).
+    """
+    if text.lstrip()[:1] in ("[", "{"):
+        return parse_vpdq_json(text)
+    return parse_vpdq(text)
+
+
+def _parse_element(item: object, number: int) -> FrameHash:
+    where = f"vPDQ element {number}"
+    if not isinstance(item, str):
+        raise InvalidInput(f'{where}: expected a "{_TE_FORM}" string, got {_json_kind(item)}')
+    parts = [part.strip() for part in item.split(",")]
+    if len(parts) != 3:
+        raise InvalidInput(
+            f'{where}: expected 3 fields ("{_TE_FORM}"), got {len(parts)}: {item[:120]!r}'
+        )
+    hash_text, quality_text, time_text = parts
+    return FrameHash(
+        frame=number - 1,
+        quality=_integer(quality_text, "quality", where, 0, 100),
+        pdq=_pdq(hash_text, where),
+        t_s=_timestamp(time_text, where),
+    )
+
+
+def _json_kind(value: object) -> str:
+    """How a decoded JSON value is named in an error message."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return repr(value)[:40]
+
+
+def _pdq(text: str, where: str) -> str:
+    try:
+        return PdqSignal.validate(text)
     except InvalidHash as exc:
-        raise InvalidHash(f"vPDQ line {number}: {exc.message}") from exc
+        raise InvalidHash(f"{where}: {exc.message}") from exc
+
+
+def _timestamp(text: str, where: str) -> float:
     try:
-        t_s = float(time_text)
+        t_s = float(text)
     except ValueError:
         t_s = math.nan
     if not math.isfinite(t_s) or t_s < 0:
         raise InvalidInput(
-            f"vPDQ line {number}: the timestamp must be a number of seconds >= 0, "
-            f"got {time_text[:40]!r}"
+            f"{where}: the timestamp must be a number of seconds >= 0, got {text[:40]!r}"
         )
-    return FrameHash(frame=frame, t_s=t_s, quality=quality, pdq=pdq)
+    return t_s
 
 
-def _integer(text: str, name: str, line: int, low: int, high: int | None) -> int:
+def _integer(text: str, name: str, where: str, low: int, high: int | None) -> int:
     if not (text.isascii() and text.isdigit()):
-        raise InvalidInput(
-            f"vPDQ line {line}: the {name} must be a whole number, got {text[:40]!r}"
-        )
+        raise InvalidInput(f"{where}: the {name} must be a whole number, got {text[:40]!r}")
     value = int(text)
     if value < low or (high is not None and value > high):
         bounds = f"{low}..{high}" if high is not None else f">= {low}"
-        raise InvalidInput(f"vPDQ line {line}: the {name} must be {bounds}, got {value}")
+        raise InvalidInput(f"{where}: the {name} must be {bounds}, got {value}")
     return value
