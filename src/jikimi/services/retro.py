@@ -8,6 +8,9 @@ week, when nobody knew it yet. This runs in the background of the API process::
           MD5 / SHA-256 ─► indexed lookup of their stored scans
           PDQ           ─► a small PdqIndex of the new hashes; their stored scans'
                            PDQ hashes streamed through it (bank threshold)
+          vPDQ          ─► a small video index of the new videos' frames; their
+                           stored video scans' vPDQ streamed through it (bank
+                           threshold and shares, as when scanning)
         ─► scan_matches rows (repeats ignored) ─► watermark saved to disk
 
 Only scans started before the entry was added are checked (later ones were
@@ -19,7 +22,15 @@ during it. The watermark lives in
 done again (recording a match twice is a no-op). When several worker processes
 share a data directory, one of them (the holder of ``retro.lock``) does the
 work. Not covered: dihedral variants of stored scans (only the upload's own
-PDQ is stored) and videos.
+PDQ is stored).
+
+A video matches later exactly as it would have when scanned
+(:meth:`~jikimi.services.bank_index.BankIndex.query_video`: the bank's
+``pdq_threshold``, ``vpdq_query_pct`` and ``vpdq_index_pct`` as they are when the
+check runs), reading the frames the stored Verdict's ``vpdq`` signal holds. Its
+late match records the closest frame distance only: ``scan_matches`` has no
+columns for the two shares, so such a match shows ``query_share`` and
+``index_share`` as null in ``GET /v1/scans/{id}``.
 """
 
 from __future__ import annotations
@@ -33,16 +44,21 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO
 
+from sqlalchemy.orm import Session
+
 from jikimi.config import Settings
-from jikimi.domain import Change, ChangeOp, ScanHashes, ScanMatch
+from jikimi.domain import Bank, Change, ChangeOp, ScanHashes, ScanMatch
+from jikimi.errors import InvalidInput
 from jikimi.matching import PdqIndex
 from jikimi.model import SignalKind
 from jikimi.services._common import now
-from jikimi.services.bank_index import index_ceiling
+from jikimi.services.bank_index import BankIndex, index_ceiling
+from jikimi.signals.vpdq import parse_vpdq
 from jikimi.store import Store
 from jikimi.store import banks as bank_repo
 from jikimi.store import entries as entry_repo
 from jikimi.store import scans as scan_repo
+from jikimi.store import video as video_repo
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +66,8 @@ PAGE = 20_000
 """Changes handled per pass (one import batch)."""
 SCAN_CHUNK = 5_000
 """Stored scan hashes queried against the new entries at once."""
+VIDEO_CHUNK = 200
+"""Stored video scans fetched at once (a vPDQ text is ~80 bytes per hashed frame)."""
 
 
 class RetroMatcher:
@@ -135,7 +153,7 @@ class RetroMatcher:
         changes = [c for c in changes if c.at <= settled]
         if not changes:
             return False
-        adds = [c for c in changes if c.op is ChangeOp.ADD and c.signal is not SignalKind.VPDQ]
+        adds = [c for c in changes if c.op is ChangeOp.ADD]
         by_bank: dict[str, list[Change]] = {}
         for change in adds:
             by_bank.setdefault(change.bank_id, []).append(change)
@@ -179,6 +197,9 @@ class RetroMatcher:
                         found += _pdq_hits(index, chunk, bank.pdq_threshold, added_at)
                         chunk = []
                 found += _pdq_hits(index, chunk, bank.pdq_threshold, added_at)
+            videos = [c for c in adds if c.signal is SignalKind.VPDQ]
+            if videos:
+                found += _video_hits(s, bank, tenants, videos)
         if found:
             with self.store.session(write=True) as s, s.begin():
                 new = scan_repo.add_scan_matches(s, found, now())
@@ -204,6 +225,39 @@ def _pdq_hits(
     results = index.query_many([scan.pdq or "" for scan in scans], threshold)
     for scan, hits in zip(scans, results, strict=True):
         for hit in hits:
+            if scan.created_at < added_at[hit.entry_id]:
+                out.append(
+                    ScanMatch(scan_id=scan.scan_id, entry_seq=hit.entry_id, distance=hit.distance)
+                )
+    return out
+
+
+def _video_hits(
+    s: Session, bank: Bank, tenants: Sequence[str], adds: Sequence[Change]
+) -> list[ScanMatch]:
+    """Late matches of the tenants' stored video scans with the newly banked videos.
+
+    The new videos go into a :class:`BankIndex` of their own, so that the threshold
+    and the shares are applied by the same code as when a video is scanned. A new
+    entry whose frames are gone (deleted since) is left out.
+    """
+    added_at = {c.seq: c.at for c in adds}
+    frames = video_repo.frames_of(s, added_at)
+    if not frames:
+        return []
+    index = BankIndex(bank)
+    index.add_videos(frames.items())
+    out: list[ScanMatch] = []
+    before = max(added_at.values())
+    for scan in scan_repo.iter_video_scans(s, tenants, before, batch_size=VIDEO_CHUNK):
+        try:
+            query = parse_vpdq(scan.vpdq)
+        except InvalidInput as exc:  # skipped: raising would retry this batch forever
+            log.warning(
+                "retroactive matching: scan %s has a bad vpdq signal: %s", scan.scan_id, exc
+            )
+            continue
+        for hit in index.query_video(query):
             if scan.created_at < added_at[hit.entry_id]:
                 out.append(
                     ScanMatch(scan_id=scan.scan_id, entry_seq=hit.entry_id, distance=hit.distance)

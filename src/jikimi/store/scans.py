@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator
 from datetime import datetime
-from typing import cast
+from typing import NamedTuple, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -56,7 +56,9 @@ def get_scan(s: Session, tenant_id: str, scan_id: str) -> ScanRecord | None:
 
     Later matches show only while they would match now: their entry is active
     and its bank still visible to the tenant (owned, or still shared with it).
-    The stored Verdict itself is kept as it was decided.
+    The stored Verdict itself is kept as it was decided. A later video (``vpdq``)
+    match has ``query_share`` and ``index_share`` null: ``scan_matches`` keeps
+    only the distance (the closest frame pair's).
     """
     row = s.get(ScanRow, scan_id)
     if row is None or row.tenant_id != tenant_id:
@@ -114,6 +116,57 @@ def iter_scan_hashes(
     stmt = stmt.order_by(ScanRow.created_at, ScanRow.id).execution_options(yield_per=batch_size)
     for row in s.execute(stmt):
         yield ScanHashes._make(row)
+
+
+class VideoScan(NamedTuple):
+    """A stored video scan's frame hashes, for re-checking against videos banked later."""
+
+    scan_id: str
+    created_at: datetime
+    vpdq: str
+    """The Verdict's ``vpdq`` signal: a vPDQ text (see :func:`jikimi.signals.vpdq.parse_vpdq`)."""
+
+
+def iter_video_scans(
+    s: Session, tenant_ids: Collection[str], before: datetime, *, batch_size: int = 500
+) -> Iterator[VideoScan]:
+    """The tenants' stored video scans created before ``before``, oldest first, streamed.
+
+    A video scan is told apart in SQL by its columns (no PDQ, a SHA-256 of its bytes),
+    which works alike on SQLite and PostgreSQL and uses the ``(tenant_id, created_at)``
+    index; only the Verdict's ``signals`` are fetched and the ``vpdq`` one is picked in
+    Python (JSON path operators differ between the two). Rows without one (an image
+    too small for PDQ, say) are skipped. ``batch_size`` is small because a vPDQ text
+    is about 80 bytes per hashed frame: an hour-long video is ~300 kB.
+    """
+    if not tenant_ids:
+        return
+    stmt = (
+        sa.select(ScanRow.id, ScanRow.created_at, ScanRow.verdict["signals"])
+        .where(
+            ScanRow.tenant_id.in_(list(tenant_ids)),
+            ScanRow.created_at < before,
+            ScanRow.pdq.is_(None),
+            ScanRow.sha256.is_not(None),
+        )
+        .order_by(ScanRow.created_at, ScanRow.id)
+        .execution_options(yield_per=batch_size)
+    )
+    for scan_id, created_at, signals in s.execute(stmt):
+        vpdq = _signal_value(signals, SignalKind.VPDQ)
+        if vpdq is not None:
+            yield VideoScan(scan_id=scan_id, created_at=created_at, vpdq=vpdq)
+
+
+def _signal_value(signals: object, kind: SignalKind) -> str | None:
+    """The value of the ``kind`` signal in a stored Verdict's ``signals`` (JSON), if any."""
+    if not isinstance(signals, list):
+        return None
+    for signal in signals:
+        if isinstance(signal, dict) and signal.get("type") == kind.value:
+            value = signal.get("value")
+            return value if isinstance(value, str) else None
+    return None
 
 
 def find_scans_by_hash(
