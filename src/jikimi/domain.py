@@ -135,8 +135,9 @@ class EntryStatus(StrEnum):
 BANK_SIGNALS: frozenset[SignalKind] = frozenset(
     {SignalKind.PDQ, SignalKind.MD5, SignalKind.SHA256, SignalKind.VPDQ}
 )
-"""Signal types a bank entry may hold. A vPDQ entry's ``value`` is the SHA-256 of its
-canonical vPDQ text; its frames are stored beside it (``store.video``)."""
+"""Signal types a bank entry may hold. A vPDQ entry's ``value`` is its identity
+(``signals.vpdq.video_identity``: the SHA-256 of its frames without their numbers);
+its frames are stored beside it (``store.video``)."""
 
 DEFAULT_VPDQ_QUERY_PCT = 80
 DEFAULT_VPDQ_INDEX_PCT = 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 
 import av
 import numpy as np
@@ -15,7 +16,7 @@ from api_helpers import World, assert_problem
 
 from jikimi.domain import Role
 from jikimi.media.video import VideoLimits, load_video
-from jikimi.signals.vpdq import format_vpdq, hash_video
+from jikimi.signals.vpdq import format_vpdq, hash_video, parse_vpdq
 
 FPS = 10
 
@@ -40,6 +41,14 @@ def vpdq_text(data: bytes) -> str:
     return format_vpdq(hash_video(load_video(data, VideoLimits())).frames)
 
 
+def identity(text: str) -> str:
+    """A video entry's value: the SHA-256 of its frames in ThreatExchange's JSON form
+    (frame order, no frame numbers)."""
+    frames = sorted(parse_vpdq(text), key=lambda f: f.frame)
+    form = json.dumps([f"{f.pdq},{f.quality},{f.t_s:.3f}" for f in frames])
+    return hashlib.sha256(form.encode()).hexdigest()
+
+
 def test_a_video_upload_and_its_hash_file_are_one_entry(world: World) -> None:
     c, a = world.client, world.a
     url = f"/v1/banks/{a.bank}/entries"
@@ -49,7 +58,7 @@ def test_a_video_upload_and_its_hash_file_are_one_entry(world: World) -> None:
     assert r.status_code == 201, r.text
     entry = r.json()
     assert entry["signal"] == "vpdq" and entry["note"] == "n"
-    assert entry["value"] == hashlib.sha256(text.encode()).hexdigest()
+    assert entry["value"] == identity(text)
     assert entry["media_sha256"] == hashlib.sha256(data).hexdigest()
     assert c.get(f"{url}/{entry['id']}", headers=a.headers()).json() == entry
     # The same video as a hash file (multipart signal=vpdq) or as JSON: already there.
@@ -84,12 +93,12 @@ def test_a_vpdq_hash_file_upload(sqlite_world: World) -> None:
     assert r.status_code == 201, r.text
     entry = r.json()
     assert (entry["signal"], entry["source"], entry["media_sha256"]) == ("vpdq", "exchange", None)
-    assert entry["value"] == hashlib.sha256(text.encode()).hexdigest()
+    assert entry["value"] == identity(text)
     # The JSON door takes the file's text as the value.
     other = vpdq_text(mp4(seed=3))
     r = c.post(url, json={"signal": "vpdq", "value": other}, headers=a.headers())
     assert r.status_code == 201, r.text
-    assert r.json()["value"] == hashlib.sha256(other.encode()).hexdigest()
+    assert r.json()["value"] == identity(other)
 
 
 def test_bad_vpdq_uploads_name_the_problem(sqlite_world: World) -> None:

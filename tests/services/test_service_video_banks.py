@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 from collections.abc import Sequence
 
 import av
@@ -72,6 +73,14 @@ def sha256_hex(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def identity_of(frames: Sequence[FrameHash]) -> str:
+    """A video entry's value, written out: the SHA-256 of its frames in ThreatExchange's
+    JSON form, in frame order, frame numbers left out."""
+    ordered = sorted(frames, key=lambda f: f.frame)
+    text = json.dumps([f"{f.pdq},{f.quality},{f.t_s:.3f}" for f in ordered])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 class Heard:
     """A bank listener that records what it hears (what the matching service receives)."""
 
@@ -98,7 +107,7 @@ def test_an_uploaded_video_becomes_a_vpdq_entry_with_its_frames(
 
     entry = banks.add_media_entry(curator, "VIDEOS", data, EntryMeta(note="upload"))
     canonical = format_vpdq(frames)
-    assert entry.signal is SignalKind.VPDQ and entry.value == sha256_hex(canonical)
+    assert entry.signal is SignalKind.VPDQ and entry.value == identity_of(frames)
     assert entry.media_sha256 == hashlib.sha256(data).hexdigest() and entry.note == "upload"
     assert not store.blobs.exists(entry.media_sha256)  # the bank keeps no evidence
     # The listener hears an ADD with the same value; the frames are there, by seq.
@@ -139,7 +148,7 @@ def test_an_animated_gif_is_banked_as_a_video_like_a_scan_treats_it(
     data = gif(seed=4)
     entry = banks.add_media_entry(curator, "VIDEOS", data)
     assert entry.signal is SignalKind.VPDQ
-    assert entry.value == sha256_hex(format_vpdq(vpdq_of(data)))
+    assert entry.value == identity_of(vpdq_of(data))
     still = io.BytesIO()
     Image.fromarray(pictures(5, 1)[0]).save(still, "GIF")
     assert banks.add_media_entry(curator, "VIDEOS", still.getvalue()).signal is SignalKind.PDQ
@@ -158,7 +167,7 @@ def test_a_vpdq_hash_file_is_canonicalised(banks: BankService, acme: Side) -> No
         f"30,91,{hashes[1]},1.0000\r\n"
     )
     entry = banks.add_vpdq_entry(curator, "VIDEOS", messy, EntryMeta(source="TE exchange"))
-    assert entry.value == sha256_hex(canonical) and entry.source == "TE exchange"
+    assert entry.value == identity_of(parse_vpdq(canonical)) and entry.source == "TE exchange"
     assert entry.media_sha256 is None
     with pytest.raises(Conflict):
         banks.add_vpdq_entry(curator, "VIDEOS", canonical)

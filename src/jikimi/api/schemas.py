@@ -199,8 +199,9 @@ class EntryPublic(_Response):
     bank: str
     signal: SignalKind
     value: str = Field(
-        description="The hash in lower-case hex; for vpdq, the SHA-256 of the entry's canonical "
-        "vPDQ text (its frames are kept with it)."
+        description="The hash in lower-case hex; for vpdq, the video's identity: the SHA-256 of "
+        "its frames in ThreatExchange's JSON form, without frame numbers (the frames are kept "
+        "with it)."
     )
     status: domain.EntryStatus
     source: str | None

@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import builtins
-import hashlib
 import itertools
 import logging
 import re
@@ -224,9 +223,11 @@ class BankService:
         """Add a video by its vPDQ hash file: ``frame,quality,pdq_hex,timestamp`` lines,
         as Meta's ``vpdq`` and jikimi write them (:class:`InvalidHash` names a bad line).
 
-        The entry's ``value`` is the SHA-256 of the file's canonical text (frames in
-        frame order, timestamps to the millisecond): the same video hashed the same
-        way is the same entry. Its frames are stored with it and matched as vPDQ.
+        The entry's ``value`` is the video's identity (:func:`~jikimi.signals.vpdq.
+        video_identity`: the SHA-256 of its frames' hashes, qualities and timestamps
+        to the millisecond, in frame order, without the frame numbers): the same video
+        hashed the same way is the same entry, however its frames were numbered. Its
+        frames are stored with it and matched as vPDQ.
         """
         fields = (meta or EntryMeta()).model_dump()
         return self.add_entry(
@@ -683,14 +684,14 @@ def _parse_vpdq_file(text: str) -> list[FrameHash]:
 
 def _video_entry(frames: Sequence[FrameHash]) -> _Hashed:
     """A vPDQ entry: its frames in frame order, timestamps to the millisecond (as its
-    text says), and its value, the SHA-256 of that canonical text.
+    text says), and its value, :func:`~jikimi.signals.vpdq.video_identity`.
 
     Refused: a frame number listed twice (the frames' key), more than
     :data:`MAX_VIDEO_FRAMES` frames, and videos with no frame of PDQ quality 50 or
     more: vPDQ ignores those frames, so such an entry could never match.
     """
     from jikimi.matching.vpdq_index import VPDQ_QUALITY_MIN
-    from jikimi.signals.vpdq import format_vpdq, parse_vpdq
+    from jikimi.signals.vpdq import format_vpdq, parse_vpdq, video_identity
 
     if len(frames) > MAX_VIDEO_FRAMES:
         raise InvalidInput(
@@ -707,9 +708,8 @@ def _video_entry(frames: Sequence[FrameHash]) -> _Hashed:
             f"{VPDQ_QUALITY_MIN} or more (nearly flat pictures); vPDQ ignores such frames, "
             "so this video could never match"
         )
-    text = format_vpdq(ordered)
-    value = hashlib.sha256(text.encode("ascii")).hexdigest()
-    return _Hashed(SignalKind.VPDQ, value, None, parse_vpdq(text))
+    frames = parse_vpdq(format_vpdq(ordered))  # timestamps to the millisecond, as stored
+    return _Hashed(SignalKind.VPDQ, video_identity(frames), None, frames)
 
 
 # --- lookups and checks -------------------------------------------------------------

@@ -58,11 +58,13 @@ ThreatExchange's JSON form
     (a value starting with ``[`` is JSON). So a video whose frame numbers were not
     its positions (hashed once a second from a 25 fps video: 0, 25, 50, ...) comes
     back from that form with other frame numbers: the same hashes, qualities and
-    timestamps, but another canonical text.
+    timestamps, and so the same :func:`video_identity` (which leaves frame numbers
+    out), but another canonical text.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Iterable
@@ -325,6 +327,21 @@ def format_vpdq_json(hashes: Iterable[FrameHash]) -> str:
     have 3 decimals, as in the line form. Frame numbers are not part of it.
     """
     return json.dumps([f"{h.pdq},{h.quality},{h.t_s:.3f}" for h in hashes])
+
+
+def video_identity(hashes: Iterable[FrameHash]) -> str:
+    """A video's identity in a bank: the SHA-256 of its frames in ThreatExchange's form
+    (:func:`format_vpdq_json`, in frame order).
+
+    Frame numbers are left out on purpose: that form has none, so the same video
+    read from a vPDQ file (frames 0, 25, 50, ...), an upload, an HMA export or our
+    own export (frames renumbered 0, 1, 2, ...) is one entry, and re-importing an
+    export finds duplicates rather than adding every video again. Migration 0003
+    moved earlier entries to this identity; it carries its own copy of this
+    computation (a migration must keep meaning what it meant).
+    """
+    ordered = sorted(hashes, key=lambda h: h.frame)
+    return hashlib.sha256(format_vpdq_json(ordered).encode("ascii")).hexdigest()
 
 
 def parse_vpdq_json(text: str) -> list[FrameHash]:

@@ -1,7 +1,8 @@
 """Repository of banked videos' frame hashes: one ``video_frames`` row per hashed frame.
 
-A vPDQ entry's ``value`` is the SHA-256 of its canonical vPDQ text (its identity in
-the bank and in the change log); its frames live here, written in the same
+A vPDQ entry's ``value`` is its identity (``signals.vpdq.video_identity``, the
+SHA-256 of its frames without their numbers: the same in the bank and in the change
+log); its frames live here, written in the same
 transaction as the entry, so an ``add`` change of a vPDQ entry always has its frames
 by the time it is visible. The matching service reads them by ``seq``
 (:func:`frames_of`) when it replays such a change, and streams all of them

@@ -105,7 +105,8 @@ def list_entries(
     description="JSON: a hash ({signal, value}; a vpdq value is a whole vPDQ hash file). "
     "Multipart `file`: an image becomes a pdq entry, a video (or an animated GIF/WebP) a "
     "vpdq entry; with `signal=vpdq` the file is a vPDQ hash file instead. A vpdq entry's "
-    "`value` is the SHA-256 of its canonical vPDQ text (its identity in the bank); its frames "
+    "`value` is the SHA-256 of its frames in ThreatExchange's JSON form (its identity in the "
+    "bank, whatever the frame numbers); its frames "
     "are kept with it and matched with the bank's vpdq_query_pct / vpdq_index_pct.",
     responses=error_responses(401, 403, 404, 409, 413, 422),
     openapi_extra=_ADD_BODY,
