@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from service_helpers import Side, make_side
 
+import jikimi.services.retro as retro_module
 from jikimi.config import Settings
 from jikimi.domain import BankCreate, EntryCreate, Principal, Role
 from jikimi.ids import new_id
@@ -221,11 +222,14 @@ def test_only_earlier_scans_of_tenants_that_see_the_bank_are_matched(
     assert world.late(owner, afterwards) == ()
 
 
+@pytest.mark.parametrize("per_pass", [100, 1])
 def test_a_scan_stored_between_two_new_videos_is_matched_with_the_later_only(
-    world: World, acme: Side
+    world: World, acme: Side, per_pass: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Both videos are checked in one pass; the scan had already been matched against
-    the first one when it was made."""
+    """Both videos are checked in one batch (in one pass, or one pass each when
+    passes are cut short); the scan had already been matched against the first one
+    when it was made."""
+    monkeypatch.setattr(retro_module, "VIDEOS_PER_PASS", per_pass)
     admin = acme.as_[Role.ADMIN]
     clip = frames(9, 2)
     world.banks.create(admin, BankCreate(name="TWO", kind=BankKind.WATCH))

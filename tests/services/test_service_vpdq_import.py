@@ -224,6 +224,55 @@ def test_frame_numbers_are_positions_in_threatexchanges_form(
     assert copy.value == original.value == identity_of(frames)
 
 
+@pytest.mark.parametrize("fmt", [RowFormat.CSV, RowFormat.JSON])
+def test_a_long_video_exports_and_imports_back(
+    store: Store, banks: BankService, acme: Side, fmt: RowFormat
+) -> None:
+    """14,000 frames are about 1.2 M characters in one CSV cell or JSON element: over the
+    first element cap of 1 MiB, which made such an export fail to import."""
+    curator = acme.as_[Role.CURATOR]
+    for name in ("SOURCE", "COPY"):
+        banks.create(curator, BankCreate(name=name, kind=BankKind.TAKEDOWN))
+    banks.add_vpdq_entry(curator, "SOURCE", format_vpdq(random_frames(14_000)))
+    banks.import_rows(curator, "SOURCE", [row("md5", secrets.token_hex(16))])
+    text = "".join(banks.export(curator, "SOURCE", fmt))
+    assert len(text) > 1 << 20
+
+    report = banks.import_rows(curator, "COPY", read_rows(io.StringIO(text)))
+    assert counts(report) == (2, 2, 0, 0), report.errors
+    assert stored_frames(store, banks.get(curator, "COPY")) == stored_frames(
+        store, banks.get(curator, "SOURCE")
+    )
+
+
+def test_an_export_of_many_videos_reads_about_what_it_writes(
+    banks: BankService, acme: Side, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages are cut at EXPORT_VIDEOS videos; the next page then asks for about twice
+    that, not for IMPORT_BATCH rows again (which read a video bank quadratically)."""
+    curator = acme.as_[Role.CURATOR]
+    banks.create(curator, BankCreate(name="VIDEOS", kind=BankKind.TAKEDOWN))
+    videos = 300
+    report = banks.import_rows(
+        curator, "VIDEOS", [row("vpdq", te_value(random_frames(2))) for _ in range(videos)]
+    )
+    assert counts(report) == (videos, videos, 0, 0)
+    monkeypatch.setattr(banks_module, "EXPORT_VIDEOS", 10)
+    read: list[int] = []
+    real = banks_module.entry_repo.list_entries
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        rows = real(*args, **kwargs)
+        read.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(banks_module.entry_repo, "list_entries", counting)
+    text = "".join(banks.export(curator, "VIDEOS", RowFormat.JSONL))
+    assert len(text.splitlines()) == videos
+    assert len(read) >= videos // 10  # pages of at most 10 videos
+    assert sum(read) <= 4 * videos, read  # 4,650 rows before, for 300
+
+
 def test_a_value_written_by_threatexchange_imports(
     store: Store, banks: BankService, acme: Side, vpdq_util: types.ModuleType
 ) -> None:
@@ -301,6 +350,8 @@ LOW = json.dumps([f"{GOOD},49,0.000", f"{secrets.token_hex(32)},10,1.000"])
         (f"0,100,{GOOD},0.000\n1,100,{GOOD}\n", "vPDQ line 2: expected 4 fields"),
         (f"0,100,{GOOD},0.000\n0,90,{GOOD},0.100\n", "frame 0 is listed twice"),
         ("", "no frame hashes"),
+        (f"{2**31},100,{GOOD},0.000\n", "vPDQ line 1: the frame number must be 0..2147483647"),
+        ("[" * 100_000, "nested too deeply"),
     ],
     ids=[
         "bad-hex",
@@ -316,6 +367,8 @@ LOW = json.dumps([f"{GOOD},49,0.000", f"{secrets.token_hex(32)},10,1.000"])
         "bad-line",
         "repeated-frame",
         "empty",
+        "frame-beyond-int32",
+        "nested-too-deeply",
     ],
 )
 def test_a_bad_video_is_a_row_error_and_the_import_goes_on(

@@ -33,6 +33,7 @@ from jikimi.signals.vpdq import (
     hash_video,
     luma_pdq,
     parse_vpdq,
+    video_identity,
 )
 
 CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "vpdq"
@@ -268,6 +269,10 @@ GOOD_HASH = "e271017837246aaccddea259648fb7d62f435c89d9e99b2497763e216c8d055c"
         (f"0,100,{GOOD_HASH},-0.5", InvalidInput, "timestamp"),
         (f"0,100,{GOOD_HASH},nan", InvalidInput, "timestamp"),
         (f"0,100,{GOOD_HASH},soon", InvalidInput, "timestamp"),
+        # Stored as a 32-bit integer: beyond it the row is refused, not the database write.
+        (f"{2**31},100,{GOOD_HASH},0.0", InvalidInput, "frame number must be 0..2147483647"),
+        (f"{'9' * 5000},100,{GOOD_HASH},0.0", InvalidInput, "frame number must be"),
+        (f"0,{'0' * 4000}101,{GOOD_HASH},0.0", InvalidInput, "quality must be 0..100"),
     ],
 )
 def test_bad_lines_name_the_line(line: str, error: type[Exception], words: str) -> None:
@@ -281,3 +286,15 @@ def test_bad_lines_name_the_line(line: str, error: type[Exception], words: str) 
 def test_empty_file_is_invalid(text: str) -> None:
     with pytest.raises(InvalidInput, match="no frame hashes"):
         parse_vpdq(text)
+
+
+def test_the_largest_frame_number_and_leading_zeros_are_read() -> None:
+    (first, second) = parse_vpdq(f"2147483647,90,{GOOD_HASH},1.0\n{'0' * 50}7,090,{GOOD_HASH},2\n")
+    assert (first.frame, second.frame, second.quality) == (2**31 - 1, 7, 90)
+
+
+def test_minus_zero_is_the_same_time_as_zero() -> None:
+    """Else "-0" and "0" would give one video two identities (SQLite stores -0.0 as 0.0)."""
+    (frame,) = parse_vpdq(f"0,90,{GOOD_HASH},-0\n")
+    assert str(frame.t_s) == "0.0"
+    assert video_identity([frame]) == video_identity(parse_vpdq(f"0,90,{GOOD_HASH},0\n"))

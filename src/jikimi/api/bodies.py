@@ -21,6 +21,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from jikimi import jsontext
 from jikimi.api.problems import ApiProblem
 from jikimi.errors import MediaTooLarge
 
@@ -62,7 +63,7 @@ async def json_body(request: Request, model: type[M]) -> M:
     """The body parsed as ``model``; invalid JSON or fields → 422 with ``body.…`` paths."""
     raw = await request.body()
     try:
-        data: Any = json.loads(raw)
+        data: Any = jsontext.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RequestValidationError(
             [{"type": "json_invalid", "loc": ("body",), "msg": f"JSON decode error: {exc}"}]

@@ -571,25 +571,30 @@ class BankService:
         (:func:`~jikimi.services.importing.video_row`), read in the page's transaction.
 
         A page holds at most :data:`EXPORT_VIDEOS` videos, so that a bank of long
-        videos is not read into memory twenty thousand videos at a time.
+        videos is not read into memory twenty thousand videos at a time. After a
+        page cut short by its videos the next one reads about twice what was kept
+        (a bank of videos is not read 20,000 rows at a time to keep 100); pages
+        that were not cut grow back to :data:`IMPORT_BATCH`.
         """
-        after = 0
+        after, limit = 0, IMPORT_BATCH
         while True:
             with self.store.session() as s, s.begin():
-                rows = entry_repo.list_entries(
+                read = entry_repo.list_entries(
                     s,
                     bank.id,
                     bank.name,
                     after_seq=after,
-                    limit=IMPORT_BATCH,
+                    limit=limit,
                     status=EntryStatus.ACTIVE,
                 )
-                rows = _up_to_videos(rows, EXPORT_VIDEOS)
+                rows = _up_to_videos(read, EXPORT_VIDEOS)
                 videos = [seq for seq, e in rows if e.signal is SignalKind.VPDQ]
                 frames = video_repo.frames_of(s, videos) if videos else {}
             if not rows:
                 return
             after = rows[-1][0]
+            cut = len(rows) < len(read)
+            limit = min(IMPORT_BATCH, max(EXPORT_VIDEOS + 1, 2 * (len(rows) if cut else limit)))
             yield [
                 e if e.signal is not SignalKind.VPDQ else _video_row(e, seq, frames)
                 for seq, e in rows

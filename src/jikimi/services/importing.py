@@ -34,6 +34,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any, NamedTuple, Protocol
 
+from jikimi import jsontext
 from jikimi.domain import (
     BANK_SIGNALS,
     Entry,
@@ -48,8 +49,11 @@ from jikimi.signals import FixedHex, SignalType, signal_type
 from jikimi.signals.vpdq import FrameHash, VpdqSignal, format_vpdq_json
 
 HEADER = ("signal_type", "signal_value", "metadata")
-MAX_ELEMENT_CHARS = 1 << 20
-"""Largest CSV field or JSON array element (1 Mi characters): beyond it, an error row."""
+MAX_ELEMENT_CHARS = 1 << 25
+"""Largest CSV field or JSON array element (32 Mi characters): beyond it, an error row.
+
+Sized for ``vpdq`` rows: the longest video a bank takes (200,000 frame hashes) is
+about 18 M characters in ThreatExchange's form, what export writes."""
 MAX_METADATA_CHARS = 16_384
 """Largest metadata of one entry, as JSON text."""
 _CHUNK = 1 << 16
@@ -179,7 +183,7 @@ class _CsvLayout:
         metadata: Any = None
         if self.metadata is not None and self.metadata < n and cells[self.metadata].strip():
             try:
-                metadata = json.loads(cells[self.metadata])
+                metadata = jsontext.loads(cells[self.metadata])
             except json.JSONDecodeError as exc:
                 return RowError(
                     line=line,
@@ -218,7 +222,7 @@ def _read_jsonl(lines: Iterator[str]) -> Iterator[ImportRow | RowError]:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = jsontext.loads(line)
         except json.JSONDecodeError as exc:
             yield RowError(line=number, code=RowErrorCode.MALFORMED_ROW, message=f"not JSON: {exc}")
             continue
@@ -230,14 +234,19 @@ def _read_json_array(chunks: Iterator[str]) -> Iterator[ImportRow | RowError]:
     decoder = json.JSONDecoder()
     buf, pos, line = "", 0, 1  # ``line`` is the line number of buf[pos]
 
-    def more() -> bool:
+    def more(at_least: int = 1) -> bool:
+        """Append at least ``at_least`` characters (False at the end of the input)."""
         nonlocal buf, pos
-        chunk = next(chunks, "")
-        if not chunk:
-            return False
-        buf = buf[pos:] + chunk
-        pos = 0
-        return True
+        parts = [buf[pos:]]
+        added = 0
+        while added < at_least:
+            chunk = next(chunks, "")
+            if not chunk:
+                break
+            parts.append(chunk)
+            added += len(chunk)
+        buf, pos = "".join(parts), 0
+        return added > 0
 
     def peek() -> str:
         """The next non-blank character ("" at the end of the input)."""
@@ -264,11 +273,13 @@ def _read_json_array(chunks: Iterator[str]) -> Iterator[ImportRow | RowError]:
             return
         while True:
             try:
-                obj, end = decoder.raw_decode(buf, pos)
+                obj, end = jsontext.raw_decode(decoder, buf, pos)
                 break
             except json.JSONDecodeError as exc:
                 # Maybe the element continues in the next chunk; give up past the size cap.
-                if len(buf) - pos > MAX_ELEMENT_CHARS or not more():
+                # The read-ahead doubles each time, so a long element (a video) is
+                # decoded a few times, not once per chunk.
+                if len(buf) - pos > MAX_ELEMENT_CHARS or not more(len(buf) - pos):
                     yield fail(f"invalid JSON ({exc.msg}); the rows after it were not read")
                     return
         start = line
@@ -371,7 +382,7 @@ def check_metadata(metadata: Any) -> dict[str, Any] | str:
         return {}
     if isinstance(metadata, str):
         try:
-            metadata = json.loads(metadata)
+            metadata = jsontext.loads(metadata)
         except json.JSONDecodeError as exc:
             return f"metadata is not JSON: {exc}"
     if not isinstance(metadata, dict):

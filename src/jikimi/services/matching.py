@@ -174,18 +174,22 @@ class MatchService:
     def save(self) -> None:
         """Snapshot every bank index changed since its last snapshot.
 
-        Holding ``_sync`` keeps every writer out, so each snapshot is of one
-        state; lookups go on meanwhile (they only read).
+        One bank at a time, each holding ``_sync`` (which keeps every writer out,
+        so the snapshot is of one state): a change waits for at most one bank's
+        write, not for all of them, and lookups go on throughout (they only read).
         """
-        with self._sync, self._lock.read():
-            for bank_id, index in list(self._indexes.items()):
-                if not index.dirty:
+        with self._lock.read():
+            dirty = [bank_id for bank_id, index in self._indexes.items() if index.dirty]
+        for bank_id in dirty:
+            with self._sync, self._lock.read():
+                index = self._indexes.get(bank_id)
+                if index is None or not index.dirty:
                     continue
                 try:
                     index.save(self.directory / bank_id, self._watermark)
                 except OSError as exc:
                     log.warning("could not snapshot the index of %s: %s", bank_id, exc)
-            self._saved_at = time.monotonic()
+        self._saved_at = time.monotonic()
 
     def _load(self) -> None:
         with self.store.session() as s, s.begin():

@@ -68,6 +68,8 @@ SCAN_CHUNK = 5_000
 """Stored scan hashes queried against the new entries at once."""
 VIDEO_CHUNK = 200
 """Stored video scans fetched at once (a vPDQ text is ~80 bytes per hashed frame)."""
+VIDEOS_PER_PASS = 100
+"""New videos matched against the stored video scans in one pass (bounds memory)."""
 
 
 class RetroMatcher:
@@ -235,7 +237,19 @@ def _pdq_hits(
 def _video_hits(
     s: Session, bank: Bank, tenants: Sequence[str], adds: Sequence[Change]
 ) -> list[ScanMatch]:
-    """Late matches of the tenants' stored video scans with the newly banked videos.
+    """Late matches of the tenants' stored video scans with the newly banked videos,
+    :data:`VIDEOS_PER_PASS` new videos at a time (their frames are held in memory:
+    an hour of video at one hash a second is 3,600 frames)."""
+    out: list[ScanMatch] = []
+    for start in range(0, len(adds), VIDEOS_PER_PASS):
+        out += _video_pass(s, bank, tenants, adds[start : start + VIDEOS_PER_PASS])
+    return out
+
+
+def _video_pass(
+    s: Session, bank: Bank, tenants: Sequence[str], adds: Sequence[Change]
+) -> list[ScanMatch]:
+    """Late matches of the tenants' stored video scans with some newly banked videos.
 
     The new videos go into a :class:`BankIndex` of their own, so that the threshold
     and the shares are applied by the same code as when a video is scanned. A new

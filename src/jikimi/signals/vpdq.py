@@ -75,6 +75,7 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 from numpy.typing import NDArray
 
+from jikimi import jsontext
 from jikimi.errors import InvalidHash, InvalidInput
 from jikimi.media.picture import RGB
 from jikimi.model import Signal, SignalKind
@@ -95,6 +96,8 @@ _LUMA: Final = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 """The reference's ``luma_from_{R,G,B}_coeff``."""
 
 _FIELDS: Final = ("frame", "quality", "hash", "timestamp")
+MAX_FRAME_NUMBER: Final = 2**31 - 1
+"""Frame numbers are stored as 32-bit integers (``video_frames.frame``)."""
 _TE_FORM: Final = "pdq_hex,quality,timestamp"
 """One element of ThreatExchange's JSON form (:func:`parse_vpdq_json`)."""
 
@@ -313,7 +316,7 @@ def _parse_line(line: str, number: int) -> FrameHash:
         )
     frame_text, quality_text, hash_text, time_text = parts
     return FrameHash(
-        frame=_integer(frame_text, "frame number", where, 0, None),
+        frame=_integer(frame_text, "frame number", where, 0, MAX_FRAME_NUMBER),
         quality=_integer(quality_text, "quality", where, 0, 100),
         pdq=_pdq(hash_text, where),
         t_s=_timestamp(time_text, where),
@@ -355,7 +358,7 @@ def parse_vpdq_json(text: str) -> list[FrameHash]:
     (counting from 1).
     """
     try:
-        items = json.loads(text)
+        items = jsontext.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"the vPDQ JSON is not valid JSON: {exc}") from None
     if not isinstance(items, list):
@@ -422,14 +425,15 @@ def _timestamp(text: str, where: str) -> float:
         raise InvalidInput(
             f"{where}: the timestamp must be a number of seconds >= 0, got {text[:40]!r}"
         )
-    return t_s
+    return t_s + 0.0  # -0.0 as 0.0: "-0" would otherwise be another video than "0"
 
 
-def _integer(text: str, name: str, where: str, low: int, high: int | None) -> int:
+def _integer(text: str, name: str, where: str, low: int, high: int) -> int:
     if not (text.isascii() and text.isdigit()):
         raise InvalidInput(f"{where}: the {name} must be a whole number, got {text[:40]!r}")
-    value = int(text)
-    if value < low or (high is not None and value > high):
-        bounds = f"{low}..{high}" if high is not None else f">= {low}"
-        raise InvalidInput(f"{where}: the {name} must be {bounds}, got {value}")
+    # Digits past the bound's length cannot be in range (and int() of thousands of
+    # digits is refused by Python itself).
+    value = int(text) if len(text.lstrip("0")) <= len(str(high)) else high + 1
+    if not low <= value <= high:
+        raise InvalidInput(f"{where}: the {name} must be {low}..{high}, got {text[:40]}")
     return value

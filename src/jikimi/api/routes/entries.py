@@ -17,6 +17,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from jikimi import jsontext
 from jikimi.api import bodies
 from jikimi.api.deps import BanksDep, ContextDep, PrincipalDep
 from jikimi.api.problems import ApiProblem, error_responses
@@ -250,7 +251,7 @@ def _metadata_field(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
     try:
-        value = json.loads(text)
+        value = jsontext.loads(text)
     except json.JSONDecodeError as exc:
         raise ApiProblem(422, "validation_error", f"metadata is not JSON: {exc.msg}") from exc
     if not isinstance(value, dict):

@@ -119,7 +119,7 @@ class C2paChecker(Checker):
                 store = json.loads(reader.json())
                 state = _validation(reader.get_validation_state())
                 failures = _failure_codes(reader.get_validation_results())
-        except (c2pa.C2paError, ValueError) as exc:
+        except (c2pa.C2paError, ValueError, RecursionError) as exc:
             log.info("C2PA manifest unreadable, ignored: %s", clean_text(str(exc), 200))
             return None
         if not isinstance(store, dict):

@@ -57,6 +57,12 @@ def _revalue(identity: Callable[[Sequence[Frame]], str]) -> None:
     entries = conn.execute(
         sa.text("SELECT seq, bank_id FROM bank_entries WHERE signal = 'vpdq' ORDER BY seq")
     ).all()
+    # The change log has no index on entry_seq: read its vpdq rows once, update by id.
+    logged: dict[int, list[int]] = {}
+    for change_id, seq in conn.execute(
+        sa.text("SELECT id, entry_seq FROM changes WHERE signal = 'vpdq'")
+    ):
+        logged.setdefault(int(seq), []).append(int(change_id))
     for seq, bank_id in entries:
         frames = conn.execute(
             sa.text(
@@ -79,10 +85,12 @@ def _revalue(identity: Callable[[Sequence[Frame]], str]) -> None:
             sa.text("UPDATE bank_entries SET value = :value, dedupe_key = :key WHERE seq = :seq"),
             {"value": value, "key": key, "seq": seq},
         )
-        conn.execute(
-            sa.text("UPDATE changes SET value = :value WHERE entry_seq = :seq AND signal = 'vpdq'"),
-            {"value": value, "seq": seq},
-        )
+        ids = logged.get(int(seq), [])
+        if ids:
+            conn.execute(
+                sa.text("UPDATE changes SET value = :value WHERE id = :id"),
+                [{"value": value, "id": change_id} for change_id in ids],
+            )
 
 
 def upgrade() -> None:
