@@ -26,8 +26,8 @@ The kernel, not the server, spreads the keep-alive connections over the
 workers, and not always evenly. While a worker ran its lookups one at a time
 (one index lock), four runs gave 5,100-5,700 lookups a second and one 9,900,
 which fits one worker sometimes holding most connections. Lookups now share
-the lock (their NumPy work runs outside the GIL) and three runs gave
-7,000-7,700.
+the lock (their NumPy work runs outside the GIL); six runs since gave
+7,000-10,200 (the HTTP work of a worker still runs on one core at a time).
 """
 
 from __future__ import annotations
