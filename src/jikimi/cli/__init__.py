@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from jikimi.cli import entries  # noqa: F401 - registers bank add|entries|disable|enable|withdraw
 from jikimi.cli.admin import bank_app, key_app, tenant_app
 from jikimi.cli.scan import scan
 from jikimi.cli.serve import migrate, serve

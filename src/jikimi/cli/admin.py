@@ -3,7 +3,9 @@
 These commands call the services in this process, against the configured
 database (``JIKIMI_DATABASE_URL``, or the SQLite file in the data directory);
 no server needs to be running. Every command but ``tenant`` acts as an API key
-(``--key`` or ``JIKIMI_API_KEY``), so the role matrix is the API's.
+(``--key`` or ``JIKIMI_API_KEY``), so the role matrix is the API's. The commands on
+a bank's entries (``bank add|entries|disable|enable|withdraw``) are in
+:mod:`jikimi.cli.entries`, on the same ``bank_app``.
 
 Exit codes: 0 = done; 1 = partly done (an import with rejected rows);
 2 = nothing done: bad option, bad key, unknown bank, invalid value, conflict.
@@ -38,6 +40,7 @@ from jikimi.domain import (
     DEFAULT_VPDQ_QUERY_PCT,
     Bank,
     BankCreate,
+    BankUpdate,
     ImportReport,
     Principal,
     Role,
@@ -104,7 +107,8 @@ def _services() -> Iterator[_Services]:
 
 
 def _fail(message: str) -> NoReturn:
-    _err.print(f"[red]error:[/] {message}", highlight=False)
+    """Print ``error: message`` as one line (not wrapped by Rich: ids stay whole) and exit 2."""
+    _err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_USAGE)
 
 
@@ -274,10 +278,77 @@ def bank_show(
     """Show one bank."""
     with _services() as s:
         bank = s.banks.get(_as(s, key), name)
+    _print_bank(bank, as_json)
+
+
+def _print_bank(bank: Bank, as_json: bool) -> None:
+    """One bank, as ``bank show`` prints it (``bank update`` prints the result the same way)."""
     if as_json:
         _print_json(bank.model_dump(mode="json", exclude={"tenant_id"}))
         return
     Console().print(_bank_table([bank]))
+
+
+@bank_app.command("update")
+def bank_update(
+    name: Annotated[str, typer.Argument(help="Bank name or bnk_… id.")],
+    key: KeyOption,
+    kind: Annotated[BankKind | None, typer.Option(help="What a match means.")] = None,
+    threshold: Annotated[
+        int | None, typer.Option(min=0, max=64, help="PDQ distance (bits).")
+    ] = None,
+    dihedral: Annotated[
+        bool | None,
+        typer.Option("--dihedral/--no-dihedral", help="Match rotated/flipped copies."),
+    ] = None,
+    enabled: Annotated[
+        bool | None,
+        typer.Option("--enable/--disable", help="Match against the bank, or stop for now."),
+    ] = None,
+    label: Annotated[
+        list[str] | None, typer.Option(help="A label (repeatable); replaces all labels.")
+    ] = None,
+    clear_labels: Annotated[
+        bool, typer.Option("--clear-labels", help="Remove every label.")
+    ] = False,
+    keep_evidence: Annotated[
+        bool | None,
+        typer.Option("--keep-evidence/--no-keep-evidence", help="Keep uploaded media of entries."),
+    ] = None,
+    vpdq_query_pct: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=100, help="vPDQ: percent of a video's frames that must be in a banked one."
+        ),
+    ] = None,
+    vpdq_index_pct: Annotated[
+        int | None,
+        typer.Option(
+            min=0, max=100, help="vPDQ: percent of a banked video's frames that must be matched."
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change a bank's settings: only the options given change; prints the bank."""
+    if label and clear_labels:
+        _fail("give --label or --clear-labels, not both")
+    labels = tuple(label) if label else (() if clear_labels else None)
+    update = BankUpdate(
+        kind=kind,
+        pdq_threshold=threshold,
+        dihedral=dihedral,
+        labels=labels,
+        enabled=enabled,
+        keep_evidence=keep_evidence,
+        vpdq_query_pct=vpdq_query_pct,
+        vpdq_index_pct=vpdq_index_pct,
+    )
+    if update == BankUpdate():
+        _fail("nothing to change: give at least one option (see jikimi bank update --help)")
+    with _services() as s:
+        bank = s.banks.update(_as(s, key), name, update)
+    _err.print(f"updated bank [bold]{bank.name}[/]", highlight=False)
+    _print_bank(bank, as_json)
 
 
 @bank_app.command("delete")
