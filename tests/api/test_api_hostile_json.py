@@ -7,6 +7,7 @@ thousand deep: every place that decodes JSON a user sent must treat it as invali
 from __future__ import annotations
 
 import io
+import json
 
 from api_helpers import World, assert_problem, random_hex
 
@@ -84,3 +85,39 @@ def test_a_deep_json_array_element_ends_the_file_after_the_good_rows(sqlite_worl
     body = f'[{{"signal_type":"pdq","signal_value":"{good}"}},{DEEP}'
     report = _import(sqlite_world, "rows.json", body)
     assert (report["added"], report["error_count"]) == (1, 1), report
+
+
+def _nested(depth: int) -> object:
+    value: object = "leaf"
+    for _ in range(depth - 1):
+        value = [value]
+    return {"a": value}
+
+
+def test_metadata_deeper_than_32_levels_is_refused_and_shallower_is_shown_again(
+    sqlite_world: World,
+) -> None:
+    """Pydantic cannot serialise past ~250 levels: such metadata used to be stored, and
+    then every listing of the bank failed with a 500."""
+    a = sqlite_world.a
+    url = f"/v1/banks/{a.bank}/entries"
+    for depth in (33, 300):
+        r = sqlite_world.client.post(
+            url, json={"signal": "md5", "value": random_hex(32), "metadata": _nested(depth)},
+            headers=a.headers(),
+        )  # fmt: skip
+        problem = assert_problem(r, 422, "invalid_input")
+        assert "nested more than 32 levels" in problem["detail"]
+    ok = sqlite_world.client.post(
+        url, json={"signal": "md5", "value": random_hex(32), "metadata": _nested(32)},
+        headers=a.headers(),
+    )  # fmt: skip
+    assert ok.status_code == 201, ok.text
+    listing = sqlite_world.client.get(url, headers=a.headers())
+    assert listing.status_code == 200, listing.text
+
+    deep = json.dumps(_nested(300)).replace('"', '""')
+    body = f'signal_type,signal_value,metadata\nmd5,{random_hex(32)},"{deep}"\n'
+    report = _import(sqlite_world, "rows.csv", body)
+    assert (report["added"], report["error_count"]) == (0, 1), report
+    assert "bad_metadata" in str(report["errors"])

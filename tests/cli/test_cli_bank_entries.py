@@ -313,3 +313,27 @@ def test_disable_enable_withdraw(cli: Cli, admin_key: str, platform_key: str, ba
         assert code == 2 and f"no entry {gone_id}" in err
     code, _, _ = cli("bank", "withdraw", bank, kept_id, "--yes", key=admin_key)
     assert code == 0 and entries(cli, admin_key) == []
+
+
+def test_user_text_is_shown_as_text_not_rich_markup(cli: Cli, admin_key: str, bank: str) -> None:
+    """A source or an argument like "[/]" would otherwise crash Rich (exit 1) or style output."""
+    code, _, err = cli("bank", "add", bank, "--pdq", "[/]", key=admin_key)
+    assert code == 2 and "[/]" in err, err
+    code, _, err = cli("bank", "disable", bank, "[/x]", key=admin_key)
+    assert code == 2 and "[/x]" in err, err
+    md5 = secrets.token_hex(16)
+    code, _, err = cli("bank", "add", bank, "--md5", md5, "--source", "[/] [link=http://x]y[/link]",
+                       key=admin_key)  # fmt: skip
+    assert code == 0, err
+    code, out, err = cli("bank", "entries", bank, key=admin_key, columns=200)
+    assert code == 0, err
+    assert "[/] [link=http://x]y[/link]" in out
+
+
+def test_no_answer_to_withdraw_is_a_no(cli: Cli, admin_key: str, bank: str) -> None:
+    md5 = secrets.token_hex(16)
+    entry = cli.json("bank", "add", bank, "--md5", md5, key=admin_key)
+    code, _, _ = cli("bank", "withdraw", bank, entry["id"], key=admin_key, stdin="")
+    assert code == 2  # nothing done (not 1, "partly done")
+    listed = cli.json("bank", "entries", bank, key=admin_key)
+    assert [e["id"] for e in listed] == [entry["id"]]

@@ -143,3 +143,22 @@ def test_two_entries_that_differ_only_in_frame_numbers_keep_apart(
     assert _row(engine, one)[0] == new_value(frames(25, hashes))
     assert _row(engine, two)[0] == old_value(frames(1, hashes))
     assert banks.get(curator, "VIDEOS").entry_count == 2
+
+
+def test_a_minus_zero_time_stored_before_is_time_zero(
+    store: Store, banks: BankService, acme: Side, engine: sa.Engine
+) -> None:
+    """PostgreSQL keeps the sign of a -0.0 stored before 0003; the identity reads it as 0."""
+    curator = acme.as_[Role.CURATOR]
+    bank = banks.create(curator, BankCreate(name="VIDEOS", kind=BankKind.TAKEDOWN))
+    video = frames(1, [secrets.token_hex(32) for _ in range(2)])
+    entry = banks.add_vpdq_entry(curator, "VIDEOS", format_vpdq(video))
+    seq = _seq(engine, entry.id)
+    _as_of_0002(engine, bank.id, seq, video)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE video_frames SET timestamp_s = :t WHERE entry_seq = :s AND frame = 0"),
+            {"t": -0.0, "s": seq},
+        )
+    upgrade(engine)
+    assert _row(engine, seq)[0] == new_value(video)  # frame 0 at "0.000", not "-0.000"

@@ -291,6 +291,9 @@ def test_empty_file_is_invalid(text: str) -> None:
 def test_the_largest_frame_number_and_leading_zeros_are_read() -> None:
     (first, second) = parse_vpdq(f"2147483647,90,{GOOD_HASH},1.0\n{'0' * 50}7,090,{GOOD_HASH},2\n")
     assert (first.frame, second.frame, second.quality) == (2**31 - 1, 7, 90)
+    # More digits than Python's int() takes, but zeros: still frame 1 (not a ValueError).
+    (third,) = parse_vpdq(f"{'0' * 5000}1,90,{GOOD_HASH},0\n")
+    assert third.frame == 1
 
 
 def test_minus_zero_is_the_same_time_as_zero() -> None:

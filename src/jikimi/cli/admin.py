@@ -24,6 +24,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -108,8 +109,17 @@ def _services() -> Iterator[_Services]:
 
 def _fail(message: str) -> NoReturn:
     """Print ``error: message`` as one line (not wrapped by Rich: ids stay whole) and exit 2."""
-    _err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    _err.print(f"[red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(EXIT_USAGE)
+
+
+def _confirmed(question: str) -> bool:
+    """Ask a yes/no question; no answer (the end of input, Ctrl-C) is a no."""
+    try:
+        return typer.confirm(question)
+    except typer.Abort:
+        _err.print()
+        return False
 
 
 def _as(services: _Services, key: str) -> Principal:
@@ -154,7 +164,7 @@ def tenant_list(as_json: JsonOption = False) -> None:
     table = _table("name", "id", "created")
     for t in tenants:
         table.add_row(t.name, t.id, f"{t.created_at:%Y-%m-%d %H:%M}")
-    Console().print(table)
+    Console(markup=False).print(table)
 
 
 # --- keys -------------------------------------------------------------------------
@@ -185,7 +195,7 @@ def key_list(key: KeyOption, as_json: JsonOption = False) -> None:
     for k in keys:
         revoked = f"{k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "-"
         table.add_row(k.id, k.role.value, k.name, f"{k.created_at:%Y-%m-%d %H:%M}", revoked)
-    Console().print(table)
+    Console(markup=False).print(table)
 
 
 @key_app.command("revoke")
@@ -266,7 +276,7 @@ def bank_list(key: KeyOption, as_json: JsonOption = False) -> None:
     if as_json:
         _print_json([b.model_dump(mode="json", exclude={"tenant_id"}) for b in banks])
         return
-    Console().print(_bank_table(banks))
+    Console(markup=False).print(_bank_table(banks))
 
 
 @bank_app.command("show")
@@ -286,7 +296,7 @@ def _print_bank(bank: Bank, as_json: bool) -> None:
     if as_json:
         _print_json(bank.model_dump(mode="json", exclude={"tenant_id"}))
         return
-    Console().print(_bank_table([bank]))
+    Console(markup=False).print(_bank_table([bank]))
 
 
 @bank_app.command("update")
@@ -358,7 +368,7 @@ def bank_delete(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Delete a bank and all its entries (they stop matching at once)."""
-    if not yes and not typer.confirm(f"Delete bank {name} and all its entries?"):
+    if not yes and not _confirmed(f"Delete bank {name} and all its entries?"):
         raise typer.Exit(EXIT_USAGE)
     with _services() as s:
         s.banks.delete(_as(s, key), name)
@@ -427,7 +437,9 @@ def _print_report(report: ImportReport) -> None:
     by_code = Counter(e.code.value for e in report.errors)
     _err.print("rejected rows by reason: " + ", ".join(f"{c} {n}" for c, n in by_code.items()))
     for error in report.errors[:SHOWN_ROW_ERRORS]:
-        _err.print(f"  line {error.line}: {error.code.value}: {error.message}", highlight=False)
+        _err.print(
+            f"  line {error.line}: {error.code.value}: {escape(error.message)}", highlight=False
+        )
     hidden = report.error_count - min(len(report.errors), SHOWN_ROW_ERRORS)
     if hidden > 0:
         _err.print(f"  … and {hidden:,} more")

@@ -34,6 +34,7 @@ from jikimi.cli.admin import (
     JsonOption,
     KeyOption,
     _as,
+    _confirmed,
     _err,
     _fail,
     _print_json,
@@ -130,7 +131,7 @@ def bank_add(
         return
     table = _table("id", "signal", "value")
     table.add_row(entry.id, entry.signal.value, entry.value)
-    Console().print(table)
+    Console(markup=False).print(table)
 
 
 def _add_file(
@@ -203,7 +204,7 @@ def bank_entries(
     if as_json:
         _print_json([e.model_dump(mode="json") for e in entries])
     elif entries:
-        Console().print(_entry_table(entries))
+        Console(markup=False).print(_entry_table(entries))
     _err.print(_count_line(len(entries), more, hidden))
 
 
@@ -279,7 +280,7 @@ def bank_withdraw(
 ) -> None:
     """Withdraw an entry for good: it stops matching, is never listed, cannot be re-added."""
     question = f"Withdraw entry {entry_id} from bank {name}? It can never be added again"
-    if not yes and not typer.confirm(question):
+    if not yes and not _confirmed(question):
         raise typer.Exit(EXIT_USAGE)
     _set_status(name, entry_id, key, EntryStatus.WITHDRAWN)
 

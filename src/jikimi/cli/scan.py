@@ -94,7 +94,7 @@ def scan(
     summary.seconds = time.perf_counter() - started
 
     if not json_lines and rows:
-        Console().print(verdict_table(rows))
+        Console(markup=False).print(verdict_table(rows))
     if len(found.files) != 1 or not json_lines:
         err.print(summary.render())
     raise typer.Exit(EXIT_SOME_FAILED if summary.failed else EXIT_OK)

@@ -56,7 +56,11 @@ Sized for ``vpdq`` rows: the longest video a bank takes (200,000 frame hashes) i
 about 18 M characters in ThreatExchange's form, what export writes."""
 MAX_METADATA_CHARS = 16_384
 """Largest metadata of one entry, as JSON text."""
+MAX_METADATA_DEPTH = 32
+"""Deepest nesting of objects and arrays in metadata. Deeper JSON could be stored but
+not shown again (pydantic refuses to serialise past about 250 levels)."""
 _CHUNK = 1 << 16
+_BLANK = re.compile(r"[ \t\r\n]*")
 
 
 # --- parsing --------------------------------------------------------------------
@@ -235,9 +239,13 @@ def _read_json_array(chunks: Iterator[str]) -> Iterator[ImportRow | RowError]:
     buf, pos, line = "", 0, 1  # ``line`` is the line number of buf[pos]
 
     def more(at_least: int = 1) -> bool:
-        """Append at least ``at_least`` characters (False at the end of the input)."""
+        """Append at least ``at_least`` characters (False at the end of the input).
+
+        A lone new chunk becomes the buffer as it is: no copy of a large first line.
+        """
         nonlocal buf, pos
-        parts = [buf[pos:]]
+        rest = buf[pos:]
+        parts = [rest] if rest else []
         added = 0
         while added < at_least:
             chunk = next(chunks, "")
@@ -245,16 +253,18 @@ def _read_json_array(chunks: Iterator[str]) -> Iterator[ImportRow | RowError]:
                 break
             parts.append(chunk)
             added += len(chunk)
-        buf, pos = "".join(parts), 0
+        if added:
+            buf, pos = parts[0] if len(parts) == 1 else "".join(parts), 0
         return added > 0
 
     def peek() -> str:
         """The next non-blank character ("" at the end of the input)."""
         nonlocal pos, line
         while True:
-            while pos < len(buf) and buf[pos] in " \t\r\n":
-                line += buf[pos] == "\n"
-                pos += 1
+            blank = _BLANK.match(buf, pos)  # "*": always a match, maybe empty
+            end = blank.end() if blank else pos
+            line += buf.count("\n", pos, end)
+            pos = end
             if pos < len(buf) or not more():
                 return buf[pos] if pos < len(buf) else ""
 
@@ -279,7 +289,8 @@ def _read_json_array(chunks: Iterator[str]) -> Iterator[ImportRow | RowError]:
                 # Maybe the element continues in the next chunk; give up past the size cap.
                 # The read-ahead doubles each time, so a long element (a video) is
                 # decoded a few times, not once per chunk.
-                if len(buf) - pos > MAX_ELEMENT_CHARS or not more(len(buf) - pos):
+                size = len(buf) - pos  # read no further than just past the cap
+                if size > MAX_ELEMENT_CHARS or not more(min(size, MAX_ELEMENT_CHARS + 1 - size)):
                     yield fail(f"invalid JSON ({exc.msg}); the rows after it were not read")
                     return
         start = line
@@ -389,13 +400,33 @@ def check_metadata(metadata: Any) -> dict[str, Any] | str:
         return "metadata must be a JSON object"
     if not metadata:
         return {}
+    if _depth(metadata) > MAX_METADATA_DEPTH:
+        return f"metadata is nested more than {MAX_METADATA_DEPTH} levels deep"
     try:
         size = len(json.dumps(metadata, allow_nan=False))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return "metadata is not plain JSON"
     if size > MAX_METADATA_CHARS:
         return f"metadata is {size} characters of JSON; at most {MAX_METADATA_CHARS}"
     return metadata
+
+
+def _depth(value: Any) -> int:
+    """How deeply objects and arrays nest in ``value`` (a scalar is 0), without recursion
+    (metadata handed over as a Python object may be nested beyond the stack)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children = list(item.values())
+        elif isinstance(item, list | tuple):
+            children = list(item)
+        else:
+            continue
+        deepest = max(deepest, level)
+        if level <= MAX_METADATA_DEPTH:  # deeper is refused anyway: stop looking
+            stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def as_import_row(line: int, row: ImportRow | RowError | Mapping[str, Any]) -> ImportRow | RowError:

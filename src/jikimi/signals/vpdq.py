@@ -433,7 +433,8 @@ def _integer(text: str, name: str, where: str, low: int, high: int) -> int:
         raise InvalidInput(f"{where}: the {name} must be a whole number, got {text[:40]!r}")
     # Digits past the bound's length cannot be in range (and int() of thousands of
     # digits is refused by Python itself).
-    value = int(text) if len(text.lstrip("0")) <= len(str(high)) else high + 1
+    digits = text.lstrip("0") or "0"
+    value = int(digits) if len(digits) <= len(str(high)) else high + 1
     if not low <= value <= high:
         raise InvalidInput(f"{where}: the {name} must be {low}..{high}, got {text[:40]}")
     return value

@@ -38,7 +38,8 @@ Frame = tuple[int, int, str, float]
 
 def _identity(frames: Sequence[Frame]) -> str:
     """Frames as ThreatExchange's JSON array of ``"pdq,quality,timestamp"`` strings."""
-    text = json.dumps([f"{pdq},{quality},{t:.3f}" for _, quality, pdq, t in frames])
+    # + 0.0: a -0.0 stored before 0003 (PostgreSQL keeps the sign) is the time 0.
+    text = json.dumps([f"{pdq},{quality},{t + 0.0:.3f}" for _, quality, pdq, t in frames])
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
