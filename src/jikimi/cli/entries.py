@@ -18,7 +18,6 @@ An entry's life::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -28,7 +27,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from jikimi import jsontext
 from jikimi.cli.admin import (
     EXIT_USAGE,
     JsonOption,
@@ -45,9 +43,11 @@ from jikimi.cli.admin import (
 )
 from jikimi.config import Settings
 from jikimi.domain import Entry, EntryCreate, EntryMeta, EntryStatus, Principal
-from jikimi.errors import InvalidHash, PayloadTooLarge
+from jikimi.errors import PayloadTooLarge
 from jikimi.model import SignalKind
+from jikimi.services import importing
 from jikimi.services.banks import DEFAULT_PAGE
+from jikimi.signals.vpdq import vpdq_file_text
 
 SHOWN_VALUE_CHARS = 16
 """Characters of a hash shown in ``bank entries`` (``--json`` has them all)."""
@@ -140,7 +140,7 @@ def _add_file(
     """Add a media file (hashed by the service) or, with ``vpdq``, a vPDQ hash file."""
     data = _read_upload(file, s.settings)
     if vpdq:
-        return s.banks.add_vpdq_entry(principal, bank, _vpdq_text(file, data), meta)
+        return s.banks.add_vpdq_entry(principal, bank, vpdq_file_text(data), meta)
     return s.banks.add_media_entry(principal, bank, data, meta)
 
 
@@ -157,27 +157,12 @@ def _read_upload(file: Path, settings: Settings) -> bytes:
     return file.read_bytes()
 
 
-def _vpdq_text(file: Path, data: bytes) -> str:
-    """The hash file as text, as the API reads it (a UTF-8 byte-order mark is ignored)."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidHash(
-            f"{file} is not a valid vpdq hash file: not UTF-8 text ({exc.reason})"
-        ) from None
-
-
 def _metadata(text: str | None) -> dict[str, Any]:
-    """``--metadata`` as a dict; the messages are the API's for its ``metadata`` field."""
-    if not text:
-        return {}
-    try:
-        value = jsontext.loads(text)
-    except json.JSONDecodeError as exc:
-        _fail(f"--metadata is not JSON: {exc.msg}")
-    if not isinstance(value, dict):
-        _fail('--metadata must be a JSON object, e.g. \'{"case": "2024-117"}\'')
-    return value
+    """``--metadata`` as a dict, checked as every door checks metadata."""
+    metadata = importing.check_metadata(text)
+    if isinstance(metadata, str):
+        _fail(f"--{metadata}")
+    return metadata
 
 
 # --- list -------------------------------------------------------------------------

@@ -370,6 +370,15 @@ def parse_vpdq_json(text: str) -> list[FrameHash]:
     return [_parse_element(item, number) for number, item in enumerate(items, start=1)]
 
 
+def vpdq_file_text(data: bytes) -> str:
+    """An uploaded vPDQ hash file as text (UTF-8, a byte-order mark ignored);
+    :class:`InvalidHash` if it is not text. Every door that takes such a file reads it so."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InvalidHash(f"not a valid vpdq hash file: not UTF-8 text ({exc.reason})") from None
+
+
 def parse_vpdq_value(text: str) -> list[FrameHash]:
     """Either form of a vPDQ signal: ThreatExchange's JSON array (the text starts with
     ``[``, :func:`parse_vpdq_json`) or the line form (:func:`parse_vpdq`).

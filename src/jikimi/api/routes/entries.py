@@ -10,14 +10,12 @@ imported); export streams the file out page by page.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from jikimi import jsontext
 from jikimi.api import bodies
 from jikimi.api.deps import BanksDep, ContextDep, PrincipalDep
 from jikimi.api.problems import ApiProblem, error_responses
@@ -30,10 +28,10 @@ from jikimi.api.schemas import (
     ImportReportPublic,
 )
 from jikimi.domain import EntryMeta, EntryStatus, RowFormat
-from jikimi.errors import InvalidHash
 from jikimi.model import SignalKind
-from jikimi.services import read_rows
+from jikimi.services import importing, read_rows
 from jikimi.services.importing import utf8
+from jikimi.signals.vpdq import vpdq_file_text
 
 router = APIRouter(prefix="/v1/banks/{name}", tags=["entries"])
 
@@ -137,7 +135,7 @@ async def add_entry(
         metadata=_metadata_field(form.fields.get("metadata")),
     )
     if signal is not None:
-        text = _vpdq_text(form.file.data)
+        text = vpdq_file_text(form.file.data)
         entry = await run_in_threadpool(banks.add_vpdq_entry, principal, name, text, meta)
         return EntryPublic.of(entry)
     entry = await run_in_threadpool(banks.add_media_entry, principal, name, form.file.data, meta)
@@ -240,20 +238,8 @@ def _format_of(filename: str | None) -> RowFormat | None:
     return None
 
 
-def _vpdq_text(data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidHash(f"not a valid vpdq hash file: not UTF-8 text ({exc.reason})") from None
-
-
 def _metadata_field(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = jsontext.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ApiProblem(422, "validation_error", f"metadata is not JSON: {exc.msg}") from exc
-    if not isinstance(value, dict):
-        raise ApiProblem(422, "validation_error", "metadata must be a JSON object")
-    return value
+    metadata = importing.check_metadata(text)
+    if isinstance(metadata, str):
+        raise ApiProblem(422, "validation_error", metadata)
+    return metadata
