@@ -34,7 +34,7 @@ check: $(DEVSTAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
-BENCHES := bench.pdq bench.grade bench.match bench.video bench.api
+BENCHES := bench.pdq bench.grade bench.benign bench.match bench.video bench.api
 
 bench: $(DEVSTAMP)
 	bash bench/setup_vpdq.sh
