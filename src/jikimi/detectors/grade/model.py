@@ -447,6 +447,10 @@ class GradeDetector:
         against 17-23 ms per image; 23 against 49 ms when other processes were
         busy), as no thread waits for a descheduled sibling inside a convolution,
         and decoding overlaps inference (docs/grading.md, "Speed").
+
+        With ``context`` (the default), each lone exposed region then gets a
+        ``context_score`` from the second stage (``context.py``); no region is
+        removed or changed otherwise.
         """
         if not pictures:
             return []
