@@ -344,10 +344,13 @@ class _CallerStop(BaseException):
 
 
 def error_verdict(source: Mapping[str, Any], code: str, message: str) -> Verdict:
-    """The Verdict of an item that could not be scanned (same schema, fields null)."""
-    return Verdict(
-        id=new_id("scn"), source=dict(source), error=ErrorInfo(code=code, message=message)
-    )
+    """The Verdict of an item that could not be scanned (same schema, fields null).
+
+    A message that names a file whose name is not UTF-8 holds lone surrogates,
+    which JSON cannot carry; they are written as ``\\udcXX`` escapes instead.
+    """
+    text = message.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    return Verdict(id=new_id("scn"), source=dict(source), error=ErrorInfo(code=code, message=text))
 
 
 def failed_verdict(source: Mapping[str, Any], exc: Exception) -> Verdict:

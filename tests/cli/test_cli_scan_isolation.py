@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import multiprocessing
+import os
 import shutil
 from collections.abc import Sequence
 from importlib import resources
@@ -159,3 +160,20 @@ def test_a_chunk_that_raises_in_a_worker_is_retried_file_by_file(
     assert "RuntimeError" in poison["error"]["message"]
     tracebacks = [r for r in caplog.records if r.exc_info is not None]
     assert len(tracebacks) == 1 and "b-t.png" in tracebacks[0].getMessage()
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_file_name_that_is_not_utf8_does_not_lose_the_run(tmp_path: Path, workers: str) -> None:
+    """Its path could not be written as JSON: now it is normalised, the bytes kept."""
+    for name in GOOD:
+        shutil.copy(SAMPLES / name, tmp_path / name)
+    odd = os.fsdecode(b"b-caf\xe9\n.jpg")
+    shutil.copy(SAMPLES / "coffee.jpg", tmp_path / odd)
+    code, out, err = run(["scan", str(tmp_path), "--json", "-w", workers])
+    assert code == 0, err
+    got = lines(out)
+    assert len(got) == 4 and all(v["error"] is None for v in got)
+    source = got[1]["source"]
+    assert source["path"] == f"{tmp_path}/b-caf\ufffd\ufffd.jpg"
+    assert source["path_raw"] == repr(os.fsencode(tmp_path / odd))
+    assert all("path_raw" not in v["source"] for i, v in enumerate(got) if i != 1)

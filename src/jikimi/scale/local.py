@@ -25,6 +25,7 @@ from jikimi.config import Settings
 from jikimi.media import MediaLimits, read_file
 from jikimi.model import Verdict
 from jikimi.pipeline import Item, Scanner, ScanProgress, error_verdict, failed_verdict
+from jikimi.sources import path_source
 
 _worker_scanner: Scanner | None = None
 
@@ -35,14 +36,16 @@ def scan_chunk(
     """Read and scan some files; unreadable files become error Verdicts.
 
     Files are read up to the larger of the image and video size limits; the
-    pipeline applies the limit of what the file turns out to be.
+    pipeline applies the limit of what the file turns out to be. ``source.path``
+    is the path normalised (a name that is not UTF-8 could not even be written
+    as JSON), with ``path_raw`` when that changed it (:mod:`jikimi.sources`).
     """
     limits: MediaLimits = dataclasses.replace(scanner.limits, max_bytes=scanner.max_input_bytes)
     out: list[Verdict | None] = [None] * len(paths)
     items: list[Item] = []
     where: list[int] = []
     for i, path in enumerate(paths):
-        source = {"path": str(path)}
+        source = path_source(path)
         try:
             items.append(Item(read_file(path, limits), source))
             where.append(i)
@@ -126,11 +129,11 @@ def _pooled(chunks: list[list[Path]], settings: Settings, workers: int) -> Itera
                         singles = [([p], pool.submit(_run_chunk, [p])) for p in c]
                         window.extendleft(reversed(singles))
                     else:
-                        yield from [failed_verdict({"path": str(p)}, exc) for p in c]
+                        yield from [failed_verdict(path_source(p), exc) for p in c]
             if not broken:
                 return
 
 
 def _crashed(paths: Sequence[Path]) -> list[Verdict]:
     msg = "the worker process scanning this file died (native crash or out of memory)"
-    return [error_verdict({"path": str(p)}, "worker_crashed", msg) for p in paths]
+    return [error_verdict(path_source(p), "worker_crashed", msg) for p in paths]
