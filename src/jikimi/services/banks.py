@@ -13,9 +13,10 @@ and importing the same file again is safe (rows already there are counted as
 duplicates). :meth:`BankService.import_file` also records the import, its progress
 written in each batch's transaction, so one cut short shows as interrupted with how
 far it got and can be resumed (see :mod:`jikimi.services.imports`). After each
-commit the optional :class:`BankListener` (the matching service) hears about the entries that started or stopped matching,
-so a withdrawn hash stops matching in this process at once; other processes
-follow the change log (see :mod:`jikimi.store.entries`).
+commit the optional :class:`BankListener` (the matching service) hears about the
+entries that started or stopped matching, so a withdrawn hash stops matching in
+this process at once; other processes follow the change log (see
+:mod:`jikimi.store.entries`).
 """
 
 from __future__ import annotations
