@@ -9,12 +9,16 @@ server killed mid-import leaves it (its lease unrenewed); the real ``kill -9`` i
 from __future__ import annotations
 
 import io
+import logging
 import random
 import time
 
 import pytest
-from api_helpers import World, assert_problem
+import sqlalchemy as sa
+from api_helpers import TestClient, World, assert_problem
 
+from jikimi.api.app import create_app
+from jikimi.api.scanning import LazyScanner
 from jikimi.domain import BankImport, Role
 from jikimi.services import BankService, KeyService
 
@@ -126,3 +130,21 @@ def test_an_interrupted_import_is_resumed_with_the_same_file(
         url, files={"file": ("x.csv", data)}, data={"resume": import_id}, headers=a.headers()
     )
     assert_problem(r, 409, "import_not_resumable")
+
+
+def test_the_server_notes_interrupted_imports_when_it_starts(
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+    shared_scanner: LazyScanner,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import_id = _interrupted(world, monkeypatch, _csv(250))
+    caplog.clear()
+    app = create_app(world.settings, scanner=shared_scanner)
+    with caplog.at_level(logging.WARNING, logger="jikimi.services.banks"), TestClient(app):
+        pass
+    [message] = [r.getMessage() for r in caplog.records if import_id in r.getMessage()]
+    assert "was interrupted after 200 rows (200 added" in message
+    with world.store.session() as s, s.begin():
+        state = s.execute(sa.text("SELECT state FROM imports WHERE id = :i"), {"i": import_id})
+        assert state.scalar_one() == "interrupted"
