@@ -512,11 +512,17 @@ class BankService:
                         s, record.id, owner, ImportState.DONE, failure=None, at=now()
                     )
             except Exception as exc:
-                failure = ErrorInfo(
-                    code=exc.code if isinstance(exc, JikimiError) else JikimiError.code,
-                    message=exc.message if isinstance(exc, JikimiError) else repr(exc)[:500],
-                )
-                log.warning("import %s into bank %s failed: %s", record.id, target.name, failure)
+                if isinstance(exc, JikimiError):
+                    failure = ErrorInfo(code=exc.code, message=exc.message)
+                    log.warning(
+                        "import %s into bank %s failed: %s", record.id, target.name, failure
+                    )
+                else:  # its details are for the log, not for whoever reads the record
+                    failure = ErrorInfo(
+                        code=JikimiError.code,
+                        message="an internal error stopped the import (the server log has it)",
+                    )
+                    log.exception("import %s into bank %s failed", record.id, target.name)
                 self._end_run(record.id, owner, ImportState.FAILED, failure)
                 raise
             except BaseException:  # Ctrl-C, or the process being stopped: resumable
