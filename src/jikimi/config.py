@@ -145,6 +145,13 @@ class Settings(BaseSettings):
         "rows are ~70-100 MB of CSV; the upload is spooled to disk and read row by row, so "
         "memory does not grow with it). Other uploads keep max_upload_bytes.",
     )
+    import_lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a running bank import's claim lasts; it is renewed every third "
+        "of this. An import whose process died shows as interrupted once it lapses, and can "
+        "then be resumed (jikimi bank import --resume, or the import's resume field).",
+    )
     url_fetch_enabled: bool = Field(
         default=False, description="Allow POST /v1/scan to fetch a URL (off by default: SSRF)."
     )

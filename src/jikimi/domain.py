@@ -294,6 +294,58 @@ class ImportReport(_Frozen):
     errors: tuple[RowError, ...] = ()
 
 
+class ImportState(StrEnum):
+    """Where a recorded import is (see :mod:`jikimi.services.imports` for the lifecycle)."""
+
+    RUNNING = "running"  # a process holds its lease and is committing pages
+    DONE = "done"  # final: every row was read
+    FAILED = "failed"  # stopped by an error (``failure`` says which); resumable
+    INTERRUPTED = "interrupted"  # its process died or was stopped; resumable
+
+
+class BankImport(_Frozen):
+    """The record of one import of a file into a bank, kept in the database.
+
+    ``rows`` counts the rows read and committed so far (added, duplicates and
+    rejected rows alike): a resume starts after them, so its final counts are those
+    of an uninterrupted import. The counts and ``rows`` are written in the same
+    transaction as each page of entries, so after a crash they say exactly what is
+    in the bank.
+    """
+
+    id: str
+    tenant_id: str
+    bank_id: str
+    bank: str
+    key_id: str = Field(description="The API key that started the import.")
+    file_sha256: str
+    file_bytes: int
+    format: RowFormat
+    source: str | None = None
+    state: ImportState
+    rows: int = Field(description="Rows read and committed: where a resume goes on.")
+    added: int
+    duplicates: int
+    error_count: int
+    errors: tuple[RowError, ...] = ()
+    failure: ErrorInfo | None = Field(default=None, description="Why a failed import stopped.")
+    runs: int = Field(default=1, description="Runs started (the first one and each resume).")
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+
+    def report(self) -> ImportReport:
+        """The counts, as an uninterrupted :meth:`~jikimi.services.BankService.import_rows`
+        would report them."""
+        return ImportReport(
+            rows=self.rows,
+            added=self.added,
+            duplicates=self.duplicates,
+            error_count=self.error_count,
+            errors=self.errors,
+        )
+
+
 # --- the matching index's view of entries ----------------------------------------
 
 

@@ -100,6 +100,18 @@ class Conflict(JikimiError):
     code = "conflict"
 
 
+class ImportFileMismatch(InvalidInput):
+    """A resumed import was sent another file than the one it started with."""
+
+    code = "import_file_mismatch"
+
+
+class ImportNotResumable(Conflict):
+    """The import to resume is finished, or still running in some process."""
+
+    code = "import_not_resumable"
+
+
 class Forbidden(JikimiError):
     """The caller's role does not allow this action on something it may see."""
 

@@ -115,6 +115,20 @@ def _job(w: World, side: Side) -> str:
     return job_id
 
 
+def _import(w: World, side: Side) -> str:
+    """An import into ``side``'s bank (made once per world, by its admin)."""
+    if "import_id" not in side.extra:
+        r = w.client.post(
+            f"/v1/banks/{side.bank}/import",
+            files={"file": ("rows.csv", _csv())},
+            headers=side.headers(),
+        )
+        assert r.status_code == 200, r.text
+        side.extra["import_id"] = r.json()["import_id"]
+    import_id: str = side.extra["import_id"]
+    return import_id
+
+
 def _csv() -> bytes:
     return f"signal_type,signal_value,metadata\npdq,{random_hex(64)},\n".encode()
 
@@ -268,6 +282,12 @@ MATRIX: dict[tuple[str, str], Row] = {
         lambda w, c, t, f: Req(
             f"/v1/banks/{t.bank}/import", {"files": {"file": ("rows.csv", _csv())}}
         ),
+    ),
+    ("GET", "/v1/banks/{name}/imports"): Row(
+        BANK_WRITERS, Target.THING, 200, lambda w, c, t, f: Req(f"/v1/banks/{t.bank}/imports")
+    ),
+    ("GET", "/v1/imports/{import_id}"): Row(
+        BANK_WRITERS, Target.THING, 200, lambda w, c, t, f: Req(f"/v1/imports/{_import(w, t)}")
     ),
     ("GET", "/v1/banks/{name}/export"): Row(
         BANK_WRITERS, Target.THING, 200, lambda w, c, t, f: Req(f"/v1/banks/{t.bank}/export")

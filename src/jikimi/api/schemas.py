@@ -237,10 +237,53 @@ class ImportReportPublic(_Response):
     duplicates: int
     error_count: int
     errors: list[RowErrorPublic] = Field(description="The first 1000 row errors.")
+    import_id: str | None = Field(
+        default=None, description="The import's record (GET /v1/imports/{import_id})."
+    )
 
     @classmethod
-    def of(cls, report: domain.ImportReport) -> ImportReportPublic:
-        return cls.model_validate(report.model_dump())
+    def of(cls, report: domain.ImportReport, import_id: str | None = None) -> ImportReportPublic:
+        return cls.model_validate({**report.model_dump(), "import_id": import_id})
+
+
+class ImportErrorPublic(_Response):
+    code: str
+    message: str
+
+
+class ImportPublic(_Response):
+    """A recorded import: who, which file, how far it got, how it ended."""
+
+    id: str
+    bank: str
+    bank_id: str
+    key_id: str = Field(description="The API key that started it.")
+    file_sha256: str = Field(description="SHA-256 of the file: a resume must send the same one.")
+    file_bytes: int
+    format: domain.RowFormat
+    source: str | None
+    state: domain.ImportState = Field(
+        description="running, done, failed, or interrupted (its process died or was "
+        "stopped): failed and interrupted imports can be resumed."
+    )
+    rows: int = Field(description="Rows read and committed: a resume goes on after them.")
+    added: int
+    duplicates: int
+    error_count: int
+    errors: list[RowErrorPublic] = Field(description="The first 1000 row errors.")
+    failure: ImportErrorPublic | None = Field(description="Why a failed import stopped.")
+    runs: int = Field(description="Runs started: the first and each resume.")
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, record: domain.BankImport) -> ImportPublic:
+        return cls.model_validate(record.model_dump(exclude={"tenant_id"}))
+
+
+class ImportList(_Response):
+    imports: list[ImportPublic] = Field(description="Newest first.")
 
 
 # --- matching ---------------------------------------------------------------------

@@ -90,13 +90,8 @@ def _read_text(text: IO[str], fmt: RowFormat | None) -> Iterator[ImportRow | Row
         sniffed.append(line)
         if line.strip():
             break
-    first = sniffed[-1].lstrip("\ufeff \t\r\n") if sniffed else ""
     if fmt is None:
-        fmt = RowFormat.CSV
-        if first.startswith("["):
-            fmt = RowFormat.JSON
-        elif first.startswith("{"):
-            fmt = RowFormat.JSONL
+        fmt = _guess(sniffed[-1] if sniffed else "")
     if fmt == RowFormat.JSON:
         chunks = iter(lambda: text.read(_CHUNK), "")
         yield from _read_json_array(itertools.chain(sniffed, chunks))
@@ -104,6 +99,35 @@ def _read_text(text: IO[str], fmt: RowFormat | None) -> Iterator[ImportRow | Row
         yield from _read_jsonl(itertools.chain(sniffed, text))
     else:
         yield from _read_csv(itertools.chain(sniffed, text))
+
+
+def guess_format(stream: IO[bytes]) -> RowFormat:
+    """The format :func:`read_rows` would guess for this stream (from its first non-blank
+    line), which is left where it was: so an import can record it before reading."""
+    start = stream.tell()
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+    line = ""  # the first non-blank line, or enough of it to tell
+    try:
+        while piece := text.readline(_CHUNK):
+            line += piece
+            if line.strip():
+                break
+            if piece[-1] in "\r\n":  # a blank line: look at the next one
+                line = ""
+    finally:
+        text.detach()
+        stream.seek(start)
+    return _guess(line)
+
+
+def _guess(line: str) -> RowFormat:
+    """The format whose file starts with this (first non-blank) line."""
+    first = line.lstrip("\ufeff \t\r\n")
+    if first.startswith("["):
+        return RowFormat.JSON
+    if first.startswith("{"):
+        return RowFormat.JSONL
+    return RowFormat.CSV
 
 
 def _read_csv(lines: Iterator[str]) -> Iterator[ImportRow | RowError]:

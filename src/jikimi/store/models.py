@@ -253,3 +253,41 @@ class JobRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+
+
+class BankImportRow(Base):
+    """The record of one bank import (see :mod:`jikimi.store.imports`).
+
+    ``rows_done`` and the counts are written in the transaction of each page of
+    entries, so they always say what the bank holds of the file. A running import
+    holds a lease (``lease_owner``/``lease_until``), renewed while it runs; a lapsed
+    lease means its process died, and the import reads as interrupted to any process.
+    """
+
+    __tablename__ = "imports"
+    __table_args__ = (
+        sa.Index(None, "tenant_id", "bank_id", "started_at"),
+        sa.Index(None, "state", "lease_until"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("tenants.id", ondelete="CASCADE"))
+    bank_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("banks.id", ondelete="CASCADE"))
+    key_id: Mapped[str] = mapped_column(ID)
+    file_sha256: Mapped[str] = mapped_column(sa.String(64))
+    file_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    format: Mapped[str] = mapped_column(sa.String(8))
+    source: Mapped[str | None] = mapped_column(sa.Text)
+    state: Mapped[str] = mapped_column(sa.String(12))
+    rows_done: Mapped[int] = mapped_column(sa.BigInteger)
+    added: Mapped[int] = mapped_column(sa.BigInteger)
+    duplicates: Mapped[int] = mapped_column(sa.BigInteger)
+    error_count: Mapped[int] = mapped_column(sa.BigInteger)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON)
+    failure: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    runs: Mapped[int]
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(64))
+    lease_until: Mapped[datetime | None]
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from jikimi.api.routes import banks, entries, health, jobs, keys, match, metrics, scan, scans
+from jikimi.api.routes import (
+    banks,
+    entries,
+    health,
+    imports,
+    jobs,
+    keys,
+    match,
+    metrics,
+    scan,
+    scans,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
@@ -15,6 +26,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     match.router,
     banks.router,
     entries.router,
+    imports.router,
     keys.router,
 )
 
