@@ -273,7 +273,9 @@ class Scanner:
             if self.matcher is not None:
                 matches = self.matcher.match(signals, dihedral)
                 kinds = self.matcher.bank_kinds()
-            decision = self.policy.decide(grade, synthetic, matches, kinds)
+            decision = self.policy.decide(
+                grade, synthetic, matches, kinds, truncated=media.truncated
+            )
         except JikimiError as exc:
             return error_verdict(item.source, exc.code, exc.message)
         return Verdict(
