@@ -1,7 +1,8 @@
 """Fuzz the public pipeline with mutated media: no input may raise, crash or hang a worker.
 
-``python -m bench.fuzz [--quick] [--n N] [--seed S] [--jobs J] [--batch B] [--full-every K]``
-(last line: one JSON object)
+``python -m bench.fuzz [--quick] [--n N] [--seed S] [--jobs J] [--batch B] [--full-every K]
+[--max-s S]`` (last line: one JSON object; ``--max-s`` starts no batch after S seconds, for
+a long run bounded in time: ``inputs`` says how many ran)
 
 Seeds
     Made at start from the package's sample photos, shrunk to a few dozen pixels, in
@@ -130,6 +131,7 @@ def seeds() -> tuple[Seed, ...]:
         Seed("jpeg-grey", "jpeg", _save(tall.convert("L"), "JPEG")),
         Seed("jpeg-cmyk", "jpeg", _save(small.convert("CMYK"), "JPEG")),
         Seed("jpeg-exif", "jpeg", _save(wide, "JPEG", exif=exif.tobytes(), comment=b"c")),
+        Seed("jpeg-restarts", "jpeg", _save(wide, "JPEG", restart_marker_blocks=2)),
         Seed("png", "png", _save(wide, "PNG")),
         Seed("png-rgba", "png", _save(small.convert("RGBA"), "PNG")),
         Seed("png-palette", "png", _save(tall.convert("P"), "PNG", optimize=True)),
@@ -144,6 +146,11 @@ def seeds() -> tuple[Seed, ...]:
         Seed("tiff", "tiff", _save(small, "TIFF")),
         Seed("tiff-deflate", "tiff", _save(wide, "TIFF", compression="tiff_adobe_deflate")),
         Seed("tiff-pages", "tiff", _animated([tall, tall.rotate(90)], "TIFF")),
+        # metadata for the provenance readers: generator text, XMP, EXIF UserComment
+        Seed("png-generator", "png", _save(small, "PNG", pnginfo=_png_text())),
+        Seed("jpeg-xmp", "jpeg", _save(small, "JPEG", xmp=XMP, exif=_exif_comment())),
+        Seed("webp-xmp", "riff", _save(small, "WEBP", xmp=XMP, exif=_exif_comment())),
+        Seed("gif-comment", "gif", _save(tall.convert("P"), "GIF", comment=PARAMETERS)),
     ]
     frames = [wide.rotate(15 * i) for i in range(6)]
     out += [
@@ -156,6 +163,39 @@ def seeds() -> tuple[Seed, ...]:
         Seed("avi", "riff", _video("avi", "mpeg4", frames)),
     ]
     return tuple(out)
+
+
+PARAMETERS = (
+    b"a photo of a lighthouse\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, "
+    b"CFG scale: 7, Seed: 1, Size: 48x48, Model hash: 0123456789, Model: sd_xl_base_1.0"
+)
+XMP = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+    b'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+    b'xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" '
+    b'Iptc4xmpExt:DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/'
+    b'trainedAlgorithmicMedia" xmlns:xmp="http://ns.adobe.com/xap/1.0/" '
+    b'xmp:CreatorTool="Adobe Firefly"/></rdf:RDF></x:xmpmeta>'
+)
+
+
+def _png_text() -> Any:
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", PARAMETERS.decode())
+    info.add_itxt("XML:com.adobe.xmp", XMP.decode())
+    info.add_text("Software", "ComfyUI", zip=True)
+    return info
+
+
+def _exif_comment() -> bytes:
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x9286] = b"UNICODE\x00" + PARAMETERS.decode().encode("utf-16-be")  # UserComment
+    exif[0x0131] = "Midjourney"
+    return exif.tobytes()
 
 
 def _deep(image: Any) -> Any:
@@ -671,8 +711,11 @@ class Worker:
             self.kill()
 
 
-def run(n: int, seed: int, jobs: int, batch: int, full_every: int, hang_s: float) -> dict[str, Any]:
+def run(
+    n: int, seed: int, jobs: int, batch: int, full_every: int, hang_s: float, max_s: float
+) -> dict[str, Any]:
     tally = Tally()
+    deadline = time.monotonic() + max_s if max_s > 0 else float("inf")
     batches: queue.Queue[list[int]] = queue.Queue()
     for start in range(0, n, batch):
         batches.put(list(range(start, min(n, start + batch))))
@@ -682,12 +725,15 @@ def run(n: int, seed: int, jobs: int, batch: int, full_every: int, hang_s: float
 
     def drive() -> None:
         worker = Worker(seed, full_every)
-        while True:
+        while time.monotonic() < deadline:
             try:
                 todo = batches.get_nowait()
             except queue.Empty:
                 break
             stopped = worker.run(todo, on_record, hang_s)
+            with tally.lock:
+                done, escaped, crashes = tally.inputs, tally.escaped, tally.crashes
+            print(f"fuzz: {done} inputs, {escaped} escaped, {crashes} crashes", file=sys.stderr)
             while stopped is not None:
                 # The worker died or hung: its batch is lost from the first input it did
                 # not report. That input runs alone in a fresh worker (is it the culprit?),
@@ -748,6 +794,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=0, help="inputs per worker batch")
     parser.add_argument("--full-every", type=int, default=10, help="1 = every input full")
     parser.add_argument("--hang-s", type=float, default=90.0, help="silence that means a hang")
+    parser.add_argument("--max-s", type=float, default=0, help="start no batch after this time")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--show", type=int, default=-1, help="write input I to a file, exit")
     args = parser.parse_args()
@@ -763,7 +810,8 @@ def main() -> None:
         return
     n = args.n or (600 if args.quick else 20_000)
     batch = args.batch or (100 if args.quick else 500)
-    emit(run(n, args.seed, args.jobs, batch, max(1, args.full_every), args.hang_s))
+    full_every = max(1, args.full_every)
+    emit(run(n, args.seed, args.jobs, batch, full_every, args.hang_s, args.max_s))
 
 
 if __name__ == "__main__":
