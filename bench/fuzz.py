@@ -7,8 +7,10 @@ a long run bounded in time: ``inputs`` says how many ran)
 Seeds
     Made at start from the package's sample photos, shrunk to a few dozen pixels, in
     every format jikimi reads: JPEG (baseline, progressive, grey, CMYK, EXIF
-    orientation), PNG (RGB, RGBA, palette, 16-bit, Adam7), WebP (lossy, lossless,
-    animated), GIF (still, animated), BMP, TIFF (raw, deflate, multi-page), and
+    orientation, restart markers), PNG (RGB, RGBA, palette, 16-bit, Adam7, APNG),
+    WebP (lossy, lossless, animated), GIF (still, animated), BMP, TIFF (raw,
+    deflate, multi-page), files carrying provenance metadata (A1111 parameters,
+    IPTC XMP, EXIF UserComment), and
     videos through PyAV: MP4 (index last, and fragmented with the index first),
     WebM (VP8, VP9), MKV, MOV, AVI.
 
@@ -137,6 +139,7 @@ def seeds() -> tuple[Seed, ...]:
         Seed("png-palette", "png", _save(tall.convert("P"), "PNG", optimize=True)),
         Seed("png-16", "png", _save(Image.fromarray(_deep(tall)), "PNG")),
         Seed("png-adam7", "png", _adam7_png(wide)),
+        Seed("png-apng", "png", _animated([tall, tall.rotate(90), tall], "PNG")),
         Seed("webp", "riff", _save(small, "WEBP", quality=60)),
         Seed("webp-lossless", "riff", _save(tall, "WEBP", lossless=True)),
         Seed("webp-animated", "riff", _animated([small, small.rotate(90)], "WEBP")),
