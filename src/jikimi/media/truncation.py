@@ -166,20 +166,21 @@ def _png_raw_size(ihdr: bytes) -> int:
     return total
 
 
-def _inflate_some(stream: bytes, size: int) -> bytes | None:
+def _inflate_some(stream: bytes, size: int) -> bytearray | None:
     """What a cut zlib stream inflates to (``None`` if nothing), zero-padded to ``size``."""
     inflater = zlib.decompressobj()
-    out = bytearray()
+    out = bytearray(size)  # zeros: the rows that did not arrive
+    filled = 0
     for at in range(0, len(stream), _INFLATE_PIECE):
         try:
-            out += inflater.decompress(stream[at : at + _INFLATE_PIECE], size - len(out))
+            piece = inflater.decompress(stream[at : at + _INFLATE_PIECE], size - filled)
         except zlib.error:
             break  # corrupt from here on: keep what came before
-        if len(out) >= size or inflater.eof:
+        out[filled : filled + len(piece)] = piece
+        filled += len(piece)
+        if filled >= size or inflater.eof:
             break
-    if not out:
-        return None
-    return bytes(out[:size]) + bytes(max(0, size - len(out)))
+    return out if filled else None
 
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:
