@@ -133,3 +133,42 @@ def test_bad_rules_files_are_config_errors(tmp_path: Path, text: str, needle: st
 def test_missing_rules_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read rules file"):
         load_rules(tmp_path / "nope.toml")
+
+
+# --- truncated files -----------------------------------------------------------------
+
+
+def test_truncated_file_with_nothing_else_is_held(policy: Policy) -> None:
+    d = policy.decide(grade(GradeLabel.NORMAL), NONE, [], {}, truncated=True)
+    assert (d.action, d.priority) == (Action.HOLD, Priority.NORMAL)
+    assert any("truncated" in r for r in d.reasons)
+    assert policy.decide(grade(GradeLabel.NORMAL), NONE, [], {}).action is Action.ALLOW
+
+
+def test_truncation_does_not_soften_other_results(policy: Policy) -> None:
+    d = policy.decide(grade(GradeLabel.NORMAL), NONE, [match("TAKE")], KINDS, truncated=True)
+    assert (d.action, d.priority) == (Action.REMOVE, Priority.URGENT)
+    d = policy.decide(grade(GradeLabel.ADULT), NONE, [], {}, truncated=True)
+    assert d.action is Action.HOLD  # the adult label, and the hold
+    assert any(r.startswith("Graded adult") for r in d.reasons)
+    assert any("truncated" in r for r in d.reasons)
+
+
+def test_known_safe_match_silences_the_truncation_rule(policy: Policy) -> None:
+    d = policy.decide(grade(GradeLabel.NORMAL), NONE, [match("SAFE")], KINDS, truncated=True)
+    assert d.action is Action.ALLOW
+    assert any("truncated" in r and "suppression bank SAFE" in r for r in d.reasons)
+
+
+def test_truncated_condition_in_a_rules_file(tmp_path: Path) -> None:
+    p = tmp_path / "rules.toml"
+    p.write_text(
+        '[[rule]]\nname="cut"\ntruncated=true\naction="remove"\nreason="cut"\n'
+        '[[rule]]\nname="whole-adult"\ntruncated=false\ngrade_at_least="adult"\n'
+        'action="label"\nreason="whole"\n'
+    )
+    pol = Policy.from_file(load_rules(p))
+    assert pol.decide(None, None, [], {}, truncated=True).action is Action.REMOVE
+    assert pol.decide(grade(GradeLabel.ADULT), NONE, [], {}).action is Action.LABEL
+    adult_cut = pol.decide(grade(GradeLabel.ADULT), NONE, [], {}, truncated=True)
+    assert adult_cut.reasons == ("cut",)

@@ -118,6 +118,11 @@ class Media(_Frozen):
     duration_s: float | None = None
     bytes: int
     sha256: str
+    truncated: bool = Field(
+        default=False,
+        description="Bytes are missing at the end of the file: what arrived was decoded, "
+        "hashed and graded (the byte hashes differ from the whole file's).",
+    )
 
 
 class Signal(_Frozen):

@@ -312,7 +312,9 @@ class Scanner:
             if self.matcher is not None:
                 matches = self.matcher.match(signals, dihedral)
                 kinds = self.matcher.bank_kinds()
-            decision = self.policy.decide(grade, synthetic, matches, kinds)
+            decision = self.policy.decide(
+                grade, synthetic, matches, kinds, truncated=media.truncated
+            )
             return Verdict(
                 id=new_id("scn"),
                 source=dict(item.source),

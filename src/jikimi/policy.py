@@ -58,14 +58,20 @@ class Rule(BaseModel):
     grade_at_least: GradeLabel | None = None
     synthetic_at_least: Strength | None = None
     bank_kind: BankKind | None = None
+    truncated: bool | None = Field(
+        default=None,
+        description="Holds when the file's truncation (Media.truncated) is this value.",
+    )
 
     @property
     def classifier_only(self) -> bool:
-        """True when the rule rests on model outputs alone (suppressible)."""
+        """True when the rule does not rest on a bank match (suppressible): model
+        outputs, or the file's own state (truncation)."""
         return self.bank_kind is None
 
     def model_post_init(self, __context: Any) -> None:
-        if self.grade_at_least is None and self.synthetic_at_least is None and not self.bank_kind:
+        conditions = (self.grade_at_least, self.synthetic_at_least, self.bank_kind, self.truncated)
+        if all(c is None for c in conditions):
             raise ValueError(f"rule {self.name!r} has no condition")
 
 
@@ -117,8 +123,10 @@ class Policy:
         synthetic: Synthetic | None,
         matches: Sequence[Match],
         bank_kinds: Mapping[str, BankKind],
+        *,
+        truncated: bool = False,
     ) -> Decision:
-        """The Decision for one item's evidence."""
+        """The Decision for one item's evidence (``truncated``: its Media.truncated)."""
         kinds_hit: dict[BankKind, list[str]] = {}
         for m in matches:
             kind = bank_kinds.get(m.bank, BankKind.WATCH)
@@ -131,7 +139,7 @@ class Policy:
         action, priority, reasons = Action.ALLOW, Priority.LOW, []
         silenced: list[str] = []
         for rule in self.rules:
-            if not _holds(rule, grade, best_strength, kinds_hit):
+            if not _holds(rule, grade, best_strength, kinds_hit, truncated):
                 continue
             if suppressed and rule.classifier_only:
                 silenced.append(rule.name)
@@ -161,7 +169,10 @@ def _holds(
     grade: Grade | None,
     strength: Strength | None,
     kinds_hit: Mapping[BankKind, list[str]],
+    truncated: bool,
 ) -> bool:
+    if rule.truncated is not None and rule.truncated != truncated:
+        return False
     if rule.grade_at_least is not None and (
         grade is None or grade.label.severity < rule.grade_at_least.severity
     ):

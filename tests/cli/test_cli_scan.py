@@ -55,7 +55,7 @@ def test_generated_sample_has_generator_evidence(sample_verdicts: list[dict[str,
 def test_partial_failure_exits_1_and_keeps_the_rest(tmp_path: Path) -> None:
     shutil.copy(SAMPLES / "coffee.jpg", tmp_path / "a.jpg")
     data = (SAMPLES / "rocket.jpg").read_bytes()
-    (tmp_path / "b-truncated.jpg").write_bytes(data[: len(data) // 3])
+    (tmp_path / "b-truncated.jpg").write_bytes(data[:200])  # cut inside its headers
     (tmp_path / "c-empty.jpg").write_bytes(b"")
     (tmp_path / "notes.txt").write_text("not an image")
     code, out, err = run(["scan", str(tmp_path), "--json"])

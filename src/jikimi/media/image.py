@@ -4,8 +4,11 @@
 format by magic bytes, reads the header to check the pixel size *before* any
 pixel is decoded (decompression bombs), counts frames, reads text metadata and
 EXIF orientation, and hashes the bytes. Pixels are decoded later, on demand, by
-``Picture.rgb()``; a file that turns out to be truncated fails there, with the
-same :class:`~jikimi.errors.CorruptMedia` error ``load`` would raise.
+``Picture.rgb()``; a file that turns out to be corrupt fails there, with the
+same :class:`~jikimi.errors.CorruptMedia` error ``load`` would raise. A file cut
+short is decoded as far as it goes from a completed copy and marked
+``Media.truncated`` (see :mod:`jikimi.media.truncation`); one that yields no
+picture at all fails like a corrupt file.
 
 Lifecycle of one upload::
 
@@ -49,6 +52,7 @@ from jikimi.errors import CorruptMedia, MediaError, MediaTooLarge, UnsupportedMe
 from jikimi.media.limits import MediaLimits, check_dimensions, check_size
 from jikimi.media.picture import RGB, Metadata, Picture
 from jikimi.media.sniff import FileFormat, Sniffed, sniff
+from jikimi.media.truncation import complete
 from jikimi.model import Media, MediaKind
 
 _T = TypeVar("_T")
@@ -84,6 +88,9 @@ def load(data: bytes, limits: MediaLimits) -> Picture:
     with _pillow_errors(sniffed):
         im = _open_header(plugin, sniffed, data)
         check_dimensions(im.width, im.height, limits)
+        pixels = _completed(data, sniffed, limits)
+        if pixels is not None and pixels is not data:
+            im = _open_header(plugin, sniffed, pixels)  # frames counted in the completed copy
         exif = _quietly(lambda: _read_exif(im), None)
         metadata = _read_metadata(im, exif)  # before counting: GIF info is per frame
         frames = _frame_count(im)
@@ -98,9 +105,16 @@ def load(data: bytes, limits: MediaLimits) -> Picture:
         frames=frames,
         bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
+        truncated=pixels is not None,
     )
-    decoder = _Decoder(data, sniffed, plugin, transpose, stored)
+    decoder = _Decoder(pixels or data, sniffed, plugin, transpose, stored)
     return Picture(media, data, sniffed.mime, metadata, decoder, decoder.scale_of)
+
+
+def _completed(data: bytes, sniffed: Sniffed, limits: MediaLimits) -> bytes | None:
+    """``None`` for a whole file; for a truncated one, the copy to decode (see
+    :mod:`jikimi.media.truncation`), never building more than the decode would."""
+    return complete(data, sniffed.format, budget=limits.max_pixels * 8)
 
 
 def _open_header(
@@ -297,7 +311,7 @@ class _Decoder:
             if self.transpose is not None and not _pillow_oriented(im):
                 rgb = rgb.transpose(self.transpose)
             pixels: RGB = np.asarray(rgb, dtype=np.uint8)  # read-only, C-contiguous
-            return pixels
+        return pixels
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
