@@ -171,7 +171,14 @@ class Synthetic(_Frozen):
 
 
 class Match(_Frozen):
-    bank: str
+    bank: str = Field(
+        description="The bank's name (a bank shared with the caller whose name clashes "
+        "with another visible bank's: its id)."
+    )
+    bank_id: str | None = Field(default=None, description="The bank's id.")
+    bank_kind: BankKind | None = Field(
+        default=None, description="What a match in this bank means (takedown, watch, ...)."
+    )
     signal: SignalKind
     distance: int = Field(description="Bits between the hashes (videos: the closest frame pair).")
     entry: str

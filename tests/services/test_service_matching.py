@@ -15,9 +15,9 @@ from service_helpers import Side
 from jikimi.config import Settings
 from jikimi.domain import BankCreate, BankUpdate, Entry, EntryCreate, EntryStatus, Role
 from jikimi.errors import Forbidden, InvalidHash
+from jikimi.matching.bank_index import BankIndex
 from jikimi.model import BankKind, Signal, SignalKind
 from jikimi.services import BankService
-from jikimi.services.bank_index import BankIndex
 from jikimi.services.matching import MatchService
 from jikimi.store import Store
 from jikimi.store import entries as entry_repo
@@ -280,10 +280,14 @@ def test_a_shared_bank_named_like_an_own_bank_keeps_its_kind(
     pdq = random_pdq()
     wired.add_entry(theirs, "SAME", EntryCreate(signal=SignalKind.PDQ, value=pdq))
 
-    matcher = matching.matcher_for(ours)
-    [match] = matcher.match([pdq_signal(pdq)], list)
+    snapshot = matching.snapshot_for(ours)
+    [match] = snapshot.match([pdq_signal(pdq)], list)
     assert match.bank == lent.id  # the shared one is named by its id
-    assert matcher.bank_kinds() == {"SAME": BankKind.SUPPRESSION, lent.id: BankKind.TAKEDOWN}
+    assert (match.bank_id, match.bank_kind) == (lent.id, BankKind.TAKEDOWN)
+    assert {(b.label, b.bank.kind) for b in snapshot.banks} == {
+        ("SAME", BankKind.SUPPRESSION),
+        (lent.id, BankKind.TAKEDOWN),
+    }
     # The owner still sees its own name.
     assert [m.bank for m in matching.match_hashes(theirs, [pdq_signal(pdq)])[0]] == ["SAME"]
 
