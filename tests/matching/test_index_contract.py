@@ -112,6 +112,15 @@ def test_a_snapshot_keeps_the_answers_and_the_watermark(spec: KindSpec, tmp_path
 
 
 @pytest.mark.parametrize("spec", SPECS)
+def test_an_empty_index_survives_a_snapshot(spec: KindSpec, tmp_path: Path) -> None:
+    a, _, _ = EXAMPLES[spec.kind]
+    spec.new_index(31).save(tmp_path / "empty.snap", 5)
+    loaded, mark = spec.index.load(tmp_path / "empty.snap")
+    assert (len(loaded), mark) == (0, 5)
+    assert loaded.query([a], OPTIONS) == [[]]
+
+
+@pytest.mark.parametrize("spec", SPECS)
 def test_the_spec_validates_through_its_signal_type(spec: KindSpec) -> None:
     a, _, bad = EXAMPLES[spec.kind]
     assert spec.validate(a) == a

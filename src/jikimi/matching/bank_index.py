@@ -124,16 +124,20 @@ class BankIndex:
 
     # --- snapshots -----------------------------------------------------------
 
-    def save(self, directory: Path, watermark: int) -> None:
-        """Write every kind's index, the refs and the bank with ``watermark``."""
+    def save(self, directory: Path, watermark: int, *, mark_clean: bool = True) -> None:
+        """Write every kind's index, the refs and the bank with ``watermark``.
+
+        ``mark_clean=False``: a copy elsewhere, which leaves :attr:`dirty` as it is.
+        """
         directory.mkdir(parents=True, exist_ok=True)
         for spec in kind_specs():
             index = self.indexes.get(spec.kind) or spec.new_index(self.ceiling)
             index.save(directory / _file(spec), watermark)
         self.refs.save(directory / REFS_FILE, watermark)
         _write_atomic(directory / BANK_FILE, self.bank.model_dump_json())
-        self.dirty = False
-        self.unsaved = 0
+        if mark_clean:
+            self.dirty = False
+            self.unsaved = 0
 
     @classmethod
     def load(cls, bank: Bank | None, directory: Path) -> tuple[BankIndex, int]:

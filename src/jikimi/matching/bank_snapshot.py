@@ -70,7 +70,10 @@ class _Hit:
 class BankSnapshot:
     """The pipeline's :class:`~jikimi.pipeline.Matcher` over one tenant's banks."""
 
-    def __init__(self, banks: Sequence[SnapshotBank], guard: Guard | None = None) -> None:
+    def __init__(
+        self, tenant_id: str, banks: Sequence[SnapshotBank], guard: Guard | None = None
+    ) -> None:
+        self.tenant_id = tenant_id
         self._banks = tuple(banks)
         self._guard: Guard = guard or contextlib.nullcontext
 
@@ -93,7 +96,8 @@ class BankSnapshot:
             key=lambda index: index.bank.id,
         )
         labels = _labels(tenant_id, [index.bank for index in visible])
-        return cls([SnapshotBank(i.bank, labels[i.bank.id], i) for i in visible], guard)
+        banks = [SnapshotBank(i.bank, labels[i.bank.id], i) for i in visible]
+        return cls(tenant_id, banks, guard)
 
     @classmethod
     def load(cls, directory: Path, tenant_id: str) -> BankSnapshot:
@@ -113,6 +117,13 @@ class BankSnapshot:
                     continue
                 indexes.append(index)
         return cls.of(indexes, tenant_id)
+
+    def save(self, directory: Path) -> None:
+        """Write these banks' indexes under ``directory`` for :meth:`load` (e.g. by
+        worker processes that have no database)."""
+        with self._guard():
+            for where in self._banks:
+                where.index.save(directory / where.bank.id, 0, mark_clean=False)
 
     # --- lookups -------------------------------------------------------------
 

@@ -247,7 +247,7 @@ class VpdqSignalIndex(SignalIndex):
             blob = contents.arrays["text"].tobytes()
             if ids.shape != ends.shape or (len(ends) and int(ends[-1]) != len(blob)):
                 raise ValueError("ids, ends and text do not fit together")
-            starts = [0, *ends[:-1].tolist()]
+            starts = [0, *ends[:-1].tolist()] if len(ends) else []
             texts = [blob[a:b].decode() for a, b in zip(starts, ends.tolist(), strict=True)]
             index = cls(int(contents.params["max_threshold"]))
             index.add(ids.tolist(), texts)

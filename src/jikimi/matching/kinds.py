@@ -107,6 +107,11 @@ def kind_spec(kind: SignalKind) -> KindSpec:
     raise ConfigError(f"{kind.value} signals cannot be banked or matched")
 
 
+def holds_frames(kind: SignalKind) -> bool:
+    """Whether entries of ``kind`` are videos whose frames live in ``video_frames``."""
+    return kind_spec(kind).payload is Payload.FRAMES
+
+
 def banked_kinds() -> frozenset[SignalKind]:
     """The kinds a bank may hold (and ``POST /v1/match`` may look up)."""
     return frozenset(spec.kind for spec in kind_specs())

@@ -86,8 +86,11 @@ class MatchService:
         settings: Settings,
         *,
         on_applied: ChangeHook | None = None,
+        read_only: bool = False,
     ) -> None:
         self.store = store
+        self.read_only = read_only
+        """Never write to the index directory (``jikimi scan`` reads the server's)."""
         self.settings = settings
         self.directory = Path(settings.data_dir) / "index"
         self._on_applied = on_applied
@@ -190,6 +193,8 @@ class MatchService:
         so the snapshot is of one state): a change waits for at most one bank's
         write, not for all of them, and lookups go on throughout (they only read).
         """
+        if self.read_only:
+            return
         with self._lock.read():
             dirty = [
                 bank_id
@@ -247,7 +252,7 @@ class MatchService:
 
     def _drop_stale_directories(self, banks: Mapping[str, Bank]) -> None:
         """Remove the snapshot directories of banks that no longer exist."""
-        if not self.directory.is_dir():
+        if self.read_only or not self.directory.is_dir():
             return
         for sub in self.directory.iterdir():
             if sub.is_dir() and sub.name not in banks:
@@ -384,7 +389,8 @@ class MatchService:
     def _adopt_banks(self, banks: dict[str, Bank]) -> None:
         for bank_id in set(self._indexes) - set(banks):
             del self._indexes[bank_id]  # deleted: so is its snapshot directory
-            shutil.rmtree(self.directory / bank_id, ignore_errors=True)
+            if not self.read_only:
+                shutil.rmtree(self.directory / bank_id, ignore_errors=True)
         rebuild = []
         for bank in banks.values():
             index = self._indexes.get(bank.id)
@@ -468,3 +474,13 @@ def _runs(changes: Sequence[Change]) -> list[list[Change]]:
         else:
             runs.append([change])
     return runs
+
+
+def load_snapshot(store: Store, settings: Settings, principal: Principal) -> BankSnapshot:
+    """The caller's banks as a scan through the API would see them now, for a process
+    that scans on its own (``jikimi scan``): the server's snapshot files, caught up
+    with the database, never written back."""
+    require(principal, Permission.SCAN)
+    service = MatchService(store, settings, read_only=True)
+    service.load()
+    return service.snapshot_for(principal)
