@@ -8,6 +8,7 @@ added, never renamed or removed (see DESIGN.md, "Verdict JSON, version 1").
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -118,6 +119,26 @@ class Media(_Frozen):
     duration_s: float | None = None
     bytes: int
     sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class FrameHash:
+    """The PDQ hash of one video frame: a line of a vPDQ file (see ``jikimi.signals.vpdq``).
+
+    ``frame`` counts from 0 in presentation order; ``t_s`` is ``frame / fps``;
+    ``quality`` is PDQ's 0-100 (below 50: "low quality", kept, never dropped).
+    A plain dataclass rather than a pydantic model: a video has thousands. It lives
+    here, with the other value types, because the store keeps frames too.
+    """
+
+    frame: int
+    t_s: float
+    quality: int
+    pdq: str
+
+    def line(self) -> str:
+        """This hash as a vPDQ line, without the newline."""
+        return f"{self.frame},{self.quality},{self.pdq},{self.t_s:.3f}"
 
 
 class Signal(_Frozen):
