@@ -62,21 +62,28 @@ def start(data_dir: Path, port: int, log: Path, after_changes: int) -> subproces
 
 
 def last_hash(csv_path: Path) -> str:
+    """The last valid PDQ hash of the file (its last rows may be bad or repeated)."""
     with csv_path.open("rb") as f:
-        f.seek(-400, os.SEEK_END)
-        line = f.read().decode().strip().splitlines()[-1]
-    return line.split(",")[1]
+        f.seek(-2000, os.SEEK_END)
+        lines = f.read().decode().strip().splitlines()[1:]
+    for line in reversed(lines):
+        value = line.split(",")[1]
+        if len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+            return value
+    raise SystemExit(f"no valid hash at the end of {csv_path}")
 
 
 def wait_applied(base: str, key: str, pdq: str, limit_s: float) -> float:
     """Seconds until the server matches ``pdq`` (every change before it is applied)."""
     t0 = time.perf_counter()
-    body = {"signals": [{"type": "pdq", "value": pdq}]}
+    body = {"hashes": [{"type": "pdq", "value": pdq}]}
     headers = {"Authorization": f"Bearer {key}"}
     while time.perf_counter() - t0 < limit_s:
         r = httpx.post(f"{base}/v1/match", json=body, headers=headers, timeout=30)
         if r.status_code == 200 and r.json()["results"][0]["matches"]:
             return time.perf_counter() - t0
+        if r.status_code not in (200, 503):
+            raise SystemExit(f"POST /v1/match answered {r.status_code}: {r.text[:500]}")
         time.sleep(0.2)
     raise SystemExit(f"the server did not apply the import within {limit_s} s")
 
