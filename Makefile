@@ -33,6 +33,7 @@ check: $(DEVSTAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 BENCHES := bench.pdq bench.grade bench.match bench.video bench.api
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -297,11 +297,11 @@ class VideoBank:
         self.seen.append(tuple(signals))
         self.dihedral.append(dihedral())
         if any(s.type is SignalKind.VPDQ for s in signals):
-            return (Match(bank="V", signal=SignalKind.VPDQ, distance=0, entry="ent_v"),)
+            kind = BankKind.TAKEDOWN
+            return (
+                Match(bank="V", bank_kind=kind, signal=SignalKind.VPDQ, distance=0, entry="ent_v"),
+            )
         return ()
-
-    def bank_kinds(self) -> Mapping[str, BankKind]:
-        return {"V": BankKind.TAKEDOWN}
 
 
 def test_matcher_gets_the_vpdq_signal(scanner: Scanner) -> None:

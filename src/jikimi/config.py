@@ -116,6 +116,13 @@ class Settings(BaseSettings):
         description="How often changed bank indexes are written to <data_dir>/index "
         "(also on shutdown), so a restart replays only the newer changes.",
     )
+    match_snapshot_after_changes: int = Field(
+        default=100_000,
+        ge=0,
+        description="A bank index is also written once this many changes reached it since "
+        "its last snapshot (0: only by time), so that a restart after a crash replays at "
+        "most about this many changes however large the bank.",
+    )
     retro_settle_s: float = Field(
         default=120.0,
         ge=0,

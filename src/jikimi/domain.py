@@ -364,6 +364,8 @@ class IndexEntry(NamedTuple):
     bank_id: str
     signal: SignalKind
     value: str
+    entry_id: str = ""
+    """The public id (``ent_…``), which a Match reports."""
 
 
 class Change(NamedTuple):
@@ -376,6 +378,9 @@ class Change(NamedTuple):
     signal: SignalKind
     value: str
     at: datetime
+    entry_id: str | None = None
+    """The entry's public id when read with :func:`~jikimi.store.entries.changes_since`
+    (``None`` once the entry is deleted)."""
 
 
 class EntryRef(_Frozen):

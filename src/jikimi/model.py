@@ -8,6 +8,7 @@ added, never renamed or removed (see DESIGN.md, "Verdict JSON, version 1").
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -125,6 +126,26 @@ class Media(_Frozen):
     )
 
 
+@dataclass(frozen=True, slots=True)
+class FrameHash:
+    """The PDQ hash of one video frame: a line of a vPDQ file (see ``jikimi.signals.vpdq``).
+
+    ``frame`` counts from 0 in presentation order; ``t_s`` is ``frame / fps``;
+    ``quality`` is PDQ's 0-100 (below 50: "low quality", kept, never dropped).
+    A plain dataclass rather than a pydantic model: a video has thousands. It lives
+    here, with the other value types, because the store keeps frames too.
+    """
+
+    frame: int
+    t_s: float
+    quality: int
+    pdq: str
+
+    def line(self) -> str:
+        """This hash as a vPDQ line, without the newline."""
+        return f"{self.frame},{self.quality},{self.pdq},{self.t_s:.3f}"
+
+
 class Signal(_Frozen):
     """One hash of the media. ``quality`` is set for perceptual hashes only."""
 
@@ -176,7 +197,14 @@ class Synthetic(_Frozen):
 
 
 class Match(_Frozen):
-    bank: str
+    bank: str = Field(
+        description="The bank's name (a bank shared with the caller whose name clashes "
+        "with another visible bank's: its id)."
+    )
+    bank_id: str | None = Field(default=None, description="The bank's id.")
+    bank_kind: BankKind | None = Field(
+        default=None, description="What a match in this bank means (takedown, watch, ...)."
+    )
     signal: SignalKind
     distance: int = Field(description="Bits between the hashes (videos: the closest frame pair).")
     entry: str

@@ -44,7 +44,6 @@ from jikimi.errors import JikimiError
 from jikimi.ids import new_id
 from jikimi.media import MediaLimits, Picture, load, sniff
 from jikimi.model import (
-    BankKind,
     ErrorInfo,
     Grade,
     Match,
@@ -68,15 +67,17 @@ fault as far as we know): the item's Verdict carries it, the log has the traceba
 
 
 class Matcher(Protocol):
-    """A snapshot of the banks, as the pipeline sees it (see ``jikimi.matching``)."""
+    """A snapshot of the banks, as the pipeline sees it (``jikimi.matching.BankSnapshot``).
+
+    It answers from memory: no database, no network. Each Match names its bank's
+    kind, which is all the policy needs of the banks.
+    """
 
     def match(
         self, signals: Sequence[Signal], dihedral: Callable[[], Sequence[str]]
     ) -> tuple[Match, ...]:
         """Matches for one item; ``dihedral()`` computes the 8 PDQ variants on demand."""
         ...
-
-    def bank_kinds(self) -> Mapping[str, BankKind]: ...
 
 
 class ScanProgress(Protocol):
@@ -308,13 +309,9 @@ class Scanner:
         """Matches and the decision, for an image or a video alike."""
         try:
             matches: tuple[Match, ...] = ()
-            kinds: Mapping[str, BankKind] = {}
             if self.matcher is not None:
                 matches = self.matcher.match(signals, dihedral)
-                kinds = self.matcher.bank_kinds()
-            decision = self.policy.decide(
-                grade, synthetic, matches, kinds, truncated=media.truncated
-            )
+            decision = self.policy.decide(grade, synthetic, matches, truncated=media.truncated)
             return Verdict(
                 id=new_id("scn"),
                 source=dict(item.source),

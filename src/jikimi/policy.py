@@ -122,14 +122,18 @@ class Policy:
         grade: Grade | None,
         synthetic: Synthetic | None,
         matches: Sequence[Match],
-        bank_kinds: Mapping[str, BankKind],
+        bank_kinds: Mapping[str, BankKind] | None = None,
         *,
         truncated: bool = False,
     ) -> Decision:
-        """The Decision for one item's evidence (``truncated``: its Media.truncated)."""
+        """The Decision for one item's evidence (``truncated``: its Media.truncated).
+
+        A match's bank kind is the one it carries (``Match.bank_kind``); ``bank_kinds``
+        (by bank label) is for matches that carry none, which count as ``watch``.
+        """
         kinds_hit: dict[BankKind, list[str]] = {}
         for m in matches:
-            kind = bank_kinds.get(m.bank, BankKind.WATCH)
+            kind = m.bank_kind or (bank_kinds or {}).get(m.bank, BankKind.WATCH)
             kinds_hit.setdefault(kind, [])
             if m.bank not in kinds_hit[kind]:
                 kinds_hit[kind].append(m.bank)

@@ -20,9 +20,8 @@ from pydantic_core import PydanticCustomError
 
 from jikimi import domain
 from jikimi.errors import InvalidHash
+from jikimi.matching.kinds import banked_kinds, kind_spec
 from jikimi.model import BankKind, Match, SignalKind
-from jikimi.signals import signal_type
-from jikimi.signals.vpdq import VpdqSignal
 
 MAX_MATCH_HASHES = 1000
 """Largest ``POST /v1/match`` batch."""
@@ -137,14 +136,9 @@ class BankList(_Response):
 
 @functools.cache
 def _validator(kind: SignalKind) -> Callable[[str], str]:
-    """The signal type's own hash check (looked up once: it runs for every hash).
-
-    vPDQ is not in the signal registry (its value is a whole hash file, and nothing
-    hashes it from bytes or a picture): its check is :class:`VpdqSignal`'s.
-    """
-    if kind is SignalKind.VPDQ:
-        return VpdqSignal.validate
-    return signal_type(kind).validate
+    """The signal type's own hash check, from the registry (looked up once: it runs for
+    every hash)."""
+    return kind_spec(kind).validate
 
 
 def _canonical(value: str, info: ValidationInfo, kind_field: str) -> str:
@@ -152,7 +146,7 @@ def _canonical(value: str, info: ValidationInfo, kind_field: str) -> str:
     signal = info.data.get(kind_field)
     if signal is None:  # the type itself was invalid: that error is reported already
         return value
-    if signal not in domain.BANK_SIGNALS:
+    if signal not in banked_kinds():
         raise PydanticCustomError(
             "invalid_hash", "{kind} hashes cannot be banked or matched", {"kind": signal.value}
         )

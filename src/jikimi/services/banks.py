@@ -70,6 +70,7 @@ from jikimi.errors import (
     NotFound,
     UnsupportedMedia,
 )
+from jikimi.matching.kinds import holds_frames
 from jikimi.model import ErrorInfo, MediaKind, SignalKind
 from jikimi.services import importing, imports
 from jikimi.services._common import now, require
@@ -219,7 +220,7 @@ class BankService:
         require(principal, Permission.BANK_WRITE)
         if entry.signal not in BANK_SIGNALS:
             raise InvalidInput(f"a bank cannot hold {entry.signal.value} hashes")
-        if entry.signal is SignalKind.VPDQ:
+        if holds_frames(entry.signal):
             video = _video_entry(_parse_vpdq_file(entry.value))
             meta = _check_meta(entry)
             return self._add(principal, bank, video.signal, video.value, meta, None, video.frames)
@@ -661,7 +662,7 @@ class BankService:
                 checked = row if isinstance(row, RowError) else importing.check_row(row)
                 if isinstance(checked, RowError):
                     tally.error(checked)
-                elif checked[0] is SignalKind.VPDQ:
+                elif holds_frames(checked[0]):
                     # A video is written alone, after the rows before it (file order).
                     if batch:
                         self._submit_batch(page, batch, tally.rows - 1)
@@ -803,7 +804,7 @@ class BankService:
                     status=EntryStatus.ACTIVE,
                 )
                 rows = _up_to_videos(read, EXPORT_VIDEOS)
-                videos = [seq for seq, e in rows if e.signal is SignalKind.VPDQ]
+                videos = [seq for seq, e in rows if holds_frames(e.signal)]
                 frames = video_repo.frames_of(s, videos) if videos else {}
             if not rows:
                 return
@@ -811,8 +812,7 @@ class BankService:
             cut = len(rows) < len(read)
             limit = min(IMPORT_BATCH, max(EXPORT_VIDEOS + 1, 2 * (len(rows) if cut else limit)))
             yield [
-                e if e.signal is not SignalKind.VPDQ else _video_row(e, seq, frames)
-                for seq, e in rows
+                e if not holds_frames(e.signal) else _video_row(e, seq, frames) for seq, e in rows
             ]
 
     # --- notifications --------------------------------------------------------
@@ -950,7 +950,7 @@ def _up_to_videos(
     """``rows`` up to (not including) the video after the ``most``-th one."""
     seen = 0
     for i, (_, entry) in enumerate(rows):
-        if entry.signal is SignalKind.VPDQ:
+        if holds_frames(entry.signal):
             seen += 1
             if seen > most:
                 return rows[:i]

@@ -36,7 +36,6 @@ from typing import IO, Any, NamedTuple, Protocol
 
 from jikimi import jsontext
 from jikimi.domain import (
-    BANK_SIGNALS,
     Entry,
     ImportRow,
     RowError,
@@ -44,9 +43,10 @@ from jikimi.domain import (
     RowFormat,
 )
 from jikimi.errors import InvalidHash
+from jikimi.matching.kinds import banked_kinds, kind_spec
 from jikimi.model import SignalKind
 from jikimi.signals import FixedHex, SignalType, signal_type
-from jikimi.signals.vpdq import FrameHash, VpdqSignal, format_vpdq_json
+from jikimi.signals.vpdq import FrameHash, format_vpdq_json
 
 HEADER = ("signal_type", "signal_value", "metadata")
 MAX_ELEMENT_CHARS = 1 << 25
@@ -343,15 +343,14 @@ def validate_hash(kind: SignalKind, value: str) -> str:
 def _checkers() -> dict[str, tuple[SignalKind, Callable[[str], str]]]:
     """Signal types an import row may hold, by name, in :class:`SignalKind` order.
 
-    vPDQ is not in the signal registry (its value is a whole hash file): its check
-    is :class:`VpdqSignal`'s, which takes both forms and gives the canonical lines.
+    Each kind's check is its signal type's, from the registry (``matching.kinds``);
+    vPDQ's takes both of its forms and gives the canonical lines.
     """
     checkers: dict[str, tuple[SignalKind, Callable[[str], str]]] = {}
+    banked = banked_kinds()
     for kind in SignalKind:
-        if kind is SignalKind.VPDQ:
-            checkers[kind.value] = (kind, VpdqSignal.validate)
-        elif kind in BANK_SIGNALS:
-            checkers[kind.value] = (kind, _fast_validate(signal_type(kind)))
+        if kind in banked:
+            checkers[kind.value] = (kind, _fast_validate(kind_spec(kind).signal))
     return checkers
 
 

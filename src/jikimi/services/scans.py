@@ -5,7 +5,7 @@
     ScanService.scan_many(principal, items)
         └─► LazyScanner.with_matcher(matcher_for(principal)) ─► Scanner.scan_many
         └─► store.scans.save_scan (one transaction per batch): the Verdict as JSON,
-            its PDQ / MD5 / SHA-256 in indexed columns for retroactive matching
+            a (kind, key) row per signal for retroactive matching (``scan_keys``)
     ScanService.get(principal, scan_id)
         └─► the stored Verdict, with matches found later appended
 
@@ -32,14 +32,28 @@ from sqlalchemy.orm import Session
 
 from jikimi.config import Settings
 from jikimi.domain import Permission, Principal
-from jikimi.errors import JikimiError, NotFound
-from jikimi.model import Verdict
+from jikimi.errors import InvalidInput, JikimiError, NotFound
+from jikimi.matching.kinds import banked_kinds, kind_spec
+from jikimi.model import SignalKind, Verdict
 from jikimi.pipeline import Item, Matcher, Scanner, ScanProgress, failed_verdict
 from jikimi.services._common import now, require
 from jikimi.store import Store
 from jikimi.store import scans as scan_repo
 
 log = logging.getLogger(__name__)
+
+def scan_keys(verdict: Verdict) -> list[tuple[SignalKind, str]]:
+    """What a stored scan keeps of each banked kind of signal (see ``matching.kinds``)."""
+    banked = banked_kinds()
+    keys: list[tuple[SignalKind, str]] = []
+    for signal in verdict.signals or ():
+        if signal.type in banked:
+            try:
+                keys.append((signal.type, kind_spec(signal.type).scan_key(signal.value)))
+            except InvalidInput:  # e.g. a video with no hashed frame: nothing to match later
+                continue
+    return keys
+
 
 StoreHook = Callable[[Session, Sequence[Verdict]], None]
 """Work that must commit together with stored Verdicts (or not at all)."""
@@ -136,7 +150,7 @@ class ScanService:
     ) -> None:
         with self.store.session(write=True) as s, s.begin():
             for verdict in verdicts:
-                scan_repo.save_scan(s, principal.tenant_id, verdict, at)
+                scan_repo.save_scan(s, principal.tenant_id, verdict, at, scan_keys(verdict))
             if also is not None:
                 also(s, verdicts)
 

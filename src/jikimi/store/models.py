@@ -187,9 +187,23 @@ class ScanRow(Base):
     tenant_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("tenants.id", ondelete="CASCADE"))
     created_at: Mapped[datetime]
     verdict: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
-    pdq: Mapped[str | None] = mapped_column(sa.String(64), index=True)
-    md5: Mapped[str | None] = mapped_column(sa.String(32), index=True)
-    sha256: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+
+
+class ScanSignalRow(Base):
+    """One signal of a stored scan, for retroactive matching: a row per kind, any kind.
+
+    ``key`` is what :mod:`jikimi.matching.kinds` says a stored scan keeps of the
+    kind (the hash; a video's identity for ``vpdq``, whose frames stay in the Verdict).
+    """
+
+    __tablename__ = "scan_signals"
+    __table_args__ = (sa.Index(None, "kind", "key"),)
+
+    scan_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("scans.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(64))
 
 
 class ScanMatchRow(Base):
