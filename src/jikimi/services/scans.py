@@ -42,6 +42,7 @@ from jikimi.store import scans as scan_repo
 
 log = logging.getLogger(__name__)
 
+
 def scan_keys(verdict: Verdict) -> list[tuple[SignalKind, str]]:
     """What a stored scan keeps of each banked kind of signal (see ``matching.kinds``)."""
     banked = banked_kinds()
