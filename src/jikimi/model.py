@@ -118,6 +118,12 @@ class Media(_Frozen):
     duration_s: float | None = None
     bytes: int
     sha256: str
+    analysed: str | None = Field(
+        default=None,
+        description="Still images holding several images or frames (HEIF bursts and "
+        "collections, AVIF sequences, multi-page TIFF): which one was analysed, 'primary' "
+        "(the HEIF primary image) or 'first'. Absent for single images and videos.",
+    )
 
 
 class Signal(_Frozen):
