@@ -46,7 +46,7 @@ from PIL import (
 )
 
 from jikimi.errors import CorruptMedia, MediaError, MediaTooLarge, UnsupportedMedia
-from jikimi.media import heif
+from jikimi.media import heif, pngtext
 from jikimi.media.limits import MediaLimits, check_dimensions, check_size
 from jikimi.media.picture import RGB, Metadata, Picture
 from jikimi.media.sniff import FileFormat, Sniffed, sniff
@@ -87,6 +87,8 @@ def load(data: bytes, limits: MediaLimits) -> Picture:
         check_dimensions(im.width, im.height, limits)
         exif = _quietly(lambda: _read_exif(im), None)
         metadata = _read_metadata(im, exif)  # before counting: GIF info is per frame
+        if sniffed.format is FileFormat.PNG:
+            metadata = _quietly(lambda: pngtext.with_late_text(metadata, data), metadata)
         frames = _frame_count(im)
         heif.check_frames(sniffed.format, frames, limits)
     transpose = _ORIENTATIONS.get(_quietly(lambda: _orientation(exif), 1))
