@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -539,8 +539,7 @@ class GeneratorMetadataChecker(Checker):
 
     def check(self, picture: Picture) -> tuple[Evidence, ...]:
         metadata = picture.metadata
-        findings = [f for f in (r(metadata) for r in self.records) if f is not None]
-        best = max(findings, key=lambda f: _STRENGTHS.index(f.strength), default=None)
+        best = strongest(r(metadata) for r in self.records)
         if best is None:
             best = self.names(metadata)
         if best is None:
@@ -553,3 +552,9 @@ class GeneratorMetadataChecker(Checker):
 
 
 _STRENGTHS: Final = (Strength.WEAK, Strength.MODERATE, Strength.STRONG)
+
+
+def strongest(findings: Iterable[Finding | None]) -> Finding | None:
+    """The strongest finding (the first on ties), or None."""
+    found = [f for f in findings if f is not None]
+    return max(found, key=lambda f: _STRENGTHS.index(f.strength), default=None)
