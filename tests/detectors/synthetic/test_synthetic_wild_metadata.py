@@ -119,8 +119,8 @@ def test_camera_or_text_in_make_is_not_a_graph(small: Array, read: Read, make: s
 
 
 def test_a_file_name_is_not_evidence(
-    small: Array, read: Read, detector: SyntheticDetector, tmp_path
-) -> None:  # type: ignore[no-untyped-def]
+    small: Array, read: Read, detector: SyntheticDetector, tmp_path: Path
+) -> None:
     path = tmp_path / "comfyui_sdxl_00001_.png"
     path.write_bytes(encode_png(small))
     assert detector.inspect(read(path.read_bytes())).label is SyntheticLabel.NO_EVIDENCE
