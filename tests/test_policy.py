@@ -31,6 +31,10 @@ STRONG = Synthetic.from_evidence(
     [Evidence(kind=EvidenceKind.C2PA, strength=Strength.STRONG, detail="C2PA says AI")]
 )
 
+ALGORITHMIC = Synthetic.from_evidence(
+    [Evidence(kind=EvidenceKind.ALGORITHMIC_MEDIA, strength=Strength.WEAK, detail="a fractal")]
+)
+
 
 def grade(label: GradeLabel) -> Grade:
     regions = (
@@ -62,6 +66,9 @@ def policy() -> Policy:
         (GradeLabel.OBSCENE, NONE, [], Action.HOLD, Priority.HIGH),
         (GradeLabel.NORMAL, WEAK, [], Action.LABEL, Priority.LOW),
         (GradeLabel.ADULT, WEAK, [], Action.HOLD, Priority.URGENT),
+        # algorithmicMedia is reported, but it is not AI evidence
+        (GradeLabel.NORMAL, ALGORITHMIC, [], Action.ALLOW, Priority.LOW),
+        (GradeLabel.ADULT, ALGORITHMIC, [], Action.LABEL, Priority.NORMAL),
         (GradeLabel.NORMAL, NONE, ["TAKE"], Action.REMOVE, Priority.URGENT),
         (GradeLabel.NORMAL, NONE, ["WATCH"], Action.HOLD, Priority.HIGH),
         # suppression silences classifier-driven rules, not bank matches
@@ -133,3 +140,10 @@ def test_bad_rules_files_are_config_errors(tmp_path: Path, text: str, needle: st
 def test_missing_rules_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read rules file"):
         load_rules(tmp_path / "nope.toml")
+
+
+def test_algorithmic_media_is_reported_without_the_ai_label() -> None:
+    assert ALGORITHMIC.label.value == "no_evidence"
+    assert ALGORITHMIC.evidence[0].kind.value == "algorithmic_media"
+    both = Synthetic.from_evidence([*ALGORITHMIC.evidence, *WEAK.evidence])
+    assert both.label.value == "evidence"
