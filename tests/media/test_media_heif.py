@@ -216,3 +216,21 @@ def test_exif_and_xmp_are_read(
     picture = load(encode(cat, fmt, quality=80, exif=exif.tobytes(), xmp=xmp), limits)
     assert picture.metadata.exif.get("Software") == "Test Software 1.0"
     assert picture.metadata.xmp is not None and "xmpmeta" in picture.metadata.xmp
+
+
+@pytest.mark.parametrize("fmt", ["HEIF", "AVIF"])
+def test_damaged_bytes_are_decoded_or_a_clear_error(
+    cat: Image.Image, encode: Encode, limits: MediaLimits, fmt: str
+) -> None:
+    data = encode(cat, fmt, quality=60)
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        damaged = bytearray(data)
+        for at in rng.integers(0, len(data), rng.integers(1, 6)):
+            damaged[at] = rng.integers(0, 256)
+        try:
+            pixels = load(bytes(damaged), limits).rgb()
+        except MediaError as exc:
+            assert exc.code in ("corrupt_media", "unsupported_media", "media_too_large")
+        else:
+            assert pixels.dtype == np.uint8 and pixels.ndim == 3
