@@ -4,7 +4,14 @@ Generators that sign their output (OpenAI, Adobe Firefly, Google, Microsoft,
 ...) write a C2PA manifest whose ``c2pa.actions`` assertion says how the image
 came to be; a ``digitalSourceType`` of ``trainedAlgorithmicMedia`` (or
 ``compositeWithTrainedAlgorithmicMedia`` for AI edits of a real picture) is
-the tool's own, signed statement that AI made it.
+the tool's own, signed statement that AI made it. Not every generator writes
+one, so two more declarations count (see :class:`Basis`): an assertion whose
+label declares AI (Adobe Firefly's ``com.adobe.generative-ai``), and an AI
+generator's signed identity, as claim generator of a manifest that made or
+changed the content (Microsoft Image Creator) or as the software agent of a
+content action (generative fill: ``c2pa.placed`` by Firefly). Permissions
+about training on the asset (CAWG ``training-mining``) never count, and
+``algorithmicMedia`` (no trained model) is reported as its own, non-AI kind.
 
 How much that statement weighs depends on validation (``docs/synthetic.md``):
 
