@@ -31,6 +31,10 @@ STRONG = Synthetic.from_evidence(
     [Evidence(kind=EvidenceKind.C2PA, strength=Strength.STRONG, detail="C2PA says AI")]
 )
 
+ALGORITHMIC = Synthetic.from_evidence(
+    [Evidence(kind=EvidenceKind.ALGORITHMIC_MEDIA, strength=Strength.WEAK, detail="a fractal")]
+)
+
 
 def grade(label: GradeLabel) -> Grade:
     regions = (
@@ -62,6 +66,9 @@ def policy() -> Policy:
         (GradeLabel.OBSCENE, NONE, [], Action.HOLD, Priority.HIGH),
         (GradeLabel.NORMAL, WEAK, [], Action.LABEL, Priority.LOW),
         (GradeLabel.ADULT, WEAK, [], Action.HOLD, Priority.URGENT),
+        # algorithmicMedia is reported, but it is not AI evidence
+        (GradeLabel.NORMAL, ALGORITHMIC, [], Action.ALLOW, Priority.LOW),
+        (GradeLabel.ADULT, ALGORITHMIC, [], Action.LABEL, Priority.NORMAL),
         (GradeLabel.NORMAL, NONE, ["TAKE"], Action.REMOVE, Priority.URGENT),
         (GradeLabel.NORMAL, NONE, ["WATCH"], Action.HOLD, Priority.HIGH),
         # suppression silences classifier-driven rules, not bank matches
@@ -172,3 +179,10 @@ def test_truncated_condition_in_a_rules_file(tmp_path: Path) -> None:
     assert pol.decide(grade(GradeLabel.ADULT), NONE, [], {}).action is Action.LABEL
     adult_cut = pol.decide(grade(GradeLabel.ADULT), NONE, [], {}, truncated=True)
     assert adult_cut.reasons == ("cut",)
+
+
+def test_algorithmic_media_is_reported_without_the_ai_label() -> None:
+    assert ALGORITHMIC.label.value == "no_evidence"
+    assert ALGORITHMIC.evidence[0].kind.value == "algorithmic_media"
+    both = Synthetic.from_evidence([*ALGORITHMIC.evidence, *WEAK.evidence])
+    assert both.label.value == "evidence"

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     max_bytes: int = Field(default=64 * 1024 * 1024, gt=0, description="Largest input file.")
     max_pixels: int = Field(default=100_000_000, gt=0, description="Largest width*height.")
     max_dimension: int = Field(default=30_000, gt=0, description="Largest width or height.")
+    max_frames: int = Field(
+        default=1000,
+        gt=0,
+        description="Most images or frames in one HEIF/AVIF still (bursts, sequences); "
+        "only the primary or first is analysed.",
+    )
 
     # --- videos (limits, sampling, grade over time: jikimi.detectors.grade.timeline)
     video_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0, description="Largest video file.")

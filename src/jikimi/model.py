@@ -57,11 +57,22 @@ class SyntheticLabel(StrEnum):
 
 
 class EvidenceKind(StrEnum):
+    """What an evidence item is. All but ``algorithmic_media`` are evidence of AI."""
+
     C2PA = "c2pa"
     IPTC_SOURCE_TYPE = "iptc_source_type"
     GENERATOR_METADATA = "generator_metadata"
     WATERMARK = "watermark"
     MODEL_SCORE = "model_score"
+    ALGORITHMIC_MEDIA = "algorithmic_media"
+    """IPTC ``algorithmicMedia`` (C2PA or XMP): made by an algorithm without a trained
+    model (procedural renders, fractals). Reported, always weak, but not AI: it
+    neither sets the ``evidence`` label nor counts for ``synthetic_at_least`` rules."""
+
+    @property
+    def is_ai(self) -> bool:
+        """Whether this kind is evidence of AI generation (labels the image)."""
+        return self is not EvidenceKind.ALGORITHMIC_MEDIA
 
 
 class Strength(StrEnum):
@@ -123,6 +134,12 @@ class Media(_Frozen):
         default=False,
         description="Bytes are missing at the end of the file: what arrived was decoded, "
         "hashed and graded (the byte hashes differ from the whole file's).",
+    )
+    analysed: str | None = Field(
+        default=None,
+        description="Still images holding several images or frames (HEIF bursts and "
+        "collections, AVIF sequences, multi-page TIFF): which one was analysed, 'primary' "
+        "(the HEIF primary image) or 'first'. Absent for single images and videos.",
     )
 
 
@@ -192,7 +209,8 @@ class Synthetic(_Frozen):
 
     @classmethod
     def from_evidence(cls, evidence: list[Evidence] | tuple[Evidence, ...]) -> Synthetic:
-        label = SyntheticLabel.EVIDENCE if evidence else SyntheticLabel.NO_EVIDENCE
+        ai = any(e.kind.is_ai for e in evidence)
+        label = SyntheticLabel.EVIDENCE if ai else SyntheticLabel.NO_EVIDENCE
         return cls(label=label, evidence=tuple(evidence))
 
 

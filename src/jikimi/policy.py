@@ -163,9 +163,9 @@ class Policy:
 
 
 def _best_strength(synthetic: Synthetic | None) -> Strength | None:
-    if synthetic is None or not synthetic.evidence:
-        return None
-    return max((e.strength for e in synthetic.evidence), key=_STRENGTH_ORDER.index)
+    """The strongest AI evidence (``algorithmic_media`` is reported but is not AI)."""
+    strengths = [e.strength for e in (synthetic.evidence if synthetic else ()) if e.kind.is_ai]
+    return max(strengths, key=_STRENGTH_ORDER.index) if strengths else None
 
 
 def _holds(
@@ -204,7 +204,8 @@ def _reason(
             top = max(graded, key=lambda r: r.score)
             grade_text += f" ({top.label} {top.score:.2f}"
             grade_text += f" at {top.t_s:.1f} s)" if top.t_s is not None else ")"
-    evidence = "; ".join(e.detail for e in (synthetic.evidence if synthetic else ())) or "none"
+    ai = [e for e in (synthetic.evidence if synthetic else ()) if e.kind.is_ai]
+    evidence = "; ".join(e.detail for e in ai) or "none"
     banks = ", ".join(kinds_hit.get(rule.bank_kind, [])) if rule.bank_kind else ""
     try:
         return rule.reason.format(grade=grade_text, evidence=evidence, banks=banks)

@@ -37,6 +37,8 @@ ROUND_TRIPS = [
     ("TIFF", {}, FileFormat.TIFF, 0.0),
     ("TIFF", {"compression": "tiff_lzw"}, FileFormat.TIFF, 0.0),
     ("TIFF", {"compression": "jpeg"}, FileFormat.TIFF, 3.0),
+    ("HEIF", {"quality": 90}, FileFormat.HEIC, 4.0),
+    ("AVIF", {"quality": 90}, FileFormat.AVIF, 4.0),
 ]
 
 
@@ -65,6 +67,7 @@ def test_round_trip(
     assert media.sha256 == hashlib.sha256(data).hexdigest()
     assert picture.data is data
     assert picture.mime == f"image/{fmt.value}"
+    assert media.analysed is None
 
     pixels = picture.rgb()
     assert pixels.shape == (300, 451, 3)
@@ -191,7 +194,7 @@ def test_video_is_not_supported_yet(data: bytes, limits: MediaLimits) -> None:
     ("data", "words"),
     [
         (b"%PDF-1.7\n" + bytes(100), "PDF document"),
-        (b"\x00\x00\x00\x1cftypheic\x00\x00\x00\x00mif1heic" + bytes(100), "HEIC"),
+        (b"\x00\x00\x00\x0cJXL \r\n\x87\n" + bytes(100), "JPEG XL"),
         (b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", "SVG"),
         (b"PK\x03\x04" + bytes(100), "ZIP archive"),
         (b"hello, world\n", "text file"),

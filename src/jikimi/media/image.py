@@ -49,6 +49,7 @@ from PIL import (
 )
 
 from jikimi.errors import CorruptMedia, MediaError, MediaTooLarge, UnsupportedMedia
+from jikimi.media import heif, pngtext
 from jikimi.media.limits import MediaLimits, check_dimensions, check_size
 from jikimi.media.picture import RGB, Metadata, Picture
 from jikimi.media.sniff import FileFormat, Sniffed, sniff
@@ -65,10 +66,10 @@ _PLUGINS: dict[FileFormat, type[ImageFile.ImageFile]] = {
     FileFormat.BMP: BmpImagePlugin.BmpImageFile,
     FileFormat.TIFF: TiffImagePlugin.TiffImageFile,
 }
-SUPPORTED_IMAGES: tuple[FileFormat, ...] = tuple(_PLUGINS)
-"""The formats :func:`load` decodes."""
+SUPPORTED_IMAGES: tuple[FileFormat, ...] = (*_PLUGINS, *heif.HEIF_FORMATS)
+"""The formats :func:`load` decodes (HEIC/HEIF and AVIF through :mod:`jikimi.media.heif`)."""
 
-_SUPPORTED_TEXT = "JPEG, PNG, WebP, GIF, BMP and TIFF"
+_SUPPORTED_TEXT = "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF and AVIF"
 
 
 def load(data: bytes, limits: MediaLimits) -> Picture:
@@ -93,7 +94,10 @@ def load(data: bytes, limits: MediaLimits) -> Picture:
             im = _open_header(plugin, sniffed, pixels)  # frames counted in the completed copy
         exif = _quietly(lambda: _read_exif(im), None)
         metadata = _read_metadata(im, exif)  # before counting: GIF info is per frame
+        if sniffed.format is FileFormat.PNG:
+            metadata = _quietly(lambda: pngtext.with_late_text(metadata, data), metadata)
         frames = _frame_count(im)
+        heif.check_frames(sniffed.format, frames, limits)
     transpose = _ORIENTATIONS.get(_quietly(lambda: _orientation(exif), 1))
     stored = _stored_size(im)
     width, height = stored[::-1] if transpose in _SWAPS_AXES else stored
@@ -106,6 +110,7 @@ def load(data: bytes, limits: MediaLimits) -> Picture:
         bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
         truncated=pixels is not None,
+        analysed=heif.analysed(sniffed.format, frames),
     )
     decoder = _Decoder(pixels or data, sniffed, plugin, transpose, stored)
     return Picture(media, data, sniffed.mime, metadata, decoder, decoder.scale_of)
@@ -194,7 +199,7 @@ def _pillow_oriented(im: ImageFile.ImageFile) -> bool:
 
 
 def _plugin_for(sniffed: Sniffed, data: bytes) -> type[ImageFile.ImageFile]:
-    plugin = _PLUGINS.get(sniffed.format)
+    plugin = _PLUGINS.get(sniffed.format) or heif.plugin_for(sniffed.format)
     if plugin is not None:
         return plugin
     if sniffed.kind is MediaKind.VIDEO:
