@@ -35,7 +35,7 @@ check: $(DEVSTAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-BENCHES := bench.pdq bench.grade bench.match bench.video bench.api
+BENCHES := bench.pdq bench.grade bench.benign bench.match bench.video bench.api
 
 bench: $(DEVSTAMP)
 	bash bench/setup_vpdq.sh

@@ -4,7 +4,8 @@ Real encoder output throughout: ThreatExchange's conformance videos (with the
 reference vPDQ hash of every frame) and small H.264 videos made here with PyAV
 from scikit-image photos. The grade over time is exercised end to end without any
 sexual imagery: scikit-image's colour wheel is read by the nudity model as
-``BUTTOCKS_EXPOSED`` (an adult grade, see ``tests/detectors/grade``), so a video
+``BUTTOCKS_EXPOSED`` (an adult grade when a face is beside it, see
+``tests/detectors/grade``), so a video
 that shows it for three seconds is an adult video, and one that flashes it for a
 frame is not.
 """
@@ -85,8 +86,15 @@ def astronaut() -> Array:
 
 @pytest.fixture(scope="module")
 def wheel() -> Array:
-    """Not a photo: a colour wheel the nudity model reads as BUTTOCKS_EXPOSED (adult)."""
-    return fit(SKIMAGE / "color.png")
+    """Not a photo: a colour wheel the nudity model reads as BUTTOCKS_EXPOSED (adult),
+    beside the astronaut's face. The face is person context, so the grade's second
+    stage keeps the region (alone, the wheel is checked and not graded)."""
+    canvas = Image.new("RGB", (W, H))
+    with Image.open(SKIMAGE / "color.png") as im:
+        canvas.paste(im.convert("RGB").resize((220, H)), (0, 0))
+    with Image.open(SKIMAGE / "astronaut.png") as im:
+        canvas.paste(im.convert("RGB").crop((140, 20, 340, 220)).resize((100, 100)), (220, 70))
+    return np.asarray(canvas)
 
 
 def segments(v: Verdict) -> list[tuple[float, float, GradeLabel]]:

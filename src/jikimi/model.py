@@ -178,6 +178,15 @@ class Region(_Frozen):
     score: float
     box: tuple[int, int, int, int]
     t_s: float | None = None
+    context_score: float | None = Field(
+        default=None,
+        description=(
+            "Exposed body parts with no face or other body part in the picture only: "
+            "the second-stage classifier's P(nsfw) for the picture and a square around "
+            "the region (the higher); the grade table decides whether the region counts. "
+            "Null when not checked."
+        ),
+    )
 
 
 class Segment(_Frozen):

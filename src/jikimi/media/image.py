@@ -16,6 +16,7 @@ Lifecycle of one upload::
                                                                         │ rgb(min_side)
                                               open again ─► draft (JPEG) ─► decode
                                               ─► to RGB ─► EXIF transpose ─► ndarray
+                          (YCbCr/grey JPEG: OpenCV at the same DCT scale, same pixels)
 
 Pillow is driven directly through the plugin of the sniffed format (never
 ``Image.open``, which would try every plugin on hostile bytes) and every call
@@ -50,6 +51,7 @@ from PIL import (
 
 from jikimi.errors import CorruptMedia, MediaError, MediaTooLarge, UnsupportedMedia
 from jikimi.media import heif, pngtext
+from jikimi.media.jpeg import FAST_MODES, decode_jpeg
 from jikimi.media.limits import MediaLimits, check_dimensions, check_size
 from jikimi.media.picture import RGB, Metadata, Picture
 from jikimi.media.sniff import FileFormat, Sniffed, sniff
@@ -112,7 +114,9 @@ def load(data: bytes, limits: MediaLimits) -> Picture:
         truncated=pixels is not None,
         analysed=heif.analysed(sniffed.format, frames),
     )
-    decoder = _Decoder(pixels or data, sniffed, plugin, transpose, stored)
+    # A truncated file is decoded from its completed copy by Pillow, never the fast path.
+    fast = pixels is None and sniffed.format is FileFormat.JPEG and im.mode in FAST_MODES
+    decoder = _Decoder(pixels or data, sniffed, plugin, transpose, stored, fast)
     return Picture(media, data, sniffed.mime, metadata, decoder, decoder.scale_of)
 
 
@@ -292,6 +296,7 @@ class _Decoder:
     plugin: type[ImageFile.ImageFile]
     transpose: Image.Transpose | None
     stored_size: tuple[int, int]  # as in the file, before EXIF orientation
+    fast: bool = False  # a YCbCr or grey JPEG: decoded by OpenCV (jikimi.media.jpeg)
 
     def scale_of(self, min_side: int) -> int:
         """The JPEG DCT scale (1, 2, 4, 8) that Pillow's ``draft`` picks for ``min_side``.
@@ -305,6 +310,10 @@ class _Decoder:
         return next(s for s in (8, 4, 2, 1) if fits >= s)
 
     def __call__(self, min_side: int) -> RGB:
+        if self.fast:
+            fast = decode_jpeg(self.data, self.scale_of(min_side), self.transpose)
+            if fast is not None:
+                return fast  # else Pillow decodes it, or says why it cannot
         with _pillow_errors(self.sniffed):
             data = self.data
             if self.sniffed.format is FileFormat.PNG:

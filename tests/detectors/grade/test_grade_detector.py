@@ -159,7 +159,7 @@ def test_bad_settings_are_config_errors(kwargs: dict[str, int], message: str) ->
 
 def test_public_names_do_not_drift() -> None:
     assert set(grade_pkg.__all__) == {
-        "LABELS", "DetectorLabel", "GradeDetector", "GradeRule", "GradeRules",
+        "LABELS", "ContextRule", "DetectorLabel", "GradeDetector", "GradeRule", "GradeRules",
     }  # fmt: skip
     assert all(hasattr(grade_pkg, name) for name in grade_pkg.__all__)
 
