@@ -6,8 +6,8 @@ once and pass the object down, so tests can build their own.
 
 from __future__ import annotations
 
-from pathlib import Path
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, SecretStr

@@ -6,10 +6,17 @@
               │                            ─► grade (nudity model, batched)
               │                            ─► synthetic (provenance, metadata, watermark)
               │                            ─► matcher (bank snapshot; optional)
+              │                            ─► faces (enrolled persons; optional)
               │                            ─► policy ─► Verdict
               └─► a video, or an animated GIF/WebP ─► pipeline_video:
                     vPDQ + MD5 + SHA-256, grade over time (segments, regions with t_s),
-                    container provenance ─► matcher (vPDQ) ─► policy ─► Verdict
+                    container provenance, faces in the graded frames (t_s)
+                    ─► matcher (vPDQ) ─► policy ─► Verdict
+
+The face stage (a :class:`FaceMatcher`, one tenant's enrolled persons) is passed
+in like the bank matcher; without one, no face is looked for and
+``Verdict.faces`` is empty, so scans for tenants with nobody enrolled do not pay
+for it (see ``face_detect`` in the settings and docs/faces.md).
 
 Every door (CLI, API, bulk workers) calls :class:`Scanner`; nothing here touches
 the network or a database, so the same object runs in the API process, in a
@@ -30,11 +37,13 @@ from jikimi.detectors.grade import GradeDetector, GradeRules
 from jikimi.detectors.synthetic import SyntheticDetector
 from jikimi.detectors.synthetic.container import ContainerProvenance
 from jikimi.errors import JikimiError
+from jikimi.faces.matcher import FaceInput
 from jikimi.ids import new_id
 from jikimi.media import MediaLimits, Picture, load, sniff
 from jikimi.model import (
     BankKind,
     ErrorInfo,
+    Face,
     Grade,
     Match,
     Media,
@@ -62,6 +71,14 @@ class Matcher(Protocol):
         ...
 
     def bank_kinds(self) -> Mapping[str, BankKind]: ...
+
+
+class FaceMatcher(Protocol):
+    """One tenant's face stage (see ``jikimi.faces.TenantFaces``)."""
+
+    def find(self, inputs: Sequence[FaceInput]) -> list[tuple[Face, ...]]:
+        """The faces of each input, in order, each with its best enrolled person."""
+        ...
 
 
 class ScanProgress(Protocol):
@@ -94,6 +111,7 @@ class Scanner:
         *,
         video: VideoOptions | None = None,
         provenance: ContainerProvenance | None = None,
+        faces: FaceMatcher | None = None,
     ) -> None:
         self.limits = limits
         self.grade = grade
@@ -101,6 +119,7 @@ class Scanner:
         self.synthetic = synthetic
         self.policy = policy
         self.matcher = matcher
+        self.faces = faces
         self._video_options = video
         self._provenance = provenance
         self._video: VideoScanner | None = None
@@ -120,8 +139,9 @@ class Scanner:
             provenance=ContainerProvenance.from_settings(settings),
         )
 
-    def with_matcher(self, matcher: Matcher | None) -> Scanner:
-        """This scanner with another bank snapshot: models, rules and video options shared."""
+    def with_matcher(self, matcher: Matcher | None, faces: FaceMatcher | None = None) -> Scanner:
+        """This scanner with another bank snapshot (and face stage): models, rules and
+        video options shared."""
         twin = Scanner(
             self.limits,
             self.grade,
@@ -131,6 +151,7 @@ class Scanner:
             matcher,
             video=self._video_options,
             provenance=self._provenance,
+            faces=faces,
         )
         twin._video = self._video  # the video path holds no matcher: share it
         return twin
@@ -193,8 +214,14 @@ class Scanner:
             loaded.append((i, picture, signals))
 
         regions_per_item = self._detect([p for _, p, _ in loaded])
-        for (i, picture, signals), regions in zip(loaded, regions_per_item, strict=True):
-            verdicts[i] = self._verdict(items[i], picture, signals, regions)
+        faces_per_item = self._find_faces([p for _, p, _ in loaded])
+        for (i, picture, signals), regions, faces in zip(
+            loaded, regions_per_item, faces_per_item, strict=True
+        ):
+            if isinstance(faces, JikimiError):
+                verdicts[i] = error_verdict(items[i].source, faces.code, faces.message)
+                continue
+            verdicts[i] = self._verdict(items[i], picture, signals, regions, faces)
         for i, still in videos:
             verdicts[i] = self._video_verdict(items[i], still, progress)
         return [v for v in verdicts if v is not None]
@@ -209,13 +236,36 @@ class Scanner:
                 progress(item.source, done, total)
 
         try:
-            result = self.video.scan(item.data, still, frames_done)
+            result = self.video.scan(item.data, still, frames_done, faces=self.faces)
         except JikimiError as exc:
             return error_verdict(item.source, exc.code, exc.message)
         # Bank-side video matching compares vPDQ hashes; there are no dihedral variants.
         return self._conclude(
-            item, result.media, result.signals, result.grade, result.synthetic, lambda: ()
+            item,
+            result.media,
+            result.signals,
+            result.grade,
+            result.synthetic,
+            lambda: (),
+            result.faces,
         )
+
+    def _find_faces(self, pictures: Sequence[Picture]) -> list[tuple[Face, ...] | JikimiError]:
+        """Faces of every still image (one index search for all), if a face stage is set."""
+        if self.faces is None or not pictures:
+            return [() for _ in pictures]
+        try:
+            return list(self.faces.find([FaceInput(p.rgb()) for p in pictures]))
+        except JikimiError as exc:
+            if len(pictures) == 1:
+                return [exc]
+        out: list[tuple[Face, ...] | JikimiError] = []
+        for p in pictures:  # one bad image must not fail the others
+            try:
+                out.append(self.faces.find([FaceInput(p.rgb())])[0])
+            except JikimiError as exc:
+                out.append(exc)
+        return out
 
     def _detect(self, pictures: Sequence[Picture]) -> list[tuple[Region, ...] | JikimiError]:
         """Batched detection; if a batch fails on one bad image, retry one by one."""
@@ -240,6 +290,7 @@ class Scanner:
         picture: Picture,
         signals: tuple[Signal, ...],
         regions: tuple[Region, ...] | JikimiError,
+        faces: tuple[Face, ...] = (),
     ) -> Verdict:
         if isinstance(regions, JikimiError):
             return error_verdict(item.source, regions.code, regions.message)
@@ -255,6 +306,7 @@ class Scanner:
             grade,
             synthetic,
             lambda: PdqSignal.dihedral_hashes(picture),
+            faces,
         )
 
     def _conclude(
@@ -265,6 +317,7 @@ class Scanner:
         grade: Grade,
         synthetic: Synthetic,
         dihedral: Callable[[], Sequence[str]],
+        faces: tuple[Face, ...] = (),
     ) -> Verdict:
         """Matches and the decision, for an image or a video alike."""
         try:
@@ -273,7 +326,7 @@ class Scanner:
             if self.matcher is not None:
                 matches = self.matcher.match(signals, dihedral)
                 kinds = self.matcher.bank_kinds()
-            decision = self.policy.decide(grade, synthetic, matches, kinds)
+            decision = self.policy.decide(grade, synthetic, matches, kinds, faces)
         except JikimiError as exc:
             return error_verdict(item.source, exc.code, exc.message)
         return Verdict(
@@ -284,7 +337,7 @@ class Scanner:
             grade=grade,
             synthetic=synthetic,
             matches=matches,
-            faces=(),
+            faces=faces,
             decision=decision,
         )
 

@@ -76,8 +76,8 @@ class TemplateCipher:
             return cls(key)
         if settings.face_key_required:
             raise ConfigError(
-                "face templates need a key: set JIKIMI_FACE_KEY (32 bytes, base64), e.g. "
-                "from `python -c 'import os,base64;print(base64.b64encode(os.urandom(32)).decode())'`"
+                "face templates need a key: set JIKIMI_FACE_KEY to 32 random bytes in base64 "
+                "(e.g. the output of `openssl rand -base64 32`)"
             )
         return cls(_key_file(Path(settings.data_dir) / KEY_FILE))
 
@@ -88,9 +88,7 @@ class TemplateCipher:
 
     def open(self, sealed: bytes, tenant_id: str, person_id: str) -> NDArray[np.float32]:
         try:
-            plain = self._aead.decrypt(
-                sealed[:_NONCE], sealed[_NONCE:], _aad(tenant_id, person_id)
-            )
+            plain = self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], _aad(tenant_id, person_id))
         except InvalidTag:
             raise TemplateKeyError(
                 f"a face template of {person_id} cannot be opened with key {self.key_id}"

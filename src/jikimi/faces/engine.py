@@ -244,7 +244,10 @@ class FaceEngine:
         window = rgb[y0:y1, x0:x1]
         factor = min(1.0, ALIGN_MAX_FACE / max(1, face.side))
         if factor < 1.0:
-            size = (max(1, round(window.shape[1] * factor)), max(1, round(window.shape[0] * factor)))
+            size = (
+                max(1, round(window.shape[1] * factor)),
+                max(1, round(window.shape[0] * factor)),
+            )
             window = np.asarray(cv2.resize(window, size, interpolation=cv2.INTER_AREA), np.uint8)
         marks = (np.asarray(face.landmarks, dtype=np.float32) - (x0, y0)) * factor
         row = np.zeros((1, 15), np.float32)

@@ -63,9 +63,7 @@ class FaceIndex:
         if not persons:
             return cls.empty()
         blocks = [by_person[p] for p in persons]
-        owners = np.concatenate(
-            [np.full(len(b), i, dtype=np.int32) for i, b in enumerate(blocks)]
-        )
+        owners = np.concatenate([np.full(len(b), i, dtype=np.int32) for i, b in enumerate(blocks)])
         return cls(np.concatenate(blocks).astype(np.float32, copy=False), owners, persons)
 
     @classmethod

@@ -41,7 +41,9 @@ def _person(row: PersonRow, templates: int, events: tuple[PersonEvent, ...] = ()
         tenant_id=row.tenant_id,
         case=row.case_id,
         status=PersonStatus(row.status),
-        consent=Consent(text=row.consent_text, recorded_by=row.consent_by, recorded_at=row.consent_at),
+        consent=Consent(
+            text=row.consent_text, recorded_by=row.consent_by, recorded_at=row.consent_at
+        ),
         templates=templates,
         created_at=row.created_at,
         withdrawn_at=row.withdrawn_at,
@@ -148,9 +150,7 @@ def withdraw(s: Session, tenant_id: str, person_id: str, actor: str, at: datetim
 
     The caller has checked that she exists, is the tenant's, and is active.
     """
-    result = s.execute(
-        sa.delete(PersonTemplateRow).where(PersonTemplateRow.person_id == person_id)
-    )
+    result = s.execute(sa.delete(PersonTemplateRow).where(PersonTemplateRow.person_id == person_id))
     destroyed = getattr(result, "rowcount", 0)
     s.execute(
         sa.update(PersonRow)
