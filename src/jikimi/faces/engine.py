@@ -155,6 +155,18 @@ class FaceEngine:
         detector_buf = np.frombuffer(data.detector, np.uint8)
         recognizer_buf = np.frombuffer(data.recognizer, np.uint8)
         empty = np.empty(0, np.uint8)
+        # OpenCV 5 warns on every net it builds that targets are "not supported by the
+        # new graph engine"; that is noise for a CPU-only deployment, so hush it here only.
+        level = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        try:
+            return self._build_thread_models(detector_buf, recognizer_buf, empty)
+        finally:
+            cv2.utils.logging.setLogLevel(level)
+
+    def _build_thread_models(
+        self, detector_buf: Pixels, recognizer_buf: Pixels, empty: Pixels
+    ) -> _ThreadModels:
         try:
             detector = cv2.FaceDetectorYN.create(
                 "onnx",
