@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from enum import Enum
+from importlib import resources
 from typing import Any
 
 import httpx

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from face_samples import GROUP_PHOTO, astronaut, rgb_of, sample, scaled, variant
 
+from face_samples import GROUP_PHOTO, astronaut, rgb_of, sample, scaled, variant
 from jikimi.faces import TEMPLATE_DIM, FaceEngine, sharpness
 
 
