@@ -91,7 +91,8 @@ class TemplateCipher:
             plain = self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], _aad(tenant_id, person_id))
         except InvalidTag:
             raise TemplateKeyError(
-                f"a face template of {person_id} cannot be opened with key {self.key_id}"
+                f"a face template cannot be opened with key {self.key_id} (wrong key, "
+                "or the row was changed)"
             ) from None
         return np.frombuffer(plain, dtype="<f4").astype(np.float32)
 

@@ -289,8 +289,8 @@ class FaceGallery:
             for row in rows:
                 if row.key_id != cipher.key_id:
                     raise TemplateKeyError(
-                        f"face templates of {row.person_id} were sealed with key {row.key_id}, "
-                        f"not the configured key {cipher.key_id}"
+                        f"this tenant's face templates were sealed with key {row.key_id}, "
+                        f"not the configured key {cipher.key_id} (JIKIMI_FACE_KEY)"
                     )
                 template = cipher.open(row.sealed, row.tenant_id, row.person_id)
                 by_person.setdefault(row.person_id, []).append(template.reshape(1, -1))
