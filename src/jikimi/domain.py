@@ -9,6 +9,11 @@ Frozen pydantic models, except the few types made by the million on hot paths
 (import rows, index entries, change-log rows, scan hashes): those are named
 tuples, immutable too and ~10 times cheaper to create.
 
+Person lifecycle (``PersonService``)::
+
+    enrol (consent + photos) ──► active ──► withdrawn   (final: templates destroyed,
+                                                          never matched again)
+
 Entry lifecycle (``set_status``)::
 
     add ──► active ◄──────► disabled
@@ -56,6 +61,8 @@ class Permission(StrEnum):
     MATCH = "match"  # submit hashes
     SCAN_READ = "scan_read"  # read the tenant's stored scans
     KEY_ADMIN = "key_admin"  # issue, list and revoke API keys
+    PERSON_READ = "person_read"  # read enrolled persons (never their templates)
+    PERSON_WRITE = "person_write"  # enrol persons (with consent), record withdrawal
 
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
@@ -72,7 +79,14 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     ),
     Role.REVIEWER: frozenset({Permission.BANK_READ, Permission.SCAN, Permission.SCAN_READ}),
     Role.PLATFORM: frozenset({Permission.SCAN, Permission.MATCH, Permission.SCAN_READ}),
-    Role.CASEWORKER: frozenset({Permission.BANK_READ, Permission.SCAN_READ}),
+    Role.CASEWORKER: frozenset(
+        {
+            Permission.BANK_READ,
+            Permission.SCAN_READ,
+            Permission.PERSON_READ,
+            Permission.PERSON_WRITE,
+        }
+    ),
 }
 """The role matrix, in one place: services enforce it, the API's tests walk it."""
 
@@ -461,3 +475,59 @@ class Job(_Frozen):
     updated_at: datetime
     finished_at: datetime | None = None
     verdict: Verdict | None = None
+
+
+# --- persons (face protection) ----------------------------------------------------
+
+
+class PersonStatus(StrEnum):
+    ACTIVE = "active"  # her templates are matched in every scan of the tenant
+    WITHDRAWN = "withdrawn"  # final: templates destroyed, never matched again
+
+
+class PersonEventKind(StrEnum):
+    ENROLLED = "enrolled"
+    WITHDRAWN = "withdrawn"
+
+
+MAX_CONSENT_TEXT = 4000
+MAX_ENROL_PHOTOS = 10
+
+
+class Consent(_Frozen):
+    """What she agreed to, who recorded it and when."""
+
+    text: str
+    recorded_by: str = Field(description="The API key id that recorded it.")
+    recorded_at: datetime
+
+
+class PersonEvent(_Frozen):
+    """One entry of a person's record (append-only)."""
+
+    kind: PersonEventKind
+    actor: str = Field(description="The API key id that acted.")
+    at: datetime
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class Person(_Frozen):
+    """A person enrolled for face protection. Her templates are never part of this."""
+
+    id: str
+    tenant_id: str
+    case: str | None = Field(default=None, description="The case id it belongs to, if any.")
+    status: PersonStatus
+    consent: Consent
+    templates: int = Field(description="Face templates held (0 once withdrawn).")
+    created_at: datetime
+    withdrawn_at: datetime | None = None
+    withdrawn_by: str | None = None
+    events: tuple[PersonEvent, ...] = ()
+
+
+class EnrolPhoto(NamedTuple):
+    """One enrolment photo as uploaded: its bytes and a name for error messages."""
+
+    name: str
+    data: bytes

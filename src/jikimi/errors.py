@@ -124,5 +124,48 @@ class Unauthorized(JikimiError):
     code = "unauthorized"
 
 
+# --- faces and persons (enrolment, templates) ---------------------------------------
+
+
+class FaceRejected(InvalidInput):
+    """An enrolment photo does not hold exactly one clear face; ``code`` says why."""
+
+    code = "face_rejected"
+
+
+class NoFace(FaceRejected):
+    code = "no_face"
+
+
+class SeveralFaces(FaceRejected):
+    code = "several_faces"
+
+
+class FaceTooSmall(FaceRejected):
+    code = "face_too_small"
+
+
+class FaceTooBlurred(FaceRejected):
+    code = "face_too_blurred"
+
+
+class ConsentRequired(InvalidInput):
+    """Enrolment without a consent record is refused."""
+
+    code = "consent_required"
+
+
+class PersonWithdrawn(Conflict):
+    """The person withdrew: her templates are gone and she is never matched again."""
+
+    code = "person_withdrawn"
+
+
+class TemplateKeyError(JikimiError):
+    """A sealed face template cannot be opened: wrong key, or the row was tampered with."""
+
+    code = "template_key_error"
+
+
 PayloadTooLarge = MediaTooLarge
 """An upload over the size limit: the same error (and code) as an oversized medium."""

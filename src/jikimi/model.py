@@ -246,6 +246,28 @@ class Match(_Frozen):
     )
 
 
+class Face(_Frozen):
+    """A face found in the media, and the registered person it matches, if any.
+
+    Never carries a template (embedding): only where the face is, how sure the
+    detector was, and the best similarity to the scanning tenant's enrolled persons.
+    """
+
+    box: tuple[int, int, int, int] = Field(description="[x, y, w, h] in original pixels.")
+    score: float = Field(description="Face detector confidence, 0-1.")
+    person: str | None = Field(
+        default=None,
+        description="The enrolled person (per_…) whose templates it matches at or above "
+        "the face threshold; null: nobody.",
+    )
+    similarity: float | None = Field(
+        default=None,
+        description="Cosine similarity to the best-matching enrolled template (null when "
+        "nobody is enrolled).",
+    )
+    t_s: float | None = Field(default=None, description="Videos: the frame's time, seconds.")
+
+
 class Decision(_Frozen):
     action: Action
     priority: Priority
@@ -268,7 +290,7 @@ class Verdict(_Frozen):
     grade: Grade | None = None
     synthetic: Synthetic | None = None
     matches: tuple[Match, ...] | None = None
-    faces: tuple[dict[str, Any], ...] | None = None
+    faces: tuple[Face, ...] | None = None
     decision: Decision | None = None
     error: ErrorInfo | None = None
 

@@ -32,10 +32,12 @@ from jikimi.api.routes import ROUTERS
 from jikimi.api.scanning import LazyScanner, ScanBatcher
 from jikimi.api.uploads import media_body_limit
 from jikimi.config import Settings, load_settings
+from jikimi.domain import MAX_ENROL_PHOTOS
 from jikimi.errors import JikimiError
 from jikimi.services import BankService, KeyService
 from jikimi.services.jobs import JobService
 from jikimi.services.matching import MatchService
+from jikimi.services.persons import FaceGallery, PersonService
 from jikimi.services.retro import RetroMatcher
 from jikimi.services.scans import ScanService
 from jikimi.store import Store
@@ -47,7 +49,8 @@ JSON_BODY_LIMIT = 1024 * 1024
 MULTIPART_SLACK = 64 * 1024
 """Room for multipart framing and small form fields around an upload."""
 
-_UPLOAD_PATHS = re.compile(r"^/v1/(scan|banks/[^/]+/(entries|import))/?$")
+_UPLOAD_PATHS = re.compile(r"^/v1/(scan|persons|banks/[^/]+/(entries|import))/?$")
+_PERSONS_PATH = re.compile(r"^/v1/persons/?$")
 _LONG_RUNNING = re.compile(r"^/v1/banks/[^/]+/import/?$")
 """Imports may take minutes (a million rows); they are exempt from the request timeout."""
 
@@ -106,13 +109,17 @@ def body_limit_for(settings: Settings) -> Callable[[Scope], int]:
     ``POST /v1/scan`` and ``POST /v1/banks/{name}/entries`` take the same media, so the
     same bodies: videos up to ``video_max_bytes``, which the route tells from images
     (held to ``max_bytes``) once it has the file.
+    An enrolment (``POST /v1/persons``) takes up to 10 photos of ``max_bytes`` each.
     """
     media_limit = media_body_limit(settings) + MULTIPART_SLACK
     import_limit = settings.max_import_bytes + MULTIPART_SLACK
+    persons_limit = settings.max_bytes * MAX_ENROL_PHOTOS + MULTIPART_SLACK
 
     def limit_for(scope: Scope) -> int:
         path = scope["path"]
         if scope.get("method") == "POST" and _UPLOAD_PATHS.match(path):
+            if _PERSONS_PATH.match(path):
+                return persons_limit
             return import_limit if _LONG_RUNNING.match(path) else media_limit
         return JSON_BODY_LIMIT
 
@@ -172,7 +179,8 @@ def build_context(
     store = Store.from_settings(settings)
     retro = RetroMatcher(store, settings)
     matching = MatchService(store, settings, on_applied=retro.notify)
-    scans = ScanService(store, scanner, matching.matcher_for)
+    gallery = FaceGallery(store, settings)
+    scans = ScanService(store, scanner, matching.matcher_for, faces_for=gallery.faces_for)
     return ApiContext(
         settings=settings,
         metrics=metrics,
@@ -186,4 +194,5 @@ def build_context(
         scans=scans,
         batcher=ScanBatcher(scans),
         jobs=JobService(store, scans, settings),
+        persons=PersonService(store, settings, gallery=gallery),
     )

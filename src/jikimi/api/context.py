@@ -19,6 +19,7 @@ from jikimi.model import Match, Signal
 from jikimi.pipeline import Matcher
 from jikimi.services import BankService, KeyService
 from jikimi.services.jobs import JobService
+from jikimi.services.persons import PersonService
 from jikimi.services.retro import RetroMatcher
 from jikimi.store import Store
 
@@ -64,3 +65,4 @@ class ApiContext:
     scans: ScanBackend
     batcher: ScanBatcher
     jobs: JobService
+    persons: PersonService

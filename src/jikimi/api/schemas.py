@@ -367,3 +367,21 @@ class IssuedKeyPublic(_Response):
 class Health(_Response):
     status: str = Field(examples=["ok"])
     checks: dict[str, bool] = Field(default_factory=dict)
+
+
+class PersonPublic(_Response):
+    """A person enrolled for face protection. Her face templates are never shown."""
+
+    id: str
+    case: str | None
+    status: domain.PersonStatus
+    consent: domain.Consent
+    templates: int = Field(description="Face templates held (0 once withdrawn).")
+    created_at: datetime
+    withdrawn_at: datetime | None
+    withdrawn_by: str | None
+    events: list[domain.PersonEvent]
+
+    @classmethod
+    def of(cls, person: domain.Person) -> PersonPublic:
+        return cls.model_validate(person.model_dump(exclude={"tenant_id"}))

@@ -52,6 +52,7 @@ from jikimi.domain import (
 from jikimi.errors import JikimiError
 from jikimi.model import BankKind
 from jikimi.services import BankService, KeyService, TenantService
+from jikimi.services.persons import PersonService
 from jikimi.store import Store, migrate
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
@@ -84,6 +85,7 @@ class _Services:
     tenants: TenantService
     keys: KeyService
     banks: BankService
+    persons: PersonService
 
 
 @contextmanager
@@ -104,6 +106,7 @@ def _services() -> Iterator[_Services]:
             tenants=TenantService(store),
             keys=KeyService(store),
             banks=BankService(store, settings=settings),
+            persons=PersonService(store, settings),
         )
     except JikimiError as exc:
         _fail(exc.message)

@@ -32,4 +32,6 @@ _VERBS = {
     Permission.MATCH: "match hashes",
     Permission.SCAN_READ: "read scans",
     Permission.KEY_ADMIN: "manage API keys",
+    Permission.PERSON_READ: "read enrolled persons",
+    Permission.PERSON_WRITE: "enrol persons or record their withdrawal",
 }

@@ -3,7 +3,8 @@
 ::
 
     ScanService.scan_many(principal, items)
-        └─► LazyScanner.with_matcher(matcher_for(principal)) ─► Scanner.scan_many
+        └─► LazyScanner.with_matcher(matcher_for(principal), faces_for(principal))
+            ─► Scanner.scan_many  (faces_for: the tenant's enrolled persons, optional)
         └─► store.scans.save_scan (one transaction per batch): the Verdict as JSON,
             a (kind, key) row per signal for retroactive matching (``scan_keys``)
     ScanService.get(principal, scan_id)
@@ -35,7 +36,7 @@ from jikimi.domain import Permission, Principal
 from jikimi.errors import InvalidInput, JikimiError, NotFound
 from jikimi.matching.kinds import banked_kinds, kind_spec
 from jikimi.model import SignalKind, Verdict
-from jikimi.pipeline import Item, Matcher, Scanner, ScanProgress, failed_verdict
+from jikimi.pipeline import FaceMatcher, Item, Matcher, Scanner, ScanProgress, failed_verdict
 from jikimi.services._common import now, require
 from jikimi.store import Store
 from jikimi.store import scans as scan_repo
@@ -82,9 +83,9 @@ class LazyScanner:
                 scanner = self._scanner
         return scanner
 
-    def with_matcher(self, matcher: Matcher | None) -> Scanner:
-        """The shared scanner (video options included) with ``matcher``."""
-        return self.get().with_matcher(matcher)
+    def with_matcher(self, matcher: Matcher | None, faces: FaceMatcher | None = None) -> Scanner:
+        """The shared scanner (video options included) with ``matcher`` (and ``faces``)."""
+        return self.get().with_matcher(matcher, faces)
 
     def warm_up(self) -> None:
         self.get().warm_up()
@@ -98,10 +99,13 @@ class ScanService:
         store: Store,
         scanner: LazyScanner,
         matcher_for: Callable[[Principal], Matcher | None],
+        *,
+        faces_for: Callable[[Principal], FaceMatcher | None] | None = None,
     ) -> None:
         self.store = store
         self.scanner = scanner
         self._matcher_for = matcher_for
+        self._faces_for = faces_for
 
     def scan_many(
         self,
@@ -122,7 +126,8 @@ class ScanService:
         # Stamped before the bank lookup: an entry added while the scan runs is
         # newer than the scan, so retroactive matching checks it.
         at = now()
-        scanner = self.scanner.with_matcher(self._matcher_for(principal))
+        faces = self._faces_for(principal) if self._faces_for is not None else None
+        scanner = self.scanner.with_matcher(self._matcher_for(principal), faces)
         verdicts = scanner.scan_many(items, progress)
         stored = [v for v in verdicts if v.error is None]
         if not stored:

@@ -305,3 +305,67 @@ class BankImportRow(Base):
     started_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+
+
+class PersonRow(Base):
+    """A person enrolled for face protection, with the consent that allows it.
+
+    ``status`` goes active → withdrawn (final). Withdrawal deletes her templates
+    (``person_templates``) in the same transaction; this row stays, without any
+    biometric data, as the record that she was enrolled and withdrew.
+    """
+
+    __tablename__ = "persons"
+    __table_args__ = (sa.Index(None, "tenant_id", "status"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("tenants.id", ondelete="CASCADE"))
+    case_id: Mapped[str | None] = mapped_column(sa.String(64))
+    status: Mapped[str] = mapped_column(sa.String(12))
+    consent_text: Mapped[str] = mapped_column(sa.Text)
+    consent_by: Mapped[str] = mapped_column(ID)
+    consent_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_by: Mapped[str | None] = mapped_column(ID)
+
+
+class PersonTemplateRow(Base):
+    """One face template, sealed (AES-256-GCM, see ``jikimi.faces.crypto``)."""
+
+    __tablename__ = "person_templates"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("persons.id", ondelete="CASCADE"), index=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("tenants.id", ondelete="CASCADE"))
+    sealed: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    key_id: Mapped[str] = mapped_column(sa.String(16))
+    photo_sha256: Mapped[str] = mapped_column(sa.String(64))
+    face_px: Mapped[int]
+    created_at: Mapped[datetime]
+
+
+class PersonEventRow(Base):
+    """The append-only record of what happened to a person: enrolled, withdrawn.
+
+    No foreign key to ``persons``: the record outlives everything else about her.
+    ``id`` orders events; processes poll its maximum to learn that some tenant's
+    enrolled faces changed (their indexes are rebuilt).
+    """
+
+    __tablename__ = "person_events"
+    __table_args__ = (
+        sa.Index(None, "person_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(ID)
+    tenant_id: Mapped[str] = mapped_column(ID)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    actor: Mapped[str] = mapped_column(ID)
+    at: Mapped[datetime]
+    detail: Mapped[dict[str, Any]] = mapped_column(sa.JSON)

@@ -13,6 +13,7 @@ from jikimi.api.routes import (
     keys,
     match,
     metrics,
+    persons,
     scan,
     scans,
 )
@@ -28,6 +29,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     entries.router,
     imports.router,
     keys.router,
+    persons.router,
 )
 
 __all__ = ["ROUTERS"]
