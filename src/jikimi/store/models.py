@@ -253,3 +253,6 @@ class JobRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+
+
+from jikimi.store import case_models as _case_models  # noqa: E402,F401  (the casework tables join the metadata)
