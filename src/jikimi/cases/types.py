@@ -8,7 +8,7 @@ a case's PIN is shown once, when the case is opened (:class:`CaseOpened`).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -99,13 +99,10 @@ class Item(_Frozen):
     @property
     def overdue(self) -> bool:
         """Notified, past the deadline, and not yet confirmed gone."""
-        from datetime import UTC
-        from datetime import datetime as dt
-
         return (
             self.status in (ItemStatus.NOTIFIED, ItemStatus.REAPPEARED)
             and self.deadline_at is not None
-            and dt.now(UTC) > self.deadline_at
+            and datetime.now(UTC) > self.deadline_at
         )
 
 
