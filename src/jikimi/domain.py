@@ -56,6 +56,11 @@ class Permission(StrEnum):
     MATCH = "match"  # submit hashes
     SCAN_READ = "scan_read"  # read the tenant's stored scans
     KEY_ADMIN = "key_admin"  # issue, list and revoke API keys
+    CASE_READ = "case_read"  # cases, items, notices, hosts, sources, reports, history
+    CASE_WRITE = "case_write"  # open/close cases, add items, draft and send notices
+    HOST_WRITE = "host_write"  # add and change hosts (the directory of platforms)
+    NOTICE_APPROVE = "notice_approve"  # approve a drafted notice (the second pair of eyes)
+    AUDIT_READ = "audit_read"  # verify the whole audit chain
 
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
@@ -70,9 +75,25 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             Permission.SCAN_READ,
         }
     ),
-    Role.REVIEWER: frozenset({Permission.BANK_READ, Permission.SCAN, Permission.SCAN_READ}),
+    Role.REVIEWER: frozenset(
+        {
+            Permission.BANK_READ,
+            Permission.SCAN,
+            Permission.SCAN_READ,
+            Permission.CASE_READ,
+            Permission.NOTICE_APPROVE,
+        }
+    ),
     Role.PLATFORM: frozenset({Permission.SCAN, Permission.MATCH, Permission.SCAN_READ}),
-    Role.CASEWORKER: frozenset({Permission.BANK_READ, Permission.SCAN_READ}),
+    Role.CASEWORKER: frozenset(
+        {
+            Permission.BANK_READ,
+            Permission.SCAN_READ,
+            Permission.CASE_READ,
+            Permission.CASE_WRITE,
+            Permission.HOST_WRITE,
+        }
+    ),
 }
 """The role matrix, in one place: services enforce it, the API's tests walk it."""
 
