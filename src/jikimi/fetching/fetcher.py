@@ -238,6 +238,44 @@ class SafeFetcher:
                     raise FetchFailed(f"{current}: {exc}") from exc
         raise FetchFailed(f"{url}: more than {self.max_redirects} redirects")
 
+    def post(self, url: str, body: bytes, headers: dict[str, str]) -> Capture:
+        """POST ``body`` to ``url`` under the same checks; redirects are not followed.
+
+        A partner's takedown API is a caller-configured URL like any other, so it is
+        held to the same address policy (a notice must not become a way to reach
+        the private network).
+        """
+        _check_url(url)
+        started = datetime.now(UTC)
+        deadline = time.monotonic() + self.timeout_s
+        backend = _GuardedBackend(self.resolver, self.policy, self._backend)
+        try:
+            with (
+                httpx.Client(
+                    transport=_GuardedTransport(backend, self.verify_tls),
+                    timeout=httpx.Timeout(self.timeout_s),
+                    follow_redirects=False,
+                    trust_env=False,
+                    headers={"User-Agent": USER_AGENT},
+                ) as client,
+                client.stream("POST", url, content=body, headers=headers) as response,
+            ):
+                content = self._read(response, deadline)
+                return Capture(
+                    url=url,
+                    final_url=url,
+                    status=response.status_code,
+                    headers=tuple(response.headers.multi_items()),
+                    content=content,
+                    started_at=started,
+                    finished_at=datetime.now(UTC),
+                    hops=(Hop(url, response.status_code, backend.last_address),),
+                )
+        except httpx.TimeoutException as exc:
+            raise FetchFailed(f"{url}: timed out") from exc
+        except httpx.HTTPError as exc:
+            raise FetchFailed(f"{url}: {exc}") from exc
+
     def _read(self, response: httpx.Response, deadline: float) -> bytes:
         declared = response.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
