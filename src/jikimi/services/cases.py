@@ -14,6 +14,7 @@ still recorded, as an ``unreachable`` item with the reason, to be tried again.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
 import re
 import secrets
@@ -32,10 +33,11 @@ from jikimi.domain import Permission, Principal
 from jikimi.errors import InvalidInput, JikimiError, NotFound
 from jikimi.evidence import Sealer
 from jikimi.fetching import Capture, SafeFetcher
+from jikimi.media import MediaLimits, load
 from jikimi.model import SignalKind, Verdict
 from jikimi.notices import LegalBasis, normalise_language
 from jikimi.services._common import now, require
-from jikimi.signals import signal_type
+from jikimi.signals import PdqSignal, signal_type
 from jikimi.store import Store
 from jikimi.store import audit as audit_repo
 from jikimi.store import casework as repo
@@ -183,11 +185,13 @@ class CaseService:
         sealer: Sealer,
         fetcher: SafeFetcher | None = None,
         scanner: ItemScanner | None = None,
+        limits: MediaLimits | None = None,
     ) -> None:
         self.store = store
         self.sealer = sealer
         self.fetcher = fetcher
         self.scanner = scanner
+        self.limits = limits
         self._hasher = PasswordHasher()
 
     # --- cases -----------------------------------------------------------------------
@@ -371,10 +375,7 @@ class CaseService:
             if s.type in ITEM_SIGNALS
         ]
         if not signals:
-            signals = [
-                {"type": "md5", "value": hashlib.md5(capture.content).hexdigest()},
-                {"type": "sha256", "value": digest},
-            ]
+            signals = self._hash(capture.content, digest)
         return self._create_item(
             principal,
             case_id,
@@ -387,6 +388,19 @@ class CaseService:
             scan_id=None if verdict is None or verdict.error is not None else verdict.id,
             reason=None if verdict is None or verdict.error is None else verdict.error.message,
         )
+
+    def _hash(self, data: bytes, sha256: str) -> list[dict[str, str]]:
+        """MD5, SHA-256, and PDQ when the bytes are an image (no scanner configured)."""
+        out = [
+            {"type": "md5", "value": hashlib.md5(data).hexdigest()},
+            {"type": "sha256", "value": sha256},
+        ]
+        if self.limits is not None:
+            # not an image (a video, a page): the digests alone identify it
+            with contextlib.suppress(JikimiError):
+                pdq = PdqSignal.hash_picture(load(data, self.limits)).value
+                out.insert(0, {"type": "pdq", "value": pdq})
+        return out
 
     def _create_item(
         self,
