@@ -389,7 +389,7 @@ class CaseService:
             reason=None if verdict is None or verdict.error is None else verdict.error.message,
         )
 
-    def _hash(self, data: bytes, sha256: str) -> list[dict[str, str]]:
+    def _hash(self, data: bytes, sha256: str) -> builtins.list[dict[str, str]]:
         """MD5, SHA-256, and PDQ when the bytes are an image (no scanner configured)."""
         out = [
             {"type": "md5", "value": hashlib.md5(data).hexdigest()},
