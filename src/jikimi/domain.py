@@ -60,7 +60,6 @@ class Permission(StrEnum):
     CASE_WRITE = "case_write"  # open/close cases, add items, draft and send notices
     HOST_WRITE = "host_write"  # add and change hosts (the directory of platforms)
     NOTICE_APPROVE = "notice_approve"  # approve a drafted notice (the second pair of eyes)
-    AUDIT_READ = "audit_read"  # verify the whole audit chain
 
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {

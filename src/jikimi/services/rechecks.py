@@ -44,6 +44,8 @@ SCHEDULE_H: tuple[float, ...] = (1, 6, 24, *(24.0 * d for d in range(2, 31)))
 """Hours after the notice at which each re-check is due (the first is queued on sending)."""
 ACTOR = "system:rechecker"
 STILL_MATCHES_PDQ = 31
+AddToBank = Callable[[Principal, str, EntryCreate], object]
+"""``BankService.add_entry``'s shape: how a removed item's hashes reach its bank."""
 
 
 def removal_reason(
@@ -97,7 +99,7 @@ class Rechecker:
         fetcher: SafeFetcher,
         limits: MediaLimits,
         *,
-        add_to_bank: Callable[[Principal, str, EntryCreate], object] | None = None,
+        add_to_bank: AddToBank | None = None,
         owner: str | None = None,
         lease: timedelta = timedelta(minutes=2),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
