@@ -33,6 +33,7 @@ from jikimi.api.scanning import LazyScanner, ScanBatcher
 from jikimi.config import Settings, load_settings
 from jikimi.errors import JikimiError
 from jikimi.services import BankService, KeyService
+from jikimi.services.casework import CaptureScanner, Casework, CaseworkRunner
 from jikimi.services.jobs import JobService
 from jikimi.services.matching import MatchService
 from jikimi.services.retro import RetroMatcher
@@ -130,6 +131,7 @@ def _lifespan(
         context.matching.start()
         context.jobs.start()
         context.retro.start()
+        context.casework_runner.start()
         # Load the models now, off the event loop, so the first scan is not slow.
         threading.Thread(
             target=_warm_up, args=(scanner,), name="jikimi-warm-up", daemon=True
@@ -137,6 +139,7 @@ def _lifespan(
         try:
             yield
         finally:
+            context.casework_runner.close()
             context.retro.close()
             context.jobs.close()
             context.matching.close()
@@ -160,17 +163,21 @@ def build_context(
     retro = RetroMatcher(store, settings)
     matching = MatchService(store, settings, on_applied=retro.notify)
     scans = ScanService(store, scanner, matching.matcher_for)
+    banks = BankService(store, settings=settings, listener=matching)
+    casework = Casework.from_settings(settings, store, scanner=CaptureScanner(scans))
     return ApiContext(
         settings=settings,
         metrics=metrics,
         fetcher=fetcher,
         store=store,
         keys=KeyService(store),
-        banks=BankService(store, settings=settings, listener=matching),
+        banks=banks,
         matching=matching,
         retro=retro,
         scanner=scanner,
         scans=scans,
         batcher=ScanBatcher(scans),
         jobs=JobService(store, scans, settings),
+        casework=casework,
+        casework_runner=CaseworkRunner(casework, banks.add_entry),
     )

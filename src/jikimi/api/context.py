@@ -18,6 +18,7 @@ from jikimi.domain import Principal
 from jikimi.model import Match, Signal
 from jikimi.pipeline import Matcher
 from jikimi.services import BankService, KeyService
+from jikimi.services.casework import Casework, CaseworkRunner
 from jikimi.services.jobs import JobService
 from jikimi.services.retro import RetroMatcher
 from jikimi.store import Store
@@ -64,3 +65,5 @@ class ApiContext:
     scans: ScanBackend
     batcher: ScanBatcher
     jobs: JobService
+    casework: Casework
+    casework_runner: CaseworkRunner

@@ -8,18 +8,29 @@ networks ``capture_allow_networks`` names.
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from jikimi.config import Settings
+from jikimi.domain import Principal, Role
 from jikimi.evidence import InstanceKey, Sealer, load_or_create_secret
 from jikimi.fetching import AddressPolicy, Resolver, SafeFetcher
 from jikimi.media import MediaLimits
+from jikimi.model import Verdict
 from jikimi.notices import NoticeRenderer, Sender
+from jikimi.pipeline import Item
 from jikimi.services.cases import CaseService, HostService, ItemScanner
 from jikimi.services.delivery import NoticeDeliverer, SmtpConfig
 from jikimi.services.notices import NoticeOptions, NoticeService
 from jikimi.services.rechecks import AddToBank, Rechecker
-from jikimi.store import Store
+from jikimi.services.scans import ScanService
+from jikimi.store import Store, outbox
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -96,3 +107,66 @@ class Casework:
             MediaLimits.from_settings(self.settings),
             add_to_bank=add_to_bank,
         )
+
+
+class CaseworkRunner:
+    """Delivers notices and runs re-checks in the background of a process (``jikimi serve``).
+
+    It looks for due outbox rows with a plain read every ``poll_s`` and only then
+    takes a write transaction to claim one, so an idle service costs one cheap
+    query per interval. Any number of processes may run one (leases).
+    """
+
+    def __init__(
+        self, casework: Casework, add_to_bank: AddToBank | None, poll_s: float = 2.0
+    ) -> None:
+        self._deliverer = casework.deliverer()
+        self._rechecker = casework.rechecker(add_to_bank)
+        self._store = casework.store
+        self._poll_s = poll_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="jikimi-casework", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def run_due(self) -> int:
+        """Deliver and re-check everything due now; how many rows were handled."""
+        done = 0
+        while not self._stop.is_set() and (
+            self._deliverer.run_once() or self._rechecker.run_once()
+        ):
+            done += 1
+        return done
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._poll_s):
+            try:
+                with self._store.session() as s:
+                    if not outbox.anything_due(s, datetime.now(UTC)):
+                        continue
+                self.run_due()
+            except Exception:  # a bad row must not stop the loop; it is retried later
+                log.exception("casework runner: a delivery or re-check failed")
+
+
+class CaptureScanner:
+    """Scans a captured item with the tenant's banks and stores the Verdict.
+
+    Capture is a caseworker's act, and caseworkers may not submit scans through the
+    API; the scan of what they captured runs for their tenant under the service's
+    own authority, and is kept like every other scan.
+    """
+
+    def __init__(self, scans: ScanService) -> None:
+        self._scans = scans
+
+    def scan_bytes(self, principal: Principal, data: bytes, source: Mapping[str, Any]) -> Verdict:
+        system = Principal(tenant_id=principal.tenant_id, key_id=principal.key_id, role=Role.ADMIN)
+        return self._scans.scan_many(system, [Item(data, source)])[0]

@@ -190,3 +190,12 @@ def give_up(s: Session, item_id: int, owner: str, error: str, now: datetime) -> 
 def get(s: Session, key: str) -> OutboxItem | None:
     row = s.scalar(sa.select(OutboxRow).where(OutboxRow.key == key))
     return None if row is None else _item(row)
+
+
+def anything_due(s: Session, now: datetime) -> bool:
+    """Is any row claimable now? (A read, so an idle poller takes no write lock.)"""
+    due = sa.or_(
+        sa.and_(OutboxRow.state == PENDING, OutboxRow.next_at <= now),
+        sa.and_(OutboxRow.state == LEASED, OutboxRow.lease_until < now),
+    )
+    return s.scalar(sa.select(OutboxRow.id).where(due).limit(1)) is not None

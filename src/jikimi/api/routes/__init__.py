@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from jikimi.api.routes import banks, entries, health, jobs, keys, match, metrics, scan, scans
+from jikimi.api.routes import (
+    banks,
+    cases,
+    entries,
+    health,
+    jobs,
+    keys,
+    match,
+    metrics,
+    scan,
+    scans,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
@@ -16,6 +27,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     banks.router,
     entries.router,
     keys.router,
+    cases.router,
 )
 
 __all__ = ["ROUTERS"]
