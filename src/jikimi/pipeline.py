@@ -16,6 +16,17 @@ the network or a database, so the same object runs in the API process, in a
 process pool, or in a remote worker. Bad input becomes an error Verdict with a
 stable code; it never raises out of :meth:`Scanner.scan_many`, so one bad file
 never loses the rest of a batch.
+
+One item's exception stays that item's
+    Every step of an item (sniff, load, hash, grade, inspect, match, decide) runs
+    inside a guard: a typed :class:`~jikimi.errors.JikimiError` becomes the error
+    Verdict with its code, and any other exception (a bug, a library's own error
+    type such as ``cv2.error``) becomes an ``internal_error`` Verdict for that item
+    alone, logged once with its traceback. The nudity model runs batched; if a
+    batch fails, its pictures are graded again one by one, so only the picture
+    that fails on its own gets the error. The one exception that does leave
+    :meth:`Scanner.scan_many` is the caller's own: whatever its ``progress``
+    callback raises (a scan job stops that way on shutdown).
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from jikimi.config import Settings
 from jikimi.detectors.grade import GradeDetector, GradeRules
@@ -50,6 +61,10 @@ from jikimi.policy import Policy, load_rules
 from jikimi.signals import Md5Signal, PdqSignal
 
 log = logging.getLogger(__name__)
+
+INTERNAL_ERROR: Final = JikimiError.code
+"""Error code of an item whose scan raised something unexpected (a bug, not the input's
+fault as far as we know): the item's Verdict carries it, the log has the traceback."""
 
 
 class Matcher(Protocol):
@@ -168,69 +183,93 @@ class Scanner:
 
         Videos (and animated GIF/WebP) go through :mod:`jikimi.pipeline_video`, one
         at a time after the still images; ``progress`` hears how far each has got.
+        Returns one Verdict per item, always: no item's failure raises (see the
+        module docstring), except what ``progress`` itself raises, which propagates.
         """
         verdicts: list[Verdict | None] = [None] * len(items)
         loaded: list[tuple[int, Picture, tuple[Signal, ...]]] = []
         videos: list[tuple[int, Picture | None]] = []
         for i, item in enumerate(items):
-            if sniff(item.data).kind is MediaKind.VIDEO:
-                videos.append((i, None))
-                continue
             try:
-                picture = load(item.data, self.limits)
-                if is_animation(picture):
-                    videos.append((i, picture))
-                    continue
-                signals: tuple[Signal, ...] = (
-                    PdqSignal.hash_picture(picture),
-                    Md5Signal.hash_bytes(item.data),
-                    # load() already hashed the bytes for Media.sha256
-                    Signal(type=SignalKind.SHA256, value=picture.media.sha256),
-                )
-            except JikimiError as exc:
-                verdicts[i] = error_verdict(item.source, exc.code, exc.message)
+                opened = self._open(item)
+            except Exception as exc:
+                verdicts[i] = failed_verdict(item.source, exc)
                 continue
-            loaded.append((i, picture, signals))
+            if isinstance(opened, _Video):
+                videos.append((i, opened.still))
+            else:
+                loaded.append((i, *opened))
 
         regions_per_item = self._detect([p for _, p, _ in loaded])
         for (i, picture, signals), regions in zip(loaded, regions_per_item, strict=True):
             verdicts[i] = self._verdict(items[i], picture, signals, regions)
         for i, still in videos:
             verdicts[i] = self._video_verdict(items[i], still, progress)
-        return [v for v in verdicts if v is not None]
+        done = [v for v in verdicts if v is not None]
+        assert len(done) == len(items), "every item has its Verdict"
+        return done
+
+    def _open(self, item: Item) -> tuple[Picture, tuple[Signal, ...]] | _Video:
+        """A still image loaded and hashed, or a video to scan later (raises on bad input)."""
+        if sniff(item.data).kind is MediaKind.VIDEO:
+            return _Video(None)
+        picture = load(item.data, self.limits)
+        if is_animation(picture):
+            return _Video(picture)
+        signals: tuple[Signal, ...] = (
+            PdqSignal.hash_picture(picture),
+            Md5Signal.hash_bytes(item.data),
+            # load() already hashed the bytes for Media.sha256
+            Signal(type=SignalKind.SHA256, value=picture.media.sha256),
+        )
+        return picture, signals
 
     def _video_verdict(
         self, item: Item, still: Picture | None, progress: ScanProgress | None
     ) -> Verdict:
-        """Scan one video; any typed error becomes its error Verdict."""
+        """Scan one video; any error becomes its error Verdict (but ``progress``'s own
+        exceptions propagate: they are the caller's, not the video's)."""
 
         def frames_done(done: int, total: int) -> None:
             if progress is not None:
-                progress(item.source, done, total)
+                try:
+                    progress(item.source, done, total)
+                except BaseException as exc:
+                    raise _CallerStop(exc) from exc
 
         try:
             result = self.video.scan(item.data, still, frames_done)
-        except JikimiError as exc:
-            return error_verdict(item.source, exc.code, exc.message)
+        except _CallerStop as stop:
+            raise stop.error from None
+        except Exception as exc:
+            return failed_verdict(item.source, exc)
         # Bank-side video matching compares vPDQ hashes; there are no dihedral variants.
         return self._conclude(
             item, result.media, result.signals, result.grade, result.synthetic, lambda: ()
         )
 
-    def _detect(self, pictures: Sequence[Picture]) -> list[tuple[Region, ...] | JikimiError]:
+    def _detect(self, pictures: Sequence[Picture]) -> list[tuple[Region, ...] | Exception]:
         """Batched detection; if a batch fails on one bad image, retry one by one."""
         if not pictures:
             return []
         try:
-            return list(self.grade.detect(pictures))
-        except JikimiError as exc:
+            found: list[tuple[Region, ...] | Exception] = list(self.grade.detect(pictures))
+            if len(found) != len(pictures):
+                raise RuntimeError(f"{len(found)} results for {len(pictures)} pictures")
+            return found
+        except Exception as exc:
             if len(pictures) == 1:  # becomes this item's error Verdict; never escapes
                 return [exc]
-        out: list[tuple[Region, ...] | JikimiError] = []
+            log.warning(
+                "grading a batch of %d pictures failed (%s); grading them one by one",
+                len(pictures),
+                type(exc).__name__,
+            )
+        out: list[tuple[Region, ...] | Exception] = []
         for p in pictures:
             try:
                 out.append(self.grade.detect([p])[0])
-            except JikimiError as exc:
+            except Exception as exc:
                 out.append(exc)
         return out
 
@@ -239,15 +278,15 @@ class Scanner:
         item: Item,
         picture: Picture,
         signals: tuple[Signal, ...],
-        regions: tuple[Region, ...] | JikimiError,
+        regions: tuple[Region, ...] | Exception,
     ) -> Verdict:
-        if isinstance(regions, JikimiError):
-            return error_verdict(item.source, regions.code, regions.message)
+        if isinstance(regions, Exception):
+            return failed_verdict(item.source, regions)
         try:
             grade = self.grade_rules.grade(regions)
             synthetic = self.synthetic.inspect(picture)
-        except JikimiError as exc:
-            return error_verdict(item.source, exc.code, exc.message)
+        except Exception as exc:
+            return failed_verdict(item.source, exc)
         return self._conclude(
             item,
             picture.media,
@@ -274,23 +313,66 @@ class Scanner:
                 matches = self.matcher.match(signals, dihedral)
                 kinds = self.matcher.bank_kinds()
             decision = self.policy.decide(grade, synthetic, matches, kinds)
-        except JikimiError as exc:
-            return error_verdict(item.source, exc.code, exc.message)
-        return Verdict(
-            id=new_id("scn"),
-            source=dict(item.source),
-            media=media,
-            signals=signals,
-            grade=grade,
-            synthetic=synthetic,
-            matches=matches,
-            faces=(),
-            decision=decision,
-        )
+            return Verdict(
+                id=new_id("scn"),
+                source=dict(item.source),
+                media=media,
+                signals=signals,
+                grade=grade,
+                synthetic=synthetic,
+                matches=matches,
+                faces=(),
+                decision=decision,
+            )
+        except Exception as exc:
+            return failed_verdict(item.source, exc)
+
+
+@dataclass(frozen=True)
+class _Video:
+    """An item for the video path; ``still``: an animated GIF/WebP's first frame."""
+
+    still: Picture | None
+
+
+class _CallerStop(BaseException):
+    """Carries what a ``progress`` callback raised past the per-item guards."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 def error_verdict(source: Mapping[str, Any], code: str, message: str) -> Verdict:
-    """The Verdict of an item that could not be scanned (same schema, fields null)."""
-    return Verdict(
-        id=new_id("scn"), source=dict(source), error=ErrorInfo(code=code, message=message)
+    """The Verdict of an item that could not be scanned (same schema, fields null).
+
+    A message that names a file whose name is not UTF-8 holds lone surrogates,
+    which JSON cannot carry; they are written as ``\\udcXX`` escapes instead.
+    """
+    text = message.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    return Verdict(id=new_id("scn"), source=dict(source), error=ErrorInfo(code=code, message=text))
+
+
+def failed_verdict(source: Mapping[str, Any], exc: Exception) -> Verdict:
+    """The error Verdict of an item whose scan raised ``exc``.
+
+    A :class:`~jikimi.errors.JikimiError` carries its own code and message (the
+    input's fault, or a model that did not load). Anything else is a bug: it is
+    logged here, once, with its traceback, and the Verdict says ``internal_error``
+    without the exception's text (which may hold paths or internals).
+    """
+    if isinstance(exc, JikimiError):
+        return error_verdict(source, exc.code, exc.message)
+    log.error("scanning %s failed unexpectedly", _describe(source), exc_info=exc)
+    return error_verdict(
+        source,
+        INTERNAL_ERROR,
+        f"An unexpected error ({type(exc).__name__}) stopped the scan of this item; "
+        "the details are in the log.",
     )
+
+
+def _describe(source: Mapping[str, Any]) -> str:
+    """The item, for a log line: its source, shortened."""
+    text = ", ".join(f"{k}={v!r}" for k, v in source.items()) or "an item"
+    return text if len(text) <= 200 else text[:199] + "…"

@@ -167,7 +167,9 @@ class VideoScanner:
 
         Raises typed :class:`~jikimi.errors.JikimiError` s: media errors of
         :func:`~jikimi.media.video.load_video` and decoding, ``ScanTimeout``, and
-        the grade model's ``ModelUnavailable``.
+        the grade model's ``ModelUnavailable``. Anything else it raises is a bug,
+        which :class:`~jikimi.pipeline.Scanner` makes this video's ``internal_error``
+        Verdict; what ``progress`` raises passes through untouched.
         """
         from jikimi.media.video import load_video
 

@@ -38,6 +38,8 @@ RNG_SEED = 20240629
 BLOB_SIZES = [
     (480, 640), (640, 480), (640, 640), (1004, 1600), (1600, 1004), (321, 320),
     (320, 321), (34, 42), (1, 1), (2, 3), (7, 1000), (1000, 7), (1500, 2000),
+    # a short side that scales below 1 px (it used to reach cv2.resize as 0 px)
+    (1281, 1), (1, 1281), (2, 2000), (2000, 2), (1, 1999), (3, 1921), (641, 1),
 ]  # fmt: skip
 
 
@@ -58,7 +60,9 @@ def test_letterbox_is_nudenets_blob_bit_for_bit(height: int, width: int) -> None
     np.testing.assert_array_equal(ours, theirs)
 
 
-@pytest.mark.parametrize(("height", "width"), [(480, 640), (1280, 1280), (700, 1500), (90, 60)])
+@pytest.mark.parametrize(
+    ("height", "width"), [(480, 640), (1280, 1280), (700, 1500), (90, 60), (1, 1281), (2000, 3)]
+)
 def test_letterbox_at_640_for_larger_models(height: int, width: int) -> None:
     bgr = np.random.default_rng(height + width).integers(0, 256, (height, width, 3), np.uint8)
     theirs = reference._read_image(bgr, 640)[0][0]

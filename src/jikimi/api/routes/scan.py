@@ -110,7 +110,7 @@ async def _media(request: Request, context: ContextDep) -> tuple[bytes, dict[str
         if form.file is not None:
             if "url" in form.fields:
                 raise ApiProblem(422, "validation_error", "send either a file or a url, not both")
-            return form.file.data, {"filename": form.file.filename}
+            return form.file.data, form.file.source()
         if "url" not in form.fields:
             raise ApiProblem(422, "validation_error", "send a multipart 'file' field (or a 'url')")
         url = ScanUrl.model_validate({"url": form.fields["url"]}).url

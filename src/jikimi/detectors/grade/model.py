@@ -225,15 +225,18 @@ def letterbox(rgb: RGB, size: int) -> NDArray[np.float32]:
     exact scale factor, and place the result on a black canvas. The output is
     bit-identical to NudeNet's blob (tested on many sizes). Channel order is BGR
     because NudeNet's ``cvtColor(RGBA2BGR)`` and ``swapRB`` cancel out.
+
+    A side so short that it would scale to 0 px (1 x 1281, 2000 x 2) is padded
+    further, to ``side / size`` pixels: more of the same black square, so the
+    blob is still NudeNet's, and ``cv2.resize`` never gets an empty size.
     """
     height, width = rgb.shape[:2]
     side = max(height, width)
     scale = size / side
     src: Any = np.ascontiguousarray(rgb)
     if height != width:
-        src = cv2.copyMakeBorder(
-            src, 0, int(height < side), 0, int(width < side), cv2.BORDER_CONSTANT, value=0
-        )
+        bottom, right = _pad(height, side, size), _pad(width, side, size)
+        src = cv2.copyMakeBorder(src, 0, bottom, 0, right, cv2.BORDER_CONSTANT, value=0)
     resized = cv2.resize(src, (0, 0), fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
     canvas = np.zeros((size, size, 3), dtype=np.uint8)
     rows, cols = min(resized.shape[0], size), min(resized.shape[1], size)
@@ -241,6 +244,13 @@ def letterbox(rgb: RGB, size: int) -> NDArray[np.float32]:
     blob: NDArray[np.float32] = canvas[:, :, ::-1].transpose(2, 0, 1).astype(np.float32)
     blob *= np.float32(1 / 255)
     return blob
+
+
+def _pad(length: int, side: int, size: int) -> int:
+    """Black pixels to add after a side of ``length``: one, or enough to scale to >= 1 px."""
+    if length >= side:
+        return 0
+    return max(1, min(side, math.ceil(side / size)) - length)
 
 
 # --------------------------------------------------------------------------- post-processing
