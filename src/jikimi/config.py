@@ -226,6 +226,12 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(default=False, description="Use STARTTLS.")
     smtp_user: str | None = Field(default=None, description="SMTP login, if any.")
     smtp_password: str | None = Field(default=None, description="SMTP password, if any.")
+    casework_lease_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a worker holds a delivery or re-check before another may take "
+        "it over (after a crash); longer than one delivery may take.",
+    )
 
 
 def _default_database_url(data: dict[str, Any]) -> str:

@@ -60,6 +60,7 @@ class Permission(StrEnum):
     CASE_WRITE = "case_write"  # open/close cases, add items, draft and send notices
     HOST_WRITE = "host_write"  # add and change hosts (the directory of platforms)
     NOTICE_APPROVE = "notice_approve"  # approve a drafted notice (the second pair of eyes)
+    AUDIT_READ = "audit_read"  # verify the hash-chained audit log
 
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
@@ -81,6 +82,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             Permission.SCAN_READ,
             Permission.CASE_READ,
             Permission.NOTICE_APPROVE,
+            Permission.AUDIT_READ,
         }
     ),
     Role.PLATFORM: frozenset({Permission.SCAN, Permission.MATCH, Permission.SCAN_READ}),

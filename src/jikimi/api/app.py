@@ -165,6 +165,7 @@ def build_context(
     scans = ScanService(store, scanner, matching.matcher_for)
     banks = BankService(store, settings=settings, listener=matching)
     casework = Casework.from_settings(settings, store, scanner=CaptureScanner(scans))
+    scans.on_stored = casework.reuploads.on_stored  # a scan hitting a removed item reopens it
     return ApiContext(
         settings=settings,
         metrics=metrics,

@@ -227,3 +227,34 @@ class VictimStatus(_Response):
     items: list[VictimItem]
     notices_sent: int
     removed: int
+
+
+class ReportRow(_Response):
+    host: str
+    host_name: str
+    requested: int
+    removed: int
+    still_up: int
+    reappeared: int
+    overdue: int
+    median_hours_to_removal: float | None
+    slowest_hours_to_removal: float | None
+
+
+class ReportPublic(_Response):
+    start: datetime = Field(serialization_alias="from")
+    end: datetime = Field(serialization_alias="to")
+    hosts: list[ReportRow]
+    total: ReportRow
+
+
+class SourceRiskPublic(_Response):
+    id: str
+    handle: str
+    host_id: str | None
+    items: int
+    confirmed: int
+    reappeared: int
+    items_last_7d: int
+    score: float
+    reasons: list[str]

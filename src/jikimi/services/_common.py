@@ -36,4 +36,5 @@ _VERBS = {
     Permission.CASE_WRITE: "change cases, items or notices",
     Permission.HOST_WRITE: "change hosts",
     Permission.NOTICE_APPROVE: "approve notices",
+    Permission.AUDIT_READ: "verify the audit log",
 }

@@ -108,7 +108,11 @@ class HostService:
         name = spec.name.strip()
         if not 1 <= len(name) <= 200 or not name.isprintable():
             raise InvalidInput("a host name is 1 to 200 printable characters")
-        language, _ = normalise_language(spec.language)
+        language, unknown = normalise_language(spec.language)
+        if unknown:  # kept as given: its notices are in English and say so
+            language = spec.language.strip().lower().replace("_", "-")
+            if not _LANG_RE.match(language):
+                raise InvalidInput(f"not a language tag: {spec.language!r} (e.g. en, ko, pt-BR)")
         bases = tuple(LegalBasis.parse(b).value for b in spec.bases)
         if any(c.kind is ContactKind.API for c in spec.contacts) and not spec.api_secret:
             raise InvalidInput("a host with an API contact needs its shared secret (--secret)")
@@ -506,6 +510,8 @@ class CaseService:
             audit(s, principal, "item", item_id, "read_evidence", {}, at)
         return data
 
+
+_LANG_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8}){0,3}$")
 
 _DUMMY_PIN_HASH = PasswordHasher().hash("jikimi: no such case")
 """Verified against when a case number is unknown, so timing does not tell the two apart."""

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jikimi.cases.lifecycle import ITEM_MOVES, NOTICE_MOVES, ItemStatus, NoticeState, check_move
-from jikimi.cases.types import ContactKind, Host, Item, Notice
+from jikimi.cases.types import Case, ContactKind, Host, Item, Notice
 from jikimi.domain import Permission, Principal
 from jikimi.errors import Forbidden, InvalidInput, NotFound
 from jikimi.notices import LegalBasis, NoticeItem, NoticeRenderer, Sender
@@ -77,72 +77,84 @@ class NoticeService:
             host = repo.get_host(s, principal.tenant_id, host_slug)
             if host is None:
                 raise NotFound(f"no host {host_slug!r}")
-            if not host.contacts:
-                raise InvalidInput(
-                    f"host {host.slug} has no contact channel: add an e-mail, API or form first"
-                )
-            chosen = tuple(LegalBasis.parse(b) for b in (bases or host.bases))
-            items = repo.list_items(
-                s, principal.tenant_id, case_id=case_id, host_id=host.id, statuses=WAITING
+            return self.draft_in(s, principal.tenant_id, principal.key_id, case, host, bases, at)
+
+    def draft_in(
+        self,
+        s: Any,
+        tenant_id: str,
+        actor: str,
+        case: Case,
+        host: Host,
+        bases: Sequence[str] | None,
+        at: datetime,
+    ) -> Notice:
+        """Draft in the caller's transaction (also used for re-uploads, by the system)."""
+        if not host.contacts:
+            raise InvalidInput(
+                f"host {host.slug} has no contact channel: add an e-mail, API or form first"
             )
-            if not items:
-                raise InvalidInput(
-                    f"case {case.number} has no items at {host.slug} waiting for a notice"
-                )
-            handles = {}
-            for item in items:
-                if item.source_id and item.source_id not in handles:
-                    found = repo.get_source(s, principal.tenant_id, item.source_id)
-                    handles[item.source_id] = None if found is None else found.handle
-            notice = repo.create_notice(
-                s,
-                tenant_id=principal.tenant_id,
-                case_id=case_id,
-                host_id=host.id,
-                at=at,
-                bases=[b.value for b in chosen],
-                language=host.language,
-                language_fallback=False,
-                subject="",
-                body="",
-                item_ids=[i.id for i in items],
-                drafted_by=principal.key_id,
+        chosen = tuple(LegalBasis.parse(b) for b in (bases or host.bases))
+        items = repo.list_items(s, tenant_id, case_id=case.id, host_id=host.id, statuses=WAITING)
+        if not items:
+            raise InvalidInput(
+                f"case {case.number} has no items at {host.slug} waiting for a notice"
             )
-            rendered = self.renderer.render(
-                language=host.language,
-                host_name=host.name,
-                items=[_notice_item(i, handles.get(i.source_id or "")) for i in items],
-                bases=chosen,
-                sender=self.options.sender,
-                notice_id=notice.id,
-                case_number=case.number,
-            )
-            notice = repo.update_notice(
-                s,
-                principal.tenant_id,
-                notice.id,
-                at,
-                subject=rendered.subject,
-                body=rendered.body,
-                language=rendered.language,
-                language_fallback=rendered.fallback,
-            )
-            audit(
-                s,
-                principal,
-                "notice",
-                notice.id,
-                "draft",
-                {
-                    "case": case_id,
-                    "host": host.slug,
-                    "items": list(notice.item_ids),
-                    "bases": list(notice.bases),
-                    "language": rendered.language,
-                    "language_fallback": rendered.fallback,
-                },
-                at,
-            )
+        handles = {}
+        for item in items:
+            if item.source_id and item.source_id not in handles:
+                found = repo.get_source(s, tenant_id, item.source_id)
+                handles[item.source_id] = None if found is None else found.handle
+        notice = repo.create_notice(
+            s,
+            tenant_id=tenant_id,
+            case_id=case.id,
+            host_id=host.id,
+            at=at,
+            bases=[b.value for b in chosen],
+            language=host.language,
+            language_fallback=False,
+            subject="",
+            body="",
+            item_ids=[i.id for i in items],
+            drafted_by=actor,
+        )
+        rendered = self.renderer.render(
+            language=host.language,
+            host_name=host.name,
+            items=[_notice_item(i, handles.get(i.source_id or "")) for i in items],
+            bases=chosen,
+            sender=self.options.sender,
+            notice_id=notice.id,
+            case_number=case.number,
+        )
+        notice = repo.update_notice(
+            s,
+            tenant_id,
+            notice.id,
+            at,
+            subject=rendered.subject,
+            body=rendered.body,
+            language=rendered.language,
+            language_fallback=rendered.fallback,
+        )
+        audit_repo.append(
+            s,
+            tenant_id=tenant_id,
+            actor=actor,
+            entity="notice",
+            entity_id=notice.id,
+            action="draft",
+            data={
+                "case": case.id,
+                "host": host.slug,
+                "items": list(notice.item_ids),
+                "bases": list(notice.bases),
+                "language": rendered.language,
+                "language_fallback": rendered.fallback,
+            },
+            at=at,
+        )
         return notice
 
     def get(self, principal: Principal, notice_id: str) -> Notice:

@@ -83,10 +83,13 @@ class ScanService:
         store: Store,
         scanner: LazyScanner,
         matcher_for: Callable[[Principal], Matcher | None],
+        on_stored: StoreHook | None = None,
     ) -> None:
         self.store = store
         self.scanner = scanner
         self._matcher_for = matcher_for
+        self.on_stored = on_stored
+        """Runs in every transaction that stores Verdicts (casework links re-uploads there)."""
 
     def scan_many(
         self,
@@ -137,6 +140,8 @@ class ScanService:
         with self.store.session(write=True) as s, s.begin():
             for verdict in verdicts:
                 scan_repo.save_scan(s, principal.tenant_id, verdict, at)
+            if self.on_stored is not None:
+                self.on_stored(s, verdicts)
             if also is not None:
                 also(s, verdicts)
 

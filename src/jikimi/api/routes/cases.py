@@ -7,13 +7,16 @@ shows a case's part of it.
 
 from __future__ import annotations
 
-from typing import Annotated
+from dataclasses import asdict
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from jikimi.api.case_schemas import (
     AuditEntryPublic,
     AuditHistory,
+    AuditVerification,
     CaseCreate,
     CaseList,
     CaseOpenedPublic,
@@ -30,9 +33,16 @@ from jikimi.api.case_schemas import (
     NoticeList,
     NoticePublic,
     NoticeSent,
+    ReportPublic,
+    ReportRow,
+    SourceRiskPublic,
+    VictimItem,
+    VictimStatus,
+    VictimStatusRequest,
 )
 from jikimi.api.deps import ContextDep, PrincipalDep
 from jikimi.api.problems import error_responses
+from jikimi.audit.chain import Checkpoint
 from jikimi.cases.lifecycle import CaseStatus
 from jikimi.domain import Permission
 from jikimi.errors import InvalidInput
@@ -327,3 +337,116 @@ def mark_notice_sent(
 )
 def discard_notice(notice_id: str, principal: PrincipalDep, work: CaseworkDep) -> NoticePublic:
     return NoticePublic.of(work.notices.discard(principal, notice_id))
+
+
+# --- reports, overdue, sources, audit, the victim's status -------------------------------
+
+
+def _as_utc(value: date | datetime) -> datetime:
+    if not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@router.get(
+    "/v1/reports",
+    response_model=ReportPublic,
+    response_model_by_alias=True,
+    summary="Per host: items notified in a period and what became of them (JSON or CSV)",
+    responses={
+        **error_responses(401, 403, 422),
+        200: {"content": {"text/csv": {}}, "description": "The report"},
+    },
+)
+def report(
+    principal: PrincipalDep,
+    work: CaseworkDep,
+    start: Annotated[date | datetime, Query(alias="from")],
+    end: Annotated[date | datetime, Query(alias="to", description="Exclusive; a date = its end.")],
+    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+) -> Any:
+    until = _as_utc(end) + (timedelta(days=1) if not isinstance(end, datetime) else timedelta())
+    found = work.reports.report(principal, _as_utc(start), until)
+    if format == "csv":
+        return Response(found.as_csv(), media_type="text/csv; charset=utf-8")
+    return ReportPublic(
+        start=found.start,
+        end=found.end,
+        hosts=[ReportRow(**asdict(h)) for h in found.hosts],
+        total=ReportRow(**asdict(found.total)),
+    )
+
+
+@router.get(
+    "/v1/reports/overdue",
+    response_model=ItemList,
+    summary="Items past their deadline that are not confirmed gone, oldest deadline first",
+    responses=error_responses(401, 403),
+)
+def overdue(principal: PrincipalDep, work: CaseworkDep) -> ItemList:
+    return ItemList(items=[ItemPublic.of(i) for i in work.reports.overdue(principal)])
+
+
+@router.get(
+    "/v1/sources/{source_id}",
+    response_model=SourceRiskPublic,
+    summary="An account or channel that posts items, with its risk score and the reasons",
+    responses=error_responses(401, 403, 404),
+)
+def source_risk(source_id: str, principal: PrincipalDep, work: CaseworkDep) -> SourceRiskPublic:
+    risk = work.reports.source_risk(principal, source_id)
+    return SourceRiskPublic(
+        id=risk.source.id,
+        handle=risk.source.handle,
+        host_id=risk.source.host_id,
+        items=risk.items,
+        confirmed=risk.confirmed,
+        reappeared=risk.reappeared,
+        items_last_7d=risk.items_last_7d,
+        score=risk.score,
+        reasons=list(risk.reasons),
+    )
+
+
+@router.get(
+    "/v1/audit/verify",
+    response_model=AuditVerification,
+    summary="Check the whole hash-chained audit log (optionally against a saved head)",
+    responses=error_responses(401, 403, 422),
+)
+def verify_audit(
+    principal: PrincipalDep,
+    work: CaseworkDep,
+    seq: Annotated[int | None, Query(ge=1, description="A saved head's row number.")] = None,
+    digest: Annotated[str | None, Query(pattern="^[0-9a-f]{64}$")] = None,
+) -> AuditVerification:
+    if (seq is None) != (digest is None):
+        raise InvalidInput("a checkpoint is a seq and a digest, both or neither")
+    point = Checkpoint(seq, digest) if seq is not None and digest is not None else None
+    found = work.reports.verify_audit(principal, point)
+    return AuditVerification(
+        ok=found.ok,
+        checked=found.checked,
+        head_seq=found.head.seq if found.head else None,
+        head_digest=found.head.digest if found.head else None,
+        first_bad_seq=found.first_bad_seq,
+        reason=found.reason,
+    )
+
+
+@router.post(
+    "/v1/status",
+    response_model=VictimStatus,
+    summary="A victim's view of her case, by case number and PIN (no API key; rate-limited)",
+    responses=error_responses(404, 422, 429),
+)
+def victim_status(body: VictimStatusRequest, request: Request, work: CaseworkDep) -> VictimStatus:
+    client = request.client.host if request.client else "unknown"
+    view = work.reports.victim_status(body.number, body.pin, client)
+    return VictimStatus(
+        number=view.number,
+        status=CaseStatus(view.status),
+        items=[VictimItem(**asdict(i)) for i in view.items],
+        notices_sent=view.notices_sent,
+        removed=view.removed,
+    )
