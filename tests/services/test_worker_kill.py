@@ -67,7 +67,7 @@ def smtp() -> Iterator[tuple[int, _SlowBox]]:
     controller.stop()
 
 
-def _worker(settings: Settings, port: int) -> subprocess.Popen[bytes]:
+def _worker(settings: Settings, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "PYTHONPATH": str(SRC),
@@ -78,12 +78,13 @@ def _worker(settings: Settings, port: int) -> subprocess.Popen[bytes]:
         "JIKIMI_CASEWORK_LEASE_S": "3",
     }
     code = "from jikimi.cli import main; main()"
-    return subprocess.Popen(
-        [sys.executable, "-c", code, "worker", "--poll", "0.1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    with log.open("ab") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-c", code, "worker", "--poll", "0.1"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+        )
 
 
 def _states(store: Store, work: Casework, acme: Side) -> Counter[NoticeState]:
@@ -91,8 +92,9 @@ def _states(store: Store, work: Casework, acme: Side) -> Counter[NoticeState]:
 
 
 def test_kill_9_mid_delivery_sends_each_notice_once(
-    store: Store, settings: Settings, acme: Side, smtp: tuple[int, _SlowBox]
+    store: Store, settings: Settings, acme: Side, smtp: tuple[int, _SlowBox], tmp_path: Path
 ) -> None:
+    log = tmp_path / "worker.log"
     port, box = smtp
     work = Casework.from_settings(settings, store)
     worker, reviewer = acme.as_[Role.CASEWORKER], acme.as_[Role.REVIEWER]
@@ -108,11 +110,11 @@ def test_kill_9_mid_delivery_sends_each_notice_once(
         work.notices.send(worker, notice.id)
     assert _states(store, work, acme) == {NoticeState.SENDING: NOTICES}
 
-    first = _worker(settings, port)
+    first = _worker(settings, port, log)
     try:
         deadline = time.monotonic() + 120
         while len(box.messages) < 3:
-            assert first.poll() is None, first.stderr.read() if first.stderr else ""
+            assert first.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "the worker delivered nothing"
             time.sleep(0.05)
     finally:
@@ -122,11 +124,11 @@ def test_kill_9_mid_delivery_sends_each_notice_once(
     at_kill = len(box.messages)
     assert at_kill < NOTICES, "the worker finished before it was killed: nothing was tested"
 
-    second = _worker(settings, port)
+    second = _worker(settings, port, log)
     try:
         deadline = time.monotonic() + 180
         while _states(store, work, acme)[NoticeState.SENT] < NOTICES:
-            assert second.poll() is None, second.stderr.read() if second.stderr else ""
+            assert second.poll() is None, log.read_text()
             assert time.monotonic() < deadline, _states(store, work, acme)
             time.sleep(0.2)
     finally:

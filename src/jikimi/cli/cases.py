@@ -73,6 +73,7 @@ def _work(key: str | None, *, scanning: bool = False) -> Iterator[tuple[Casework
             from jikimi.services.scans import LazyScanner, ScanService
 
             matching = MatchService(store, settings)
+            matching.load()  # the tenant's banks, for the capture's Verdict
             scans = ScanService(store, LazyScanner(settings), matching.matcher_for)
             scanner = CaptureScanner(scans)
         work = Casework.from_settings(settings, store, scanner=scanner)
