@@ -168,7 +168,11 @@ def test_hosts(hosts: HostService, acme: Side, bravo: Side) -> None:
     with pytest.raises(InvalidInput, match="secret"):
         hosts.add(worker, HostSpec("p", "Partner", "en", (api,)))
     host = hosts.add(worker, HostSpec("p", "Partner", "xx", (api,), api_secret="s3cret"))
-    assert host.language == "en" and host.has_api_secret
+    # a language without templates is kept as given: its notices are English, flagged
+    assert host.language == "xx" and host.has_api_secret
+    assert hosts.add(worker, HostSpec("k", "K", "ko-KR")).language == "ko"
+    with pytest.raises(InvalidInput, match="language"):
+        hosts.add(worker, HostSpec("k2", "K", "not a language"))
     assert hosts.api_secret(acme.tenant.id, host) == b"s3cret"
     with pytest.raises(Conflict):
         hosts.add(worker, HostSpec("p", "Partner", "en"))
