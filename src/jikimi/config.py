@@ -267,6 +267,56 @@ class Settings(BaseSettings):
         "(a job submitted to its own process starts at once).",
     )
 
+    # --- casework: evidence capture, notices, re-checks (jikimi.services.cases) ---
+    evidence_key_path: Path | None = Field(
+        default=None,
+        description="32-byte AES key (base64) that seals evidence, victims' contact details "
+        "and hosts' API secrets at rest; default: <data_dir>/keys/evidence.key, made on "
+        "first use with owner-only permissions.",
+    )
+    instance_key_path: Path | None = Field(
+        default=None,
+        description="Ed25519 key (PEM) that signs evidence bundles and audit checkpoints; "
+        "default: <data_dir>/keys/instance-ed25519.pem, made on first use.",
+    )
+    capture_allow_networks: list[str] = Field(
+        default_factory=list,
+        description="Networks (CIDR) evidence capture may reach although they are not "
+        "public (loopback, private, link-local are refused otherwise).",
+    )
+    capture_timeout_s: float = Field(default=30.0, gt=0, description="Timeout of one capture.")
+    capture_max_bytes: int = Field(
+        default_factory=lambda data: int(data["video_max_bytes"]),
+        gt=0,
+        description="Largest captured item; default: video_max_bytes.",
+    )
+    notice_from_name: str = Field(
+        default="jikimi", description="Who notices come from (the organisation's name)."
+    )
+    notice_from_email: str = Field(
+        default="takedown@localhost", description="Reply address printed in notices."
+    )
+    notice_four_eyes: bool = Field(
+        default=True,
+        description="A notice must be approved by another key than the one that drafted it.",
+    )
+    deadline_hours: dict[str, int] = Field(
+        default_factory=dict,
+        description='Hours to the deadline per legal basis, e.g. {"kcsc": 24, '
+        '"take_it_down": 48, "dsa_art16": 72} (those are the defaults).',
+    )
+    smtp_host: str = Field(default="127.0.0.1", description="SMTP server notices go through.")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="Its port.")
+    smtp_starttls: bool = Field(default=False, description="Use STARTTLS.")
+    smtp_user: str | None = Field(default=None, description="SMTP login, if any.")
+    smtp_password: str | None = Field(default=None, description="SMTP password, if any.")
+    casework_lease_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="How long a worker holds a delivery or re-check before another may take "
+        "it over (after a crash); longer than one delivery may take.",
+    )
+
 
 def _default_database_url(data: dict[str, Any]) -> str:
     """The SQLite file inside ``data_dir`` (absolute, so a later ``chdir`` cannot move it)."""

@@ -63,6 +63,11 @@ class Permission(StrEnum):
     KEY_ADMIN = "key_admin"  # issue, list and revoke API keys
     PERSON_READ = "person_read"  # read enrolled persons (never their templates)
     PERSON_WRITE = "person_write"  # enrol persons (with consent), record withdrawal
+    CASE_READ = "case_read"  # cases, items, notices, hosts, sources, reports, history
+    CASE_WRITE = "case_write"  # open/close cases, add items, draft and send notices
+    HOST_WRITE = "host_write"  # add and change hosts (the directory of platforms)
+    NOTICE_APPROVE = "notice_approve"  # approve a drafted notice (the second pair of eyes)
+    AUDIT_READ = "audit_read"  # verify the hash-chained audit log
 
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
@@ -77,7 +82,16 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             Permission.SCAN_READ,
         }
     ),
-    Role.REVIEWER: frozenset({Permission.BANK_READ, Permission.SCAN, Permission.SCAN_READ}),
+    Role.REVIEWER: frozenset(
+        {
+            Permission.BANK_READ,
+            Permission.SCAN,
+            Permission.SCAN_READ,
+            Permission.CASE_READ,
+            Permission.NOTICE_APPROVE,
+            Permission.AUDIT_READ,
+        }
+    ),
     Role.PLATFORM: frozenset({Permission.SCAN, Permission.MATCH, Permission.SCAN_READ}),
     Role.CASEWORKER: frozenset(
         {
@@ -85,6 +99,9 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             Permission.SCAN_READ,
             Permission.PERSON_READ,
             Permission.PERSON_WRITE,
+            Permission.CASE_READ,
+            Permission.CASE_WRITE,
+            Permission.HOST_WRITE,
         }
     ),
 }

@@ -167,5 +167,11 @@ class TemplateKeyError(JikimiError):
     code = "template_key_error"
 
 
+class TooManyAttempts(JikimiError):
+    """Too many failed attempts (a victim's case number and PIN): wait, then try again."""
+
+    code = "too_many_attempts"
+
+
 PayloadTooLarge = MediaTooLarge
 """An upload over the size limit: the same error (and code) as an oversized medium."""

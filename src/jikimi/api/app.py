@@ -35,6 +35,7 @@ from jikimi.config import Settings, load_settings
 from jikimi.domain import MAX_ENROL_PHOTOS
 from jikimi.errors import JikimiError
 from jikimi.services import BankService, KeyService
+from jikimi.services.casework import CaptureScanner, Casework, CaseworkRunner
 from jikimi.services.jobs import JobService
 from jikimi.services.matching import MatchService
 from jikimi.services.persons import FaceGallery, PersonService
@@ -136,6 +137,7 @@ def _lifespan(
         context.matching.start()
         context.jobs.start()
         context.retro.start()
+        context.casework_runner.start()
         # Load the models now, off the event loop, so the first scan is not slow.
         threading.Thread(
             target=_warm_up, args=(scanner,), name="jikimi-warm-up", daemon=True
@@ -150,6 +152,7 @@ def _lifespan(
             yield
         finally:
             recovery.cancel()
+            context.casework_runner.close()
             context.retro.close()
             context.jobs.close()
             context.matching.close()
@@ -181,13 +184,16 @@ def build_context(
     matching = MatchService(store, settings, on_applied=retro.notify)
     gallery = FaceGallery(store, settings)
     scans = ScanService(store, scanner, matching.matcher_for, faces_for=gallery.faces_for)
+    banks = BankService(store, settings=settings, listener=matching)
+    casework = Casework.from_settings(settings, store, scanner=CaptureScanner(scans))
+    scans.on_stored = casework.reuploads.on_stored  # a scan hitting a removed item reopens it
     return ApiContext(
         settings=settings,
         metrics=metrics,
         fetcher=fetcher,
         store=store,
         keys=KeyService(store),
-        banks=BankService(store, settings=settings, listener=matching),
+        banks=banks,
         matching=matching,
         retro=retro,
         scanner=scanner,
@@ -195,4 +201,6 @@ def build_context(
         batcher=ScanBatcher(scans),
         jobs=JobService(store, scans, settings),
         persons=PersonService(store, settings, gallery=gallery),
+        casework=casework,
+        casework_runner=CaseworkRunner(casework, banks.add_entry),
     )

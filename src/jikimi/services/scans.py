@@ -101,11 +101,14 @@ class ScanService:
         matcher_for: Callable[[Principal], Matcher | None],
         *,
         faces_for: Callable[[Principal], FaceMatcher | None] | None = None,
+        on_stored: StoreHook | None = None,
     ) -> None:
         self.store = store
         self.scanner = scanner
         self._matcher_for = matcher_for
         self._faces_for = faces_for
+        self.on_stored = on_stored
+        """Runs in every transaction that stores Verdicts (casework links re-uploads there)."""
 
     def scan_many(
         self,
@@ -157,6 +160,8 @@ class ScanService:
         with self.store.session(write=True) as s, s.begin():
             for verdict in verdicts:
                 scan_repo.save_scan(s, principal.tenant_id, verdict, at, scan_keys(verdict))
+            if self.on_stored is not None:
+                self.on_stored(s, verdicts)
             if also is not None:
                 also(s, verdicts)
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from jikimi.api.routes import (
     banks,
+    cases,
     entries,
     health,
     imports,
@@ -30,6 +31,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     imports.router,
     keys.router,
     persons.router,
+    cases.router,
 )
 
 __all__ = ["ROUTERS"]
