@@ -28,6 +28,7 @@ import itertools
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import closing
 from datetime import datetime, timedelta
 from typing import IO, TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -502,7 +503,7 @@ class BankService:
             on_start(record)
         tally = _Tally.of(record)
         rows = importing.read_rows(stream, record.format)
-        with imports.ImportLease(self.store, record.id, owner, lease_s) as lease:
+        with closing(rows), imports.ImportLease(self.store, record.id, owner, lease_s) as lease:
             try:
                 self._run_import(
                     target, rows, tally, record.source, batch_size, on_progress, lease, record.rows

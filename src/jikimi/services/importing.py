@@ -31,7 +31,7 @@ import io
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any, NamedTuple, Protocol
 
 from jikimi import jsontext
@@ -68,7 +68,7 @@ _BLANK = re.compile(r"[ \t\r\n]*")
 
 def read_rows(
     stream: IO[bytes] | IO[str], fmt: RowFormat | None = None
-) -> Iterator[ImportRow | RowError]:
+) -> Generator[ImportRow | RowError, None, None]:
     """Rows of a CSV/JSON/JSON Lines file, read lazily; ``fmt=None`` guesses from the content.
 
     Bytes are read as UTF-8 (a BOM is ignored; undecodable bytes become U+FFFD
@@ -81,7 +81,8 @@ def read_rows(
     try:
         yield from _read_text(text, fmt)
     finally:
-        text.detach()  # leave the caller's stream open
+        if not stream.closed:  # an abandoned reader may be collected after its stream
+            text.detach()  # leave the caller's stream open
 
 
 def _read_text(text: IO[str], fmt: RowFormat | None) -> Iterator[ImportRow | RowError]:
