@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -226,7 +226,7 @@ def test_mixed_batch_keeps_order(scanner: Scanner, astronaut: Array) -> None:
     items = [
         Item(jpeg.getvalue(), {"n": 0}),
         Item(video, {"n": 1}),
-        Item(video[: len(video) // 2], {"n": 2}),  # truncated
+        Item(video[: len(video) // 2], {"n": 2}),  # truncated: scanned as far as it goes
         Item(animated_gif([astronaut, coffee, astronaut]), {"n": 3}),
         Item(audio_only_mp4(), {"n": 4}),
         Item(b"\x00garbage", {"n": 5}),
@@ -238,7 +238,7 @@ def test_mixed_batch_keeps_order(scanner: Scanner, astronaut: Array) -> None:
     assert kinds == [
         (MediaKind.IMAGE, "jpeg"),
         (MediaKind.VIDEO, "mp4"),
-        "corrupt_media",
+        (MediaKind.VIDEO, "mp4"),
         (MediaKind.VIDEO, "gif"),
         "unsupported_media",
         "unsupported_media",
@@ -246,6 +246,8 @@ def test_mixed_batch_keeps_order(scanner: Scanner, astronaut: Array) -> None:
     ]
     assert out[0].signal(SignalKind.PDQ) is not None and out[0].grade is not None
     assert out[0].grade.segments is None  # images have no segments
+    assert out[2].media is not None and out[2].media.truncated
+    assert out[1].media is not None and not out[1].media.truncated
     assert out[4].error is not None and "no video stream" in out[4].error.message
     gif = out[3]
     assert gif.signal(SignalKind.VPDQ) is not None and gif.signal(SignalKind.PDQ) is None
@@ -303,11 +305,11 @@ class VideoBank:
         self.seen.append(tuple(signals))
         self.dihedral.append(dihedral())
         if any(s.type is SignalKind.VPDQ for s in signals):
-            return (Match(bank="V", signal=SignalKind.VPDQ, distance=0, entry="ent_v"),)
+            kind = BankKind.TAKEDOWN
+            return (
+                Match(bank="V", bank_kind=kind, signal=SignalKind.VPDQ, distance=0, entry="ent_v"),
+            )
         return ()
-
-    def bank_kinds(self) -> Mapping[str, BankKind]:
-        return {"V": BankKind.TAKEDOWN}
 
 
 def test_matcher_gets_the_vpdq_signal(scanner: Scanner) -> None:

@@ -6,16 +6,34 @@
               │                            ─► grade (nudity model, batched)
               │                            ─► synthetic (provenance, metadata, watermark)
               │                            ─► matcher (bank snapshot; optional)
+              │                            ─► faces (enrolled persons; optional)
               │                            ─► policy ─► Verdict
               └─► a video, or an animated GIF/WebP ─► pipeline_video:
                     vPDQ + MD5 + SHA-256, grade over time (segments, regions with t_s),
-                    container provenance ─► matcher (vPDQ) ─► policy ─► Verdict
+                    container provenance, faces in the graded frames (t_s)
+                    ─► matcher (vPDQ) ─► policy ─► Verdict
+
+The face stage (a :class:`FaceMatcher`, one tenant's enrolled persons) is passed
+in like the bank matcher; without one, no face is looked for and
+``Verdict.faces`` is empty, so scans for tenants with nobody enrolled do not pay
+for it (see ``face_detect`` in the settings and docs/faces.md).
 
 Every door (CLI, API, bulk workers) calls :class:`Scanner`; nothing here touches
 the network or a database, so the same object runs in the API process, in a
 process pool, or in a remote worker. Bad input becomes an error Verdict with a
 stable code; it never raises out of :meth:`Scanner.scan_many`, so one bad file
 never loses the rest of a batch.
+
+One item's exception stays that item's
+    Every step of an item (sniff, load, hash, grade, inspect, match, decide) runs
+    inside a guard: a typed :class:`~jikimi.errors.JikimiError` becomes the error
+    Verdict with its code, and any other exception (a bug, a library's own error
+    type such as ``cv2.error``) becomes an ``internal_error`` Verdict for that item
+    alone, logged once with its traceback. The nudity model runs batched; if a
+    batch fails, its pictures are graded again one by one, so only the picture
+    that fails on its own gets the error. The one exception that does leave
+    :meth:`Scanner.scan_many` is the caller's own: whatever its ``progress``
+    callback raises (a scan job stops that way on shutdown).
 """
 
 from __future__ import annotations
@@ -23,18 +41,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from jikimi.config import Settings
 from jikimi.detectors.grade import GradeDetector, GradeRules
 from jikimi.detectors.synthetic import SyntheticDetector
 from jikimi.detectors.synthetic.container import ContainerProvenance
 from jikimi.errors import JikimiError
+from jikimi.faces.matcher import FaceInput
 from jikimi.ids import new_id
 from jikimi.media import MediaLimits, Picture, load, sniff
 from jikimi.model import (
-    BankKind,
     ErrorInfo,
+    Face,
     Grade,
     Match,
     Media,
@@ -51,9 +70,17 @@ from jikimi.signals import Md5Signal, PdqSignal
 
 log = logging.getLogger(__name__)
 
+INTERNAL_ERROR: Final = JikimiError.code
+"""Error code of an item whose scan raised something unexpected (a bug, not the input's
+fault as far as we know): the item's Verdict carries it, the log has the traceback."""
+
 
 class Matcher(Protocol):
-    """A snapshot of the banks, as the pipeline sees it (see ``jikimi.matching``)."""
+    """A snapshot of the banks, as the pipeline sees it (``jikimi.matching.BankSnapshot``).
+
+    It answers from memory: no database, no network. Each Match names its bank's
+    kind, which is all the policy needs of the banks.
+    """
 
     def match(
         self, signals: Sequence[Signal], dihedral: Callable[[], Sequence[str]]
@@ -61,7 +88,13 @@ class Matcher(Protocol):
         """Matches for one item; ``dihedral()`` computes the 8 PDQ variants on demand."""
         ...
 
-    def bank_kinds(self) -> Mapping[str, BankKind]: ...
+
+class FaceMatcher(Protocol):
+    """One tenant's face stage (see ``jikimi.faces.TenantFaces``)."""
+
+    def find(self, inputs: Sequence[FaceInput]) -> list[tuple[Face, ...]]:
+        """The faces of each input, in order, each with its best enrolled person."""
+        ...
 
 
 class ScanProgress(Protocol):
@@ -94,6 +127,7 @@ class Scanner:
         *,
         video: VideoOptions | None = None,
         provenance: ContainerProvenance | None = None,
+        faces: FaceMatcher | None = None,
     ) -> None:
         self.limits = limits
         self.grade = grade
@@ -101,6 +135,7 @@ class Scanner:
         self.synthetic = synthetic
         self.policy = policy
         self.matcher = matcher
+        self.faces = faces
         self._video_options = video
         self._provenance = provenance
         self._video: VideoScanner | None = None
@@ -120,8 +155,9 @@ class Scanner:
             provenance=ContainerProvenance.from_settings(settings),
         )
 
-    def with_matcher(self, matcher: Matcher | None) -> Scanner:
-        """This scanner with another bank snapshot: models, rules and video options shared."""
+    def with_matcher(self, matcher: Matcher | None, faces: FaceMatcher | None = None) -> Scanner:
+        """This scanner with another bank snapshot (and face stage): models, rules and
+        video options shared."""
         twin = Scanner(
             self.limits,
             self.grade,
@@ -131,6 +167,7 @@ class Scanner:
             matcher,
             video=self._video_options,
             provenance=self._provenance,
+            faces=faces,
         )
         twin._video = self._video  # the video path holds no matcher: share it
         return twin
@@ -168,69 +205,122 @@ class Scanner:
 
         Videos (and animated GIF/WebP) go through :mod:`jikimi.pipeline_video`, one
         at a time after the still images; ``progress`` hears how far each has got.
+        Returns one Verdict per item, always: no item's failure raises (see the
+        module docstring), except what ``progress`` itself raises, which propagates.
         """
         verdicts: list[Verdict | None] = [None] * len(items)
         loaded: list[tuple[int, Picture, tuple[Signal, ...]]] = []
         videos: list[tuple[int, Picture | None]] = []
         for i, item in enumerate(items):
-            if sniff(item.data).kind is MediaKind.VIDEO:
-                videos.append((i, None))
-                continue
             try:
-                picture = load(item.data, self.limits)
-                if is_animation(picture):
-                    videos.append((i, picture))
-                    continue
-                signals: tuple[Signal, ...] = (
-                    PdqSignal.hash_picture(picture),
-                    Md5Signal.hash_bytes(item.data),
-                    # load() already hashed the bytes for Media.sha256
-                    Signal(type=SignalKind.SHA256, value=picture.media.sha256),
-                )
-            except JikimiError as exc:
-                verdicts[i] = error_verdict(item.source, exc.code, exc.message)
+                opened = self._open(item)
+            except Exception as exc:
+                verdicts[i] = failed_verdict(item.source, exc)
                 continue
-            loaded.append((i, picture, signals))
+            if isinstance(opened, _Video):
+                videos.append((i, opened.still))
+            else:
+                loaded.append((i, *opened))
 
         regions_per_item = self._detect([p for _, p, _ in loaded])
-        for (i, picture, signals), regions in zip(loaded, regions_per_item, strict=True):
-            verdicts[i] = self._verdict(items[i], picture, signals, regions)
+        faces_per_item = self._find_faces([p for _, p, _ in loaded])
+        for (i, picture, signals), regions, faces in zip(
+            loaded, regions_per_item, faces_per_item, strict=True
+        ):
+            if isinstance(faces, Exception):
+                verdicts[i] = failed_verdict(items[i].source, faces)
+                continue
+            verdicts[i] = self._verdict(items[i], picture, signals, regions, faces)
         for i, still in videos:
             verdicts[i] = self._video_verdict(items[i], still, progress)
-        return [v for v in verdicts if v is not None]
+        done = [v for v in verdicts if v is not None]
+        assert len(done) == len(items), "every item has its Verdict"
+        return done
+
+    def _open(self, item: Item) -> tuple[Picture, tuple[Signal, ...]] | _Video:
+        """A still image loaded and hashed, or a video to scan later (raises on bad input)."""
+        if sniff(item.data).kind is MediaKind.VIDEO:
+            return _Video(None)
+        picture = load(item.data, self.limits)
+        if is_animation(picture):
+            return _Video(picture)
+        signals: tuple[Signal, ...] = (
+            PdqSignal.hash_picture(picture),
+            Md5Signal.hash_bytes(item.data),
+            # load() already hashed the bytes for Media.sha256
+            Signal(type=SignalKind.SHA256, value=picture.media.sha256),
+        )
+        return picture, signals
 
     def _video_verdict(
         self, item: Item, still: Picture | None, progress: ScanProgress | None
     ) -> Verdict:
-        """Scan one video; any typed error becomes its error Verdict."""
+        """Scan one video; any error becomes its error Verdict (but ``progress``'s own
+        exceptions propagate: they are the caller's, not the video's)."""
 
         def frames_done(done: int, total: int) -> None:
             if progress is not None:
-                progress(item.source, done, total)
+                try:
+                    progress(item.source, done, total)
+                except BaseException as exc:
+                    raise _CallerStop(exc) from exc
 
         try:
-            result = self.video.scan(item.data, still, frames_done)
-        except JikimiError as exc:
-            return error_verdict(item.source, exc.code, exc.message)
+            result = self.video.scan(item.data, still, frames_done, faces=self.faces)
+        except _CallerStop as stop:
+            raise stop.error from None
+        except Exception as exc:
+            return failed_verdict(item.source, exc)
         # Bank-side video matching compares vPDQ hashes; there are no dihedral variants.
         return self._conclude(
-            item, result.media, result.signals, result.grade, result.synthetic, lambda: ()
+            item,
+            result.media,
+            result.signals,
+            result.grade,
+            result.synthetic,
+            lambda: (),
+            result.faces,
         )
 
-    def _detect(self, pictures: Sequence[Picture]) -> list[tuple[Region, ...] | JikimiError]:
+    def _find_faces(self, pictures: Sequence[Picture]) -> list[tuple[Face, ...] | Exception]:
+        """Faces of every still image (one index search for all), if a face stage is set."""
+        if self.faces is None or not pictures:
+            return [() for _ in pictures]
+        try:
+            return list(self.faces.find([FaceInput(p.rgb()) for p in pictures]))
+        except Exception as exc:
+            if len(pictures) == 1:
+                return [exc]
+        out: list[tuple[Face, ...] | Exception] = []
+        for p in pictures:  # one bad image must not fail the others
+            try:
+                out.append(self.faces.find([FaceInput(p.rgb())])[0])
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+    def _detect(self, pictures: Sequence[Picture]) -> list[tuple[Region, ...] | Exception]:
         """Batched detection; if a batch fails on one bad image, retry one by one."""
         if not pictures:
             return []
         try:
-            return list(self.grade.detect(pictures))
-        except JikimiError as exc:
+            found: list[tuple[Region, ...] | Exception] = list(self.grade.detect(pictures))
+            if len(found) != len(pictures):
+                raise RuntimeError(f"{len(found)} results for {len(pictures)} pictures")
+            return found
+        except Exception as exc:
             if len(pictures) == 1:  # becomes this item's error Verdict; never escapes
                 return [exc]
-        out: list[tuple[Region, ...] | JikimiError] = []
+            log.warning(
+                "grading a batch of %d pictures failed (%s); grading them one by one",
+                len(pictures),
+                type(exc).__name__,
+            )
+        out: list[tuple[Region, ...] | Exception] = []
         for p in pictures:
             try:
                 out.append(self.grade.detect([p])[0])
-            except JikimiError as exc:
+            except Exception as exc:
                 out.append(exc)
         return out
 
@@ -239,15 +329,16 @@ class Scanner:
         item: Item,
         picture: Picture,
         signals: tuple[Signal, ...],
-        regions: tuple[Region, ...] | JikimiError,
+        regions: tuple[Region, ...] | Exception,
+        faces: tuple[Face, ...] = (),
     ) -> Verdict:
-        if isinstance(regions, JikimiError):
-            return error_verdict(item.source, regions.code, regions.message)
+        if isinstance(regions, Exception):
+            return failed_verdict(item.source, regions)
         try:
             grade = self.grade_rules.grade(regions)
             synthetic = self.synthetic.inspect(picture)
-        except JikimiError as exc:
-            return error_verdict(item.source, exc.code, exc.message)
+        except Exception as exc:
+            return failed_verdict(item.source, exc)
         return self._conclude(
             item,
             picture.media,
@@ -255,6 +346,7 @@ class Scanner:
             grade,
             synthetic,
             lambda: PdqSignal.dihedral_hashes(picture),
+            faces,
         )
 
     def _conclude(
@@ -265,32 +357,76 @@ class Scanner:
         grade: Grade,
         synthetic: Synthetic,
         dihedral: Callable[[], Sequence[str]],
+        faces: tuple[Face, ...] = (),
     ) -> Verdict:
         """Matches and the decision, for an image or a video alike."""
         try:
             matches: tuple[Match, ...] = ()
-            kinds: Mapping[str, BankKind] = {}
             if self.matcher is not None:
                 matches = self.matcher.match(signals, dihedral)
-                kinds = self.matcher.bank_kinds()
-            decision = self.policy.decide(grade, synthetic, matches, kinds)
-        except JikimiError as exc:
-            return error_verdict(item.source, exc.code, exc.message)
-        return Verdict(
-            id=new_id("scn"),
-            source=dict(item.source),
-            media=media,
-            signals=signals,
-            grade=grade,
-            synthetic=synthetic,
-            matches=matches,
-            faces=(),
-            decision=decision,
-        )
+            decision = self.policy.decide(
+                grade, synthetic, matches, faces=faces, truncated=media.truncated
+            )
+            return Verdict(
+                id=new_id("scn"),
+                source=dict(item.source),
+                media=media,
+                signals=signals,
+                grade=grade,
+                synthetic=synthetic,
+                matches=matches,
+                faces=faces,
+                decision=decision,
+            )
+        except Exception as exc:
+            return failed_verdict(item.source, exc)
+
+
+@dataclass(frozen=True)
+class _Video:
+    """An item for the video path; ``still``: an animated GIF/WebP's first frame."""
+
+    still: Picture | None
+
+
+class _CallerStop(BaseException):
+    """Carries what a ``progress`` callback raised past the per-item guards."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 def error_verdict(source: Mapping[str, Any], code: str, message: str) -> Verdict:
-    """The Verdict of an item that could not be scanned (same schema, fields null)."""
-    return Verdict(
-        id=new_id("scn"), source=dict(source), error=ErrorInfo(code=code, message=message)
+    """The Verdict of an item that could not be scanned (same schema, fields null).
+
+    A message that names a file whose name is not UTF-8 holds lone surrogates,
+    which JSON cannot carry; they are written as ``\\udcXX`` escapes instead.
+    """
+    text = message.encode("utf-8", errors="backslashreplace").decode("utf-8")
+    return Verdict(id=new_id("scn"), source=dict(source), error=ErrorInfo(code=code, message=text))
+
+
+def failed_verdict(source: Mapping[str, Any], exc: Exception) -> Verdict:
+    """The error Verdict of an item whose scan raised ``exc``.
+
+    A :class:`~jikimi.errors.JikimiError` carries its own code and message (the
+    input's fault, or a model that did not load). Anything else is a bug: it is
+    logged here, once, with its traceback, and the Verdict says ``internal_error``
+    without the exception's text (which may hold paths or internals).
+    """
+    if isinstance(exc, JikimiError):
+        return error_verdict(source, exc.code, exc.message)
+    log.error("scanning %s failed unexpectedly", _describe(source), exc_info=exc)
+    return error_verdict(
+        source,
+        INTERNAL_ERROR,
+        f"An unexpected error ({type(exc).__name__}) stopped the scan of this item; "
+        "the details are in the log.",
     )
+
+
+def _describe(source: Mapping[str, Any]) -> str:
+    """The item, for a log line: its source, shortened."""
+    text = ", ".join(f"{k}={v!r}" for k, v in source.items()) or "an item"
+    return text if len(text) <= 200 else text[:199] + "…"

@@ -9,16 +9,19 @@ background thread end to end.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 import av
 import numpy as np
 import pytest
+from PIL import Image
 from service_helpers import Side
 
 from jikimi.api.scanning import LazyScanner
@@ -26,7 +29,8 @@ from jikimi.config import Settings
 from jikimi.domain import Job, JobState, Principal, Role
 from jikimi.errors import EmptyMedia, Forbidden, NotFound
 from jikimi.model import MediaKind
-from jikimi.pipeline import Matcher
+from jikimi.pipeline import INTERNAL_ERROR, Matcher
+from jikimi.pipeline_video import VideoScanner
 from jikimi.services._common import now
 from jikimi.services.jobs import INTERRUPTED, MEDIA_MISSING, JobService
 from jikimi.services.matching import MatchService
@@ -84,7 +88,7 @@ def _raw(store: Store, job_id: str) -> Job:
 
 def _scan_count(store: Store, tenant_id: str) -> int:
     with store.session() as s, s.begin():
-        return sum(1 for _ in scan_repo.iter_scan_hashes(s, [tenant_id]))
+        return scan_repo.count_scans(s, [tenant_id])
 
 
 def test_a_video_job_runs_to_done_with_a_verdict(
@@ -344,3 +348,72 @@ def test_a_job_whose_upload_is_missing_is_retried_then_fails(
     failed = _raw(store, job.id)
     assert failed.state is JobState.FAILED and failed.error is not None
     assert failed.error.code == MEDIA_MISSING
+
+
+def _png(width: int, height: int) -> bytes:
+    buf = io.BytesIO()
+    Image.new("L", (width, height)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_a_job_that_meets_a_bug_fails_once_and_the_other_jobs_complete(
+    store: Store,
+    settings: Settings,
+    scanner: LazyScanner,
+    clip: bytes,
+    acme: Side,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An internal_error Verdict is a bug met while scanning these bytes: running the job
+    again would meet it again, so it fails at once (not after job_max_attempts runs)."""
+    real = VideoScanner._grade
+
+    def grade(self: VideoScanner, frames: Sequence[Any]) -> Any:
+        if any(f.picture.media.width == 80 for f in frames):
+            raise RuntimeError("timeline bug")
+        return real(self, frames)
+
+    monkeypatch.setattr(VideoScanner, "_grade", grade)
+    jobs = _jobs(store, settings, scanner, "runner")
+    platform = acme.as_[Role.PLATFORM]
+    submitted = [
+        jobs.submit(platform, clip, {"filename": "clip.mp4"}),
+        jobs.submit(platform, video(2, width=80, height=48), {"filename": "poison.mp4"}),
+        jobs.submit(platform, _png(1, 1281), {"filename": "tall.png"}),  # the real poison, fixed
+        jobs.submit(platform, video(2), {"filename": "other.mp4"}),
+    ]
+    with caplog.at_level(logging.WARNING):
+        while jobs.run_once():
+            pass
+    good, poisoned, tall, other = (jobs.get(platform, j.id) for j in submitted)
+    for job in (good, tall, other):
+        assert job.state is JobState.DONE and job.attempts == 1, job.error
+        assert job.verdict is not None and job.verdict.error is None
+    assert tall.verdict is not None and tall.verdict.grade is not None
+    assert poisoned.state is JobState.FAILED and poisoned.attempts == 1
+    assert poisoned.error is not None and poisoned.error.code == INTERNAL_ERROR
+    assert poisoned.verdict is None and not jobs.blobs.exists(submitted[1].blob_sha256)
+    tracebacks = [r for r in caplog.records if r.exc_info is not None]
+    assert len(tracebacks) == 1 and "poison.mp4" in tracebacks[0].getMessage()
+
+
+def test_an_unexpected_error_around_the_scan_is_retried(
+    store: Store,
+    settings: Settings,
+    scanner: LazyScanner,
+    acme: Side,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Not the media's fault as far as we know (the database failing as the Verdict is
+    stored, say): the job is queued again with back-off, like other transient errors."""
+
+    def scan_many(*args: Any, **kwargs: Any) -> list[Any]:
+        raise RuntimeError("database went away")
+
+    jobs = _jobs(store, settings, scanner, "runner")
+    monkeypatch.setattr(jobs.scans, "scan_many", scan_many)
+    job = jobs.submit(acme.as_[Role.PLATFORM], _png(64, 48), {"filename": "x.png"})
+    assert jobs.run_once() is True
+    waiting = _raw(store, job.id)
+    assert waiting.state is JobState.QUEUED and waiting.attempts == 1 and waiting.error is None

@@ -6,6 +6,11 @@ themselves, after authentication. These helpers keep that reading as strict as
 FastAPI's own: JSON is validated into a model with field paths in the 422, and
 an upload is read from its spooled temporary file (Starlette spools to disk
 past 1 MiB) no further than the size limit.
+
+An upload's filename is taken from the raw bytes of its ``Content-Disposition``
+(Starlette's own decoding turns a name that is not UTF-8 into Latin-1
+mojibake) and normalised by :mod:`jikimi.sources`: UTF-8 or U+FFFD, no
+control characters, NFC; the bytes as sent are kept when that changed them.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from typing import Any, TypeVar
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
+from python_multipart.multipart import parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from jikimi import jsontext
+from jikimi import jsontext, sources
 from jikimi.api.problems import ApiProblem
 from jikimi.errors import MediaTooLarge
 
@@ -34,10 +40,17 @@ _MAX_FORM_FIELDS = 16
 
 @dataclass(frozen=True)
 class Upload:
-    """An uploaded file's bytes and name."""
+    """An uploaded file's bytes and name (normalised; ``filename_raw``: as sent)."""
 
     data: bytes
     filename: str | None
+    filename_raw: bytes | None = None
+
+    def source(self) -> dict[str, str | None]:
+        """The Verdict ``source`` of this upload: ``filename`` (and ``filename_raw``)."""
+        if self.filename_raw is None:
+            return {"filename": self.filename}
+        return {**sources.named("filename", self.filename_raw)}
 
 
 @dataclass(frozen=True)
@@ -95,7 +108,20 @@ async def read_form(request: Request, limit: int, file_field: str = "file") -> F
         if upload.size is not None and upload.size > limit:
             raise MediaTooLarge(f"the upload is {upload.size} bytes; the limit is {limit}")
         data = await run_in_threadpool(_read_capped, upload, limit)
-        return Form(file=Upload(data=data, filename=upload.filename), fields=fields)
+        raw = _raw_filename(upload)
+        filename = None if raw is None else sources.normalise(raw)
+        return Form(file=Upload(data=data, filename=filename, filename_raw=raw), fields=fields)
+
+
+def _raw_filename(upload: UploadFile) -> bytes | None:
+    """The ``filename`` parameter's bytes, exactly as the client sent them."""
+    for name, value in upload.headers.raw:
+        if name.lower() == b"content-disposition":
+            # parse_options_header reads bytes as Latin-1 and gives them back unchanged
+            return parse_options_header(value)[1].get(b"filename")
+    if upload.filename is None:
+        return None
+    return upload.filename.encode("utf-8", errors="replace")
 
 
 def _read_capped(upload: UploadFile, limit: int) -> bytes:
@@ -108,3 +134,24 @@ def _read_capped(upload: UploadFile, limit: int) -> bytes:
 
 def _form_problem(detail: str) -> ApiProblem:
     return ApiProblem(422, "validation_error", detail)
+
+
+async def read_files(
+    request: Request, field: str, limit: int, max_files: int
+) -> tuple[list[Upload], Mapping[str, str]]:
+    """A multipart form with up to ``max_files`` files in ``field`` (each ≤ ``limit``)."""
+    async with request.form(max_files=max_files, max_fields=_MAX_FORM_FIELDS) as form:
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str) and k != field}
+        uploads: list[Upload] = []
+        for name, value in form.multi_items():
+            if isinstance(value, str):
+                if name == field:
+                    raise _form_problem(f"form field {field!r} must be a file upload")
+                continue
+            if name != field:
+                raise _form_problem(f"form field {name!r} must not be a file")
+            if value.size is not None and value.size > limit:
+                raise MediaTooLarge(f"the upload is {value.size} bytes; the limit is {limit}")
+            data = await run_in_threadpool(_read_capped, value, limit)
+            uploads.append(Upload(data=data, filename=value.filename))
+        return uploads, fields

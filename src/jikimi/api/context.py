@@ -18,7 +18,9 @@ from jikimi.domain import Principal
 from jikimi.model import Match, Signal
 from jikimi.pipeline import Matcher
 from jikimi.services import BankService, KeyService
+from jikimi.services.casework import Casework, CaseworkRunner
 from jikimi.services.jobs import JobService
+from jikimi.services.persons import PersonService
 from jikimi.services.retro import RetroMatcher
 from jikimi.store import Store
 
@@ -64,3 +66,6 @@ class ApiContext:
     scans: ScanBackend
     batcher: ScanBatcher
     jobs: JobService
+    persons: PersonService
+    casework: Casework
+    casework_runner: CaseworkRunner

@@ -43,6 +43,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[errors.JikimiError], int], ...] = (
     (errors.MediaTooLarge, 413),
     (errors.MediaError, 422),
     (errors.InvalidInput, 422),
+    (errors.TooManyAttempts, 429),
     (errors.ScanTimeout, 503),
     (errors.ModelUnavailable, 503),
     (errors.IndexNotReady, 503),
@@ -53,6 +54,9 @@ _TITLES: Mapping[str, str] = {
     "forbidden": "Not allowed for this key's role",
     "not_found": "Not found",
     "conflict": "Conflicts with the current state",
+    "import_file_mismatch": "Not the file of this import",
+    "import_not_resumable": "Import cannot be resumed",
+    "import_lease_lost": "Import taken over by another process",
     "invalid_input": "Invalid input",
     "invalid_hash": "Invalid hash",
     "validation_error": "Request validation failed",
@@ -69,6 +73,7 @@ _TITLES: Mapping[str, str] = {
     "url_fetch_failed": "URL could not be fetched",
     "url_not_allowed": "URL host not allowed",
     "internal_error": "Internal server error",
+    "too_many_attempts": "Too many attempts",
 }
 
 # Framework HTTP errors (routing, body limits) get a code like our own errors.

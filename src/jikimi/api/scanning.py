@@ -18,11 +18,21 @@ the caller's bank matcher, every Verdict stored for ``GET /v1/scans/{id}`` and
 for retroactive matching; it enforces the role matrix. One
 :class:`~jikimi.pipeline.Scanner` per process (:class:`LazyScanner`, re-exported
 here), built on first use and shared by every thread.
+
+One request's failure is its own
+    A batch holds one caller's requests, so a typed error of the whole batch
+    (``forbidden``, ``index_not_ready``) is every request's answer. Anything else
+    the backend raises for a batch is not known to be every request's fault: the
+    batch is run again one request at a time, and only the request that fails on
+    its own gets the error (a 500, logged by the problem handler). The pipeline
+    already turns one item's unexpected error into that item's ``internal_error``
+    Verdict; this is the guard for what happens around it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,11 +41,14 @@ from typing import Any, Protocol
 from starlette.concurrency import run_in_threadpool
 
 from jikimi.domain import Principal
+from jikimi.errors import JikimiError
 from jikimi.model import Verdict
 from jikimi.pipeline import Item
 from jikimi.services.scans import LazyScanner
 
 __all__ = ["MAX_BATCH", "MAX_INFLIGHT", "LazyScanner", "ScanBackend", "ScanBatcher"]
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 8
 MAX_INFLIGHT = 2
@@ -103,13 +116,21 @@ class ScanBatcher:
     async def _run(self, batch: list[_Pending]) -> None:
         try:
             live = [p for p in batch if not p.future.done()]  # skip cancelled requests
-            if live:
-                verdicts = await run_in_threadpool(
-                    self.backend.scan_many, live[0].principal, [p.item for p in live]
-                )
-                for pending, verdict in zip(live, verdicts, strict=True):
-                    if not pending.future.done():
-                        pending.future.set_result(verdict)
+            if len(live) > 1:
+                try:
+                    await self._scan(live)
+                except JikimiError:
+                    raise
+                except Exception as exc:  # not known to be every request's: one by one
+                    log.warning(
+                        "a batch of %d scans failed (%s); scanning them one by one",
+                        len(live),
+                        type(exc).__name__,
+                    )
+                    for pending in live:
+                        await self._alone(pending)
+            elif live:
+                await self._scan(live)
         except Exception as exc:  # e.g. Forbidden: every request of the batch gets it
             for pending in batch:
                 if not pending.future.done():
@@ -117,3 +138,20 @@ class ScanBatcher:
         finally:
             self._inflight -= 1
             self._dispatch()
+
+    async def _scan(self, live: list[_Pending]) -> None:
+        verdicts = await run_in_threadpool(
+            self.backend.scan_many, live[0].principal, [p.item for p in live]
+        )
+        for pending, verdict in zip(live, verdicts, strict=True):
+            if not pending.future.done():
+                pending.future.set_result(verdict)
+
+    async def _alone(self, pending: _Pending) -> None:
+        if pending.future.done():  # cancelled meanwhile
+            return
+        try:
+            await self._scan([pending])
+        except Exception as exc:
+            if not pending.future.done():
+                pending.future.set_exception(exc)

@@ -6,12 +6,16 @@ nudity model runs batched within a chunk) and results come back in input order.
 A worker that dies (a decoder crash in native code, the OOM killer) costs only the
 file that killed it: the pool is rebuilt, the chunk is retried file by file, and
 a file that crashes a worker on its own gets a ``worker_crashed`` error Verdict.
+A chunk that fails any other way (an exception no file's scan should let out,
+such as a result that cannot be sent back) is retried file by file on the same
+pool, and a file that fails on its own gets an ``internal_error`` Verdict.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -19,10 +23,11 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from jikimi.config import Settings
-from jikimi.errors import JikimiError
+from jikimi.matching.bank_snapshot import BankSnapshot
 from jikimi.media import MediaLimits, read_file
 from jikimi.model import Verdict
-from jikimi.pipeline import Item, Scanner, ScanProgress, error_verdict
+from jikimi.pipeline import Item, Scanner, ScanProgress, error_verdict, failed_verdict
+from jikimi.sources import path_source
 
 _worker_scanner: Scanner | None = None
 
@@ -33,27 +38,31 @@ def scan_chunk(
     """Read and scan some files; unreadable files become error Verdicts.
 
     Files are read up to the larger of the image and video size limits; the
-    pipeline applies the limit of what the file turns out to be.
+    pipeline applies the limit of what the file turns out to be. ``source.path``
+    is the path normalised (a name that is not UTF-8 could not even be written
+    as JSON), with ``path_raw`` when that changed it (:mod:`jikimi.sources`).
     """
     limits: MediaLimits = dataclasses.replace(scanner.limits, max_bytes=scanner.max_input_bytes)
     out: list[Verdict | None] = [None] * len(paths)
     items: list[Item] = []
     where: list[int] = []
     for i, path in enumerate(paths):
-        source = {"path": str(path)}
+        source = path_source(path)
         try:
             items.append(Item(read_file(path, limits), source))
             where.append(i)
-        except JikimiError as exc:
-            out[i] = error_verdict(source, exc.code, exc.message)
+        except Exception as exc:
+            out[i] = failed_verdict(source, exc)
     for i, verdict in zip(where, scanner.scan_many(items, progress), strict=True):
         out[i] = verdict
     return [v for v in out if v is not None]
 
 
-def _init_worker(settings: Settings) -> None:
+def _init_worker(settings: Settings, banks: tuple[Path, str] | None = None) -> None:
+    """``banks``: a bank snapshot's directory and tenant, loaded here (no database)."""
     global _worker_scanner
-    _worker_scanner = Scanner.from_settings(settings)
+    matcher = BankSnapshot.load(*banks) if banks is not None else None
+    _worker_scanner = Scanner.from_settings(settings, matcher)
     _worker_scanner.warm_up()
 
 
@@ -76,26 +85,40 @@ def scan_files(
     workers: int = 1,
     chunk: int | None = None,
     progress: ScanProgress | None = None,
+    matcher: BankSnapshot | None = None,
 ) -> Iterator[Verdict]:
     """Yield one Verdict per path, in order.
 
     ``progress`` hears how far each video has got (in-process scans only: worker
-    processes report per file, through the Verdicts).
+    processes report per file, through the Verdicts). ``matcher``: the banks to
+    match against; worker processes load it from files written for them.
     """
     size = chunk or settings.grade_batch_size
     chunks = [list(paths[i : i + size]) for i in range(0, len(paths), size)]
     if workers <= 1:
-        scanner = Scanner.from_settings(settings)
+        scanner = Scanner.from_settings(settings, matcher)
         for c in chunks:
             yield from scan_chunk(scanner, c, progress)
         return
-    yield from _pooled(chunks, settings_for_workers(settings, workers), workers)
+    pooled = settings_for_workers(settings, workers)
+    if matcher is None:
+        yield from _pooled(chunks, pooled, workers)
+        return
+    with tempfile.TemporaryDirectory(prefix="jikimi-banks-") as directory:
+        matcher.save(Path(directory))
+        yield from _pooled(chunks, pooled, workers, (Path(directory), matcher.tenant_id))
 
 
-def _pooled(chunks: list[list[Path]], settings: Settings, workers: int) -> Iterator[Verdict]:
+def _pooled(
+    chunks: list[list[Path]],
+    settings: Settings,
+    workers: int,
+    banks: tuple[Path, str] | None = None,
+) -> Iterator[Verdict]:
     pending = deque(chunks)
+    initargs = (settings, banks)
     while pending:
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(settings,)) as pool:
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=initargs) as pool:
             window: deque[tuple[list[Path], Future[list[Verdict]]]] = deque()
             broken = False
             while pending or window:
@@ -119,10 +142,16 @@ def _pooled(chunks: list[list[Path]], settings: Settings, workers: int) -> Itera
                     else:
                         yield from _crashed(c)
                     broken = True
+                except Exception as exc:
+                    if len(c) > 1:  # retried file by file, ahead of the chunks behind it
+                        singles = [([p], pool.submit(_run_chunk, [p])) for p in c]
+                        window.extendleft(reversed(singles))
+                    else:
+                        yield from [failed_verdict(path_source(p), exc) for p in c]
             if not broken:
                 return
 
 
 def _crashed(paths: Sequence[Path]) -> list[Verdict]:
     msg = "the worker process scanning this file died (native crash or out of memory)"
-    return [error_verdict({"path": str(p)}, "worker_crashed", msg) for p in paths]
+    return [error_verdict(path_source(p), "worker_crashed", msg) for p in paths]

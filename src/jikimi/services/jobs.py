@@ -23,11 +23,15 @@ What a restart does
 
 When a job fails for good
     Media errors (corrupt, unsupported, too long...) fail at once: another run
-    would give the same answer. Transient ones (model unavailable, bank indexes
-    not ready, an unexpected exception) are retried with back-off. A job fails
-    after ``job_max_attempts`` runs, and a run cut short by a dying process
-    counts: a video that crashes the decoder fails with ``scan_interrupted``
-    rather than crashing every process in turn.
+    would give the same answer. So does an ``internal_error`` Verdict: the
+    pipeline met a bug while scanning this video (it logged the traceback), and
+    a bug in the scan of the same bytes is deterministic, so running it again
+    would only repeat the traceback. Transient errors (model unavailable, bank
+    indexes not ready, the upload missing here, an unexpected exception around
+    the scan, such as the database failing while the Verdict is stored) are
+    retried with back-off. A job fails after ``job_max_attempts`` runs, and a
+    run cut short by a dying process counts: a video that crashes the decoder
+    fails with ``scan_interrupted`` rather than crashing every process in turn.
 
 Once, not twice
     Only the lease holder can finish a job (see :mod:`jikimi.store.jobs`), and a
@@ -81,10 +85,13 @@ INTERRUPTED = "scan_interrupted"
 """Error code of a job whose runs all stopped short (their process died)."""
 MEDIA_MISSING = "media_missing"
 """Error code of a job whose upload is not in this process's blob store."""
-TRANSIENT_CODES = frozenset(
-    {ModelUnavailable.code, IndexNotReady.code, JikimiError.code, MEDIA_MISSING}
-)
-"""Error codes that say nothing about the video: the job is tried again."""
+TRANSIENT_CODES = frozenset({ModelUnavailable.code, IndexNotReady.code, MEDIA_MISSING})
+"""Error codes that say nothing about the video: the job is tried again.
+
+Not ``internal_error``: in a Verdict it is a bug met while scanning this video,
+which the next run would meet again. An unexpected exception raised around the
+scan (storing the Verdict, say) is retried all the same (see ``JobService._run``).
+"""
 
 
 class _Interrupted(Exception):
@@ -246,7 +253,9 @@ class JobService:
             log.warning("scan job %s was taken over by another runner; result dropped", job.id)
         elif isinstance(outcome, BaseException):
             log.error("scan job %s failed unexpectedly", job.id, exc_info=outcome)
-            self._failed_run(job, _error_of(outcome))
+            error = _error_of(outcome)
+            transient = not isinstance(outcome, JikimiError) or error.code in TRANSIENT_CODES
+            self._failed_run(job, error, transient=transient)
         elif outcome.error is None:  # stored and finished together (see finish)
             self._drop_blob(job.id, job.blob_sha256)
         else:
@@ -260,9 +269,15 @@ class JobService:
         if finished:
             self._drop_blob(job.id, job.blob_sha256)
 
-    def _failed_run(self, job: Job, error: ErrorInfo) -> None:
-        """Try a transient failure again later (attempts left); any other fails the job."""
-        if error.code not in TRANSIENT_CODES or job.attempts >= self.settings.job_max_attempts:
+    def _failed_run(self, job: Job, error: ErrorInfo, *, transient: bool | None = None) -> None:
+        """Try a transient failure again later (attempts left); any other fails the job.
+
+        ``transient``: whether it is; by default, whether its code is in
+        :data:`TRANSIENT_CODES`.
+        """
+        if transient is None:
+            transient = error.code in TRANSIENT_CODES
+        if not transient or job.attempts >= self.settings.job_max_attempts:
             self._fail(job, error)
             return
         delay = min(MAX_BACKOFF_S, RETRY_BACKOFF_S * 2 ** (job.attempts - 1))

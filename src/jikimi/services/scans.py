@@ -3,9 +3,10 @@
 ::
 
     ScanService.scan_many(principal, items)
-        └─► LazyScanner.with_matcher(matcher_for(principal)) ─► Scanner.scan_many
+        └─► LazyScanner.with_matcher(matcher_for(principal), faces_for(principal))
+            ─► Scanner.scan_many  (faces_for: the tenant's enrolled persons, optional)
         └─► store.scans.save_scan (one transaction per batch): the Verdict as JSON,
-            its PDQ / MD5 / SHA-256 in indexed columns for retroactive matching
+            a (kind, key) row per signal for retroactive matching (``scan_keys``)
     ScanService.get(principal, scan_id)
         └─► the stored Verdict, with matches found later appended
 
@@ -13,23 +14,48 @@ Stored in the database (not in process memory) so that ``GET /v1/scans/{id}``
 answers from any worker process and after a restart. Error Verdicts (media the
 pipeline could not read) are returned, not stored: they carry no hashes, and
 the door reports them as problems, so nobody holds their id.
+
+A batch is stored in one transaction. If that fails with something unexpected
+(one Verdict the database refuses), each Verdict is stored on its own, so the
+one that cannot be stored becomes that item's ``internal_error`` Verdict and
+the others are kept; only when none can be stored (the database is away) does
+the error reach the caller.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from jikimi.config import Settings
 from jikimi.domain import Permission, Principal
-from jikimi.errors import NotFound
-from jikimi.model import Verdict
-from jikimi.pipeline import Item, Matcher, Scanner, ScanProgress
+from jikimi.errors import InvalidInput, JikimiError, NotFound
+from jikimi.matching.kinds import banked_kinds, kind_spec
+from jikimi.model import SignalKind, Verdict
+from jikimi.pipeline import FaceMatcher, Item, Matcher, Scanner, ScanProgress, failed_verdict
 from jikimi.services._common import now, require
 from jikimi.store import Store
 from jikimi.store import scans as scan_repo
+
+log = logging.getLogger(__name__)
+
+
+def scan_keys(verdict: Verdict) -> list[tuple[SignalKind, str]]:
+    """What a stored scan keeps of each banked kind of signal (see ``matching.kinds``)."""
+    banked = banked_kinds()
+    keys: list[tuple[SignalKind, str]] = []
+    for signal in verdict.signals or ():
+        if signal.type in banked:
+            try:
+                keys.append((signal.type, kind_spec(signal.type).scan_key(signal.value)))
+            except InvalidInput:  # e.g. a video with no hashed frame: nothing to match later
+                continue
+    return keys
+
 
 StoreHook = Callable[[Session, Sequence[Verdict]], None]
 """Work that must commit together with stored Verdicts (or not at all)."""
@@ -57,9 +83,9 @@ class LazyScanner:
                 scanner = self._scanner
         return scanner
 
-    def with_matcher(self, matcher: Matcher | None) -> Scanner:
-        """The shared scanner (video options included) with ``matcher``."""
-        return self.get().with_matcher(matcher)
+    def with_matcher(self, matcher: Matcher | None, faces: FaceMatcher | None = None) -> Scanner:
+        """The shared scanner (video options included) with ``matcher`` (and ``faces``)."""
+        return self.get().with_matcher(matcher, faces)
 
     def warm_up(self) -> None:
         self.get().warm_up()
@@ -73,10 +99,16 @@ class ScanService:
         store: Store,
         scanner: LazyScanner,
         matcher_for: Callable[[Principal], Matcher | None],
+        *,
+        faces_for: Callable[[Principal], FaceMatcher | None] | None = None,
+        on_stored: StoreHook | None = None,
     ) -> None:
         self.store = store
         self.scanner = scanner
         self._matcher_for = matcher_for
+        self._faces_for = faces_for
+        self.on_stored = on_stored
+        """Runs in every transaction that stores Verdicts (casework links re-uploads there)."""
 
     def scan_many(
         self,
@@ -90,22 +122,66 @@ class ScanService:
 
         ``also`` runs inside the transaction that stores them (a scan job marks
         itself done there); if it raises, nothing is stored and the error
-        propagates.
+        propagates. Without ``also``, a batch whose storing fails unexpectedly is
+        stored item by item (see the module docstring).
         """
         require(principal, Permission.SCAN)
         # Stamped before the bank lookup: an entry added while the scan runs is
         # newer than the scan, so retroactive matching checks it.
         at = now()
-        scanner = self.scanner.with_matcher(self._matcher_for(principal))
+        faces = self._faces_for(principal) if self._faces_for is not None else None
+        scanner = self.scanner.with_matcher(self._matcher_for(principal), faces)
         verdicts = scanner.scan_many(items, progress)
         stored = [v for v in verdicts if v.error is None]
-        if stored:
-            with self.store.session(write=True) as s, s.begin():
-                for verdict in stored:
-                    scan_repo.save_scan(s, principal.tenant_id, verdict, at)
-                if also is not None:
-                    also(s, stored)
+        if not stored:
+            return verdicts
+        try:
+            self._save(principal, stored, at, also)
+        except JikimiError:
+            raise
+        except Exception as exc:
+            if also is not None or len(stored) == 1:
+                raise
+            log.warning(
+                "storing %d scans together failed (%s); storing them one by one",
+                len(stored),
+                type(exc).__name__,
+            )
+            return self._save_each(principal, verdicts, at, exc)
         return verdicts
+
+    def _save(
+        self,
+        principal: Principal,
+        verdicts: Sequence[Verdict],
+        at: datetime,
+        also: StoreHook | None,
+    ) -> None:
+        with self.store.session(write=True) as s, s.begin():
+            for verdict in verdicts:
+                scan_repo.save_scan(s, principal.tenant_id, verdict, at, scan_keys(verdict))
+            if self.on_stored is not None:
+                self.on_stored(s, verdicts)
+            if also is not None:
+                also(s, verdicts)
+
+    def _save_each(
+        self, principal: Principal, verdicts: Sequence[Verdict], at: datetime, first: Exception
+    ) -> list[Verdict]:
+        """Each Verdict in its own transaction; one that fails becomes an error Verdict."""
+        out = list(verdicts)
+        failures: list[tuple[int, Exception]] = []
+        for i, verdict in enumerate(verdicts):
+            if verdict.error is None:
+                try:
+                    self._save(principal, [verdict], at, None)
+                except Exception as exc:
+                    failures.append((i, exc))
+        if len(failures) == sum(1 for v in verdicts if v.error is None):
+            raise first  # nothing could be stored: not one item's fault
+        for i, error in failures:
+            out[i] = failed_verdict(verdicts[i].source, error)
+        return out
 
     def get(self, principal: Principal, scan_id: str) -> Verdict:
         """A stored scan of the caller's tenant; another tenant's is :class:`NotFound`."""

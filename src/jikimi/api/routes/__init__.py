@@ -4,7 +4,20 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from jikimi.api.routes import banks, entries, health, jobs, keys, match, metrics, scan, scans
+from jikimi.api.routes import (
+    banks,
+    cases,
+    entries,
+    health,
+    imports,
+    jobs,
+    keys,
+    match,
+    metrics,
+    persons,
+    scan,
+    scans,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
@@ -15,7 +28,10 @@ ROUTERS: tuple[APIRouter, ...] = (
     match.router,
     banks.router,
     entries.router,
+    imports.router,
     keys.router,
+    persons.router,
+    cases.router,
 )
 
 __all__ = ["ROUTERS"]

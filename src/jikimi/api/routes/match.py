@@ -29,6 +29,8 @@ async def match(
 ) -> JSONResponse:
     signals = [Signal.model_construct(type=h.type, value=h.value) for h in body.hashes]
     found = await run_in_threadpool(matching.match_hashes, principal, signals)
+    if any(found):  # a hit on a removed item's banked hashes: a re-upload of it
+        await run_in_threadpool(context.casework.reuploads.link_matches, found)
     context.metrics.hashes_matched.inc(len(signals))
     # Built as plain JSON (the shape of MatchResponse): re-validating up to 1,000
     # results we just made would cost more than the lookup itself.

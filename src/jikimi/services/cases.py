@@ -1,0 +1,533 @@
+"""Hosts, cases and items as a service: transactions, permissions, the audit trail.
+
+Every change writes its audit row (:func:`jikimi.store.audit.append`) in the same
+transaction as the change itself, so the log can never miss a change that
+committed, nor record one that rolled back.
+
+Adding an item by URL captures it first, outside any transaction (the fetch may
+take seconds): :class:`~jikimi.fetching.SafeFetcher` gets the bytes, the same
+Scanner as every other door scans them (the Verdict is stored as a scan), and the
+bytes go into the blob store sealed (AES-GCM). A URL that cannot be fetched is
+still recorded, as an ``unreachable`` item with the reason, to be tried again.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import hashlib
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerifyMismatchError
+from sqlalchemy.orm import Session
+
+from jikimi.cases.lifecycle import CASE_MOVES, ITEM_MOVES, CaseStatus, ItemStatus, check_move
+from jikimi.cases.types import Case, CaseOpened, Contact, ContactKind, Host, Item
+from jikimi.domain import Permission, Principal
+from jikimi.errors import InvalidInput, JikimiError, NotFound
+from jikimi.evidence import Sealer
+from jikimi.fetching import Capture, SafeFetcher
+from jikimi.media import MediaLimits, load
+from jikimi.model import SignalKind, Verdict
+from jikimi.notices import LegalBasis, normalise_language
+from jikimi.services._common import now, require
+from jikimi.signals import PdqSignal, signal_type
+from jikimi.store import Store
+from jikimi.store import audit as audit_repo
+from jikimi.store import casework as repo
+
+_SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+_HANDLE_MAX = 500
+_URL_MAX = 2048
+_PIN_DIGITS = 8
+ITEM_SIGNALS = (SignalKind.PDQ, SignalKind.MD5, SignalKind.SHA256)
+
+
+class ItemScanner(Protocol):
+    """Scans captured bytes for a caller and stores the Verdict (the ScanService's shape)."""
+
+    def scan_bytes(self, principal: Principal, data: bytes, source: Mapping[str, Any]) -> Verdict:
+        """The stored Verdict of ``data`` (an error Verdict is returned, not stored)."""
+        ...
+
+
+def audit(
+    s: Session,
+    principal: Principal,
+    entity: str,
+    entity_id: str,
+    action: str,
+    data: Mapping[str, Any],
+    at: datetime,
+) -> None:
+    """Record a change by ``principal`` in the caller's transaction."""
+    audit_repo.append(
+        s,
+        tenant_id=principal.tenant_id,
+        actor=principal.key_id,
+        entity=entity,
+        entity_id=entity_id,
+        action=action,
+        data=data,
+        at=at,
+    )
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """What ``jikimi host add`` / ``POST /v1/hosts`` give."""
+
+    slug: str
+    name: str
+    language: str
+    contacts: tuple[Contact, ...] = ()
+    bases: tuple[str, ...] = ()
+    jurisdiction: str | None = None
+    api_secret: str | None = None
+    removal_markers: tuple[str, ...] = ()
+
+
+class HostService:
+    """The tenant's directory of hosts and how each takes removal requests."""
+
+    def __init__(self, store: Store, sealer: Sealer) -> None:
+        self.store = store
+        self.sealer = sealer
+
+    def add(self, principal: Principal, spec: HostSpec) -> Host:
+        require(principal, Permission.HOST_WRITE)
+        slug = spec.slug.strip().lower()
+        if not _SLUG_RE.match(slug):
+            raise InvalidInput("a host slug is 1-64 of a-z, 0-9, '_', '.', '-'")
+        name = spec.name.strip()
+        if not 1 <= len(name) <= 200 or not name.isprintable():
+            raise InvalidInput("a host name is 1 to 200 printable characters")
+        language, unknown = normalise_language(spec.language)
+        if unknown:  # kept as given: its notices are in English and say so
+            language = spec.language.strip().lower().replace("_", "-")
+            if not _LANG_RE.match(language):
+                raise InvalidInput(f"not a language tag: {spec.language!r} (e.g. en, ko, pt-BR)")
+        bases = tuple(LegalBasis.parse(b).value for b in spec.bases)
+        if any(c.kind is ContactKind.API for c in spec.contacts) and not spec.api_secret:
+            raise InvalidInput("a host with an API contact needs its shared secret (--secret)")
+        for contact in spec.contacts:
+            _check_contact(contact)
+        at = now()
+        sealed = (
+            None
+            if spec.api_secret is None
+            else self.sealer.seal(spec.api_secret.encode(), f"host-secret:{slug}")
+        )
+        with self.store.session(write=True) as s, s.begin():
+            host = repo.create_host(
+                s,
+                tenant_id=principal.tenant_id,
+                slug=slug,
+                name=name,
+                language=language,
+                jurisdiction=spec.jurisdiction,
+                contacts=spec.contacts,
+                bases=bases,
+                api_secret_sealed=sealed,
+                removal_markers=spec.removal_markers,
+                at=at,
+            )
+            audit(s, principal, "host", host.id, "create", _host_audit(host), at)
+        return host
+
+    def get(self, principal: Principal, slug: str) -> Host:
+        require(principal, Permission.CASE_READ)
+        with self.store.session() as s:
+            host = repo.get_host(s, principal.tenant_id, slug)
+        if host is None:
+            raise NotFound(f"no host {slug!r}")
+        return host
+
+    def list(self, principal: Principal) -> list[Host]:
+        require(principal, Permission.CASE_READ)
+        with self.store.session() as s:
+            return repo.list_hosts(s, principal.tenant_id)
+
+    def api_secret(self, tenant_id: str, host: Host) -> bytes | None:
+        """The host's shared secret, opened for signing (never returned by any door)."""
+        with self.store.session() as s:
+            sealed = repo.host_secret(s, tenant_id, host.id)
+        return None if sealed is None else self.sealer.open(sealed, f"host-secret:{host.slug}")
+
+
+def _host_audit(host: Host) -> dict[str, Any]:
+    return {
+        "slug": host.slug,
+        "name": host.name,
+        "language": host.language,
+        "contacts": [c.kind.value for c in host.contacts],
+        "bases": list(host.bases),
+    }
+
+
+def _check_contact(contact: Contact) -> None:
+    value = contact.value.strip()
+    if contact.kind is ContactKind.EMAIL:
+        if not re.match(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$", value):
+            raise InvalidInput(f"{value!r} is not an e-mail address")
+    elif not re.match(r"^https?://[^\s]+$", value):
+        raise InvalidInput(f"a {contact.kind.value} contact is an http(s) URL, not {value!r}")
+
+
+class CaseService:
+    """Cases and their items."""
+
+    def __init__(
+        self,
+        store: Store,
+        sealer: Sealer,
+        fetcher: SafeFetcher | None = None,
+        scanner: ItemScanner | None = None,
+        limits: MediaLimits | None = None,
+    ) -> None:
+        self.store = store
+        self.sealer = sealer
+        self.fetcher = fetcher
+        self.scanner = scanner
+        self.limits = limits
+        self._hasher = PasswordHasher()
+
+    # --- cases -----------------------------------------------------------------------
+
+    def open(
+        self,
+        principal: Principal,
+        *,
+        title: str,
+        language: str,
+        victim_contact: str | None = None,
+        takedown_bank_id: str | None = None,
+    ) -> CaseOpened:
+        require(principal, Permission.CASE_WRITE)
+        title = title.strip()
+        if not 1 <= len(title) <= 200 or not title.isprintable():
+            raise InvalidInput("a case title is 1 to 200 printable characters")
+        lang, _ = normalise_language(language)
+        pin = "".join(secrets.choice("0123456789") for _ in range(_PIN_DIGITS))
+        pin_hash = self._hasher.hash(pin)
+        at = now()
+        with self.store.session(write=True) as s, s.begin():
+            number = f"{at:%Y}-{secrets.randbelow(10**8):08d}"
+            sealed = (
+                None
+                if not victim_contact
+                else self.sealer.seal(victim_contact.encode(), f"victim-contact:{number}")
+            )
+            case = repo.create_case(
+                s,
+                tenant_id=principal.tenant_id,
+                number=number,
+                title=title,
+                language=lang,
+                victim_contact_sealed=sealed,
+                pin_hash=pin_hash,
+                takedown_bank_id=takedown_bank_id,
+                created_by=principal.key_id,
+                at=at,
+            )
+            # Neither the contact details nor the PIN go into the log.
+            audit(s, principal, "case", case.id, "open", {"title": title, "language": lang}, at)
+        return CaseOpened(case=case, pin=pin)
+
+    def get(self, principal: Principal, case_id: str) -> Case:
+        require(principal, Permission.CASE_READ)
+        with self.store.session() as s:
+            case = repo.get_case(s, principal.tenant_id, case_id)
+        if case is None:
+            raise NotFound(f"no case {case_id!r}")
+        return case
+
+    def list(self, principal: Principal, status: CaseStatus | None = None) -> list[Case]:
+        require(principal, Permission.CASE_READ)
+        with self.store.session() as s:
+            return repo.list_cases(s, principal.tenant_id, status)
+
+    def set_status(self, principal: Principal, case_id: str, status: CaseStatus) -> Case:
+        require(principal, Permission.CASE_WRITE)
+        at = now()
+        with self.store.session(write=True) as s, s.begin():
+            case = repo.get_case(s, principal.tenant_id, case_id)
+            if case is None:
+                raise NotFound(f"no case {case_id!r}")
+            check_move(CASE_MOVES, "case", case.status, status)
+            case = repo.update_case(
+                s,
+                principal.tenant_id,
+                case_id,
+                at,
+                status=status.value,
+                closed_at=at if status is CaseStatus.CLOSED else None,
+            )
+            audit(s, principal, "case", case_id, "status", {"to": status.value}, at)
+        return case
+
+    def victim_contact(self, principal: Principal, case_id: str) -> str | None:
+        """The victim's contact details, opened for a caseworker (audited, never listed)."""
+        require(principal, Permission.CASE_WRITE)
+        at = now()
+        with self.store.session(write=True) as s, s.begin():
+            row = repo.get_case_row(s, principal.tenant_id, case_id)
+            if row is None:
+                raise NotFound(f"no case {case_id!r}")
+            sealed, number = row.victim_contact_sealed, row.number
+            audit(s, principal, "case", case_id, "read_contact", {}, at)
+        return (
+            None
+            if sealed is None
+            else self.sealer.open(sealed, f"victim-contact:{number}").decode()
+        )
+
+    def check_pin(self, number: str, pin: str) -> Case | None:
+        """The case with this number and PIN, or ``None`` (no hint which one was wrong)."""
+        with self.store.session() as s:
+            found = repo.get_case_by_number(s, number.strip())
+        pin_hash = found[1] if found is not None else _DUMMY_PIN_HASH
+        try:
+            self._hasher.verify(pin_hash, pin.strip())
+        except (VerifyMismatchError, InvalidHashError):
+            return None
+        return found[0] if found is not None else None
+
+    # --- items -------------------------------------------------------------------------
+
+    def add_hashes(
+        self,
+        principal: Principal,
+        case_id: str,
+        signals: Mapping[SignalKind, str],
+        *,
+        host: str | None = None,
+        source: str | None = None,
+        url: str | None = None,
+    ) -> Item:
+        """An item known by its hashes (a victim hashed her image on her own device)."""
+        require(principal, Permission.CASE_WRITE)
+        if not signals:
+            raise InvalidInput("give at least one hash (pdq, md5 or sha256)")
+        values = []
+        for kind, value in signals.items():
+            if kind not in ITEM_SIGNALS:
+                raise InvalidInput(f"an item holds pdq, md5 or sha256 hashes, not {kind.value}")
+            values.append({"type": kind.value, "value": signal_type(kind).validate(value)})
+        return self._create_item(
+            principal, case_id, host=host, source=source, url=url, signals=values
+        )
+
+    def add_url(
+        self,
+        principal: Principal,
+        case_id: str,
+        url: str,
+        *,
+        host: str | None = None,
+        source: str | None = None,
+    ) -> Item:
+        """Capture ``url`` now (sealed evidence, hashes, a Verdict) and add it as an item."""
+        require(principal, Permission.CASE_WRITE)
+        url = url.strip()
+        if not url or len(url) > _URL_MAX:
+            raise InvalidInput(f"an item URL is 1 to {_URL_MAX} characters")
+        self.get(principal, case_id)  # a missing case fails before anything is fetched
+        if self.fetcher is None:
+            raise InvalidInput("capturing URLs is not set up on this server")
+        try:
+            capture = self.fetcher.fetch(url)
+        except JikimiError as exc:
+            return self._create_item(
+                principal,
+                case_id,
+                host=host,
+                source=source,
+                url=url,
+                signals=[],
+                status=ItemStatus.UNREACHABLE,
+                reason=f"{exc.code}: {exc.message}",
+            )
+        if capture.status >= 400 or not capture.content:
+            return self._create_item(
+                principal,
+                case_id,
+                host=host,
+                source=source,
+                url=url,
+                signals=[],
+                status=ItemStatus.UNREACHABLE,
+                reason=f"the host answered HTTP {capture.status}",
+                capture=_capture_record(capture, None),
+            )
+        verdict = None
+        if self.scanner is not None:
+            verdict = self.scanner.scan_bytes(
+                principal, capture.content, {"url": capture.final_url, "case": case_id}
+            )
+        digest = hashlib.sha256(capture.content).hexdigest()
+        blob = self.store.blobs.put(self.sealer.seal(capture.content, digest))
+        signals = [
+            {"type": s.type.value, "value": s.value}
+            for s in (verdict.signals or () if verdict is not None else ())
+            if s.type in ITEM_SIGNALS
+        ]
+        if not signals:
+            signals = self._hash(capture.content, digest)
+        return self._create_item(
+            principal,
+            case_id,
+            host=host,
+            source=source,
+            url=url,
+            signals=signals,
+            evidence_sha256=digest,
+            capture=_capture_record(capture, blob),
+            scan_id=None if verdict is None or verdict.error is not None else verdict.id,
+            reason=None if verdict is None or verdict.error is None else verdict.error.message,
+        )
+
+    def _hash(self, data: bytes, sha256: str) -> builtins.list[dict[str, str]]:
+        """MD5, SHA-256, and PDQ when the bytes are an image (no scanner configured)."""
+        out = [
+            {"type": "md5", "value": hashlib.md5(data).hexdigest()},
+            {"type": "sha256", "value": sha256},
+        ]
+        if self.limits is not None:
+            # not an image (a video, a page): the digests alone identify it
+            with contextlib.suppress(JikimiError):
+                pdq = PdqSignal.hash_picture(load(data, self.limits)).value
+                out.insert(0, {"type": "pdq", "value": pdq})
+        return out
+
+    def _create_item(
+        self,
+        principal: Principal,
+        case_id: str,
+        *,
+        host: str | None,
+        source: str | None,
+        url: str | None,
+        signals: Sequence[Mapping[str, str]],
+        status: ItemStatus = ItemStatus.PENDING,
+        **extra: Any,
+    ) -> Item:
+        if source is not None and not 1 <= len(source.strip()) <= _HANDLE_MAX:
+            raise InvalidInput(f"a source is 1 to {_HANDLE_MAX} characters")
+        at = now()
+        with self.store.session(write=True) as s, s.begin():
+            case = repo.get_case(s, principal.tenant_id, case_id)
+            if case is None:
+                raise NotFound(f"no case {case_id!r}")
+            host_id = None
+            if host is not None:
+                found = repo.get_host(s, principal.tenant_id, host)
+                if found is None:
+                    raise NotFound(f"no host {host!r}")
+                host_id = found.id
+            source_id = None
+            if source is not None:
+                source_id = repo.get_or_create_source(
+                    s, principal.tenant_id, host_id, source.strip(), at
+                ).id
+            item = repo.create_item(
+                s,
+                tenant_id=principal.tenant_id,
+                case_id=case_id,
+                at=at,
+                host_id=host_id,
+                source_id=source_id,
+                url=url,
+                status=status.value,
+                signals=[dict(x) for x in signals],
+                **extra,
+            )
+            audit(
+                s,
+                principal,
+                "item",
+                item.id,
+                "add",
+                {"case": case_id, "url": url, "status": status.value, "signals": list(signals)},
+                at,
+            )
+        return item
+
+    def items(self, principal: Principal, case_id: str) -> builtins.list[Item]:
+        require(principal, Permission.CASE_READ)
+        self.get(principal, case_id)
+        with self.store.session() as s:
+            return repo.list_items(s, principal.tenant_id, case_id=case_id)
+
+    def get_item(self, principal: Principal, item_id: str) -> Item:
+        require(principal, Permission.CASE_READ)
+        with self.store.session() as s:
+            item = repo.get_item(s, principal.tenant_id, item_id)
+        if item is None:
+            raise NotFound(f"no item {item_id!r}")
+        return item
+
+    def set_item_status(
+        self,
+        principal: Principal,
+        item_id: str,
+        status: ItemStatus,
+        reason: str | None = None,
+    ) -> Item:
+        """Move an item by hand (withdraw a mistake, mark removed after a host's reply)."""
+        require(principal, Permission.CASE_WRITE)
+        at = now()
+        with self.store.session(write=True) as s, s.begin():
+            item = repo.get_item(s, principal.tenant_id, item_id)
+            if item is None:
+                raise NotFound(f"no item {item_id!r}")
+            check_move(ITEM_MOVES, "item", item.status, status)
+            values: dict[str, Any] = {"status": status.value, "reason": reason}
+            if status is ItemStatus.REMOVED:
+                values["removed_at"] = at
+            item = repo.update_item(s, principal.tenant_id, item_id, at, **values)
+            audit(
+                s, principal, "item", item_id, "status", {"to": status.value, "reason": reason}, at
+            )
+        return item
+
+    def evidence(self, principal: Principal, item_id: str) -> bytes:
+        """The captured bytes of an item, opened (audited: evidence is sensitive)."""
+        require(principal, Permission.CASE_WRITE)
+        item = self.get_item(principal, item_id)
+        if item.evidence_sha256 is None or not item.capture or not item.capture.get("blob"):
+            raise NotFound(f"item {item_id} has no captured evidence")
+        sealed = self.store.blobs.read(str(item.capture["blob"]))
+        data = self.sealer.open(sealed, item.evidence_sha256)
+        at = now()
+        with self.store.session(write=True) as s, s.begin():
+            audit(s, principal, "item", item_id, "read_evidence", {}, at)
+        return data
+
+
+_LANG_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8}){0,3}$")
+
+_DUMMY_PIN_HASH = PasswordHasher().hash("jikimi: no such case")
+"""Verified against when a case number is unknown, so timing does not tell the two apart."""
+
+
+def _capture_record(capture: Capture, blob: str | None) -> dict[str, Any]:
+    keep = ("content-type", "content-length", "last-modified", "etag", "server", "date")
+    return {
+        "url": capture.url,
+        "final_url": capture.final_url,
+        "status": capture.status,
+        "address": capture.address,
+        "headers": {k.lower(): v for k, v in capture.headers if k.lower() in keep},
+        "hops": [{"url": h.url, "status": h.status} for h in capture.hops],
+        "started_at": capture.started_at.isoformat(),
+        "finished_at": capture.finished_at.isoformat(),
+        "bytes": len(capture.content),
+        "blob": blob,
+    }

@@ -1,0 +1,258 @@
+"""Re-checks: is a notified item really gone? And is removed content back?
+
+A sent notice queues each item's first re-check in the outbox (kind ``recheck``);
+:class:`Rechecker` claims due ones (any process, leased like every outbox row) and
+fetches the URL again through the safe fetcher::
+
+    404 / 410, a removal page (a host's marker text), or bytes that no longer match
+    the item's hashes                                  → removed (time to removal kept)
+    still there                                        → next re-check on the schedule
+    could not fetch (DNS, timeout)                     → unknown; next re-check
+
+Schedule after the notice: 1 h, 6 h, 24 h, then daily until 30 days. A removed
+item's hashes go into the case's takedown bank (when it has one), with the case and
+item in the entry's metadata: a later scan or ``/v1/match`` that hits one of them
+is a re-upload (:func:`link_reuploads`), and the item becomes ``reappeared`` with a
+new draft notice for a person to approve.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import socket
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from jikimi.cases.lifecycle import ITEM_MOVES, ItemStatus
+from jikimi.cases.types import Item
+from jikimi.domain import EntryCreate, Principal, Role
+from jikimi.errors import Conflict, JikimiError
+from jikimi.fetching import Capture, SafeFetcher
+from jikimi.media import MediaLimits, load
+from jikimi.model import SignalKind
+from jikimi.signals import PdqSignal, hamming_hex
+from jikimi.store import Store, outbox
+from jikimi.store import audit as audit_repo
+from jikimi.store import casework as repo
+
+RECHECK = "recheck"
+SCHEDULE_H: tuple[float, ...] = (1, 6, 24, *(24.0 * d for d in range(2, 31)))
+"""Hours after the notice at which each re-check is due (the first is queued on sending)."""
+ACTOR = "system:rechecker"
+STILL_MATCHES_PDQ = 31
+AddToBank = Callable[[Principal, str, EntryCreate], object]
+"""``BankService.add_entry``'s shape: how a removed item's hashes reach its bank."""
+
+
+def removal_reason(
+    item: Item, capture: Capture, markers: Sequence[str], limits: MediaLimits
+) -> str | None:
+    """Why the capture shows the item gone, or ``None`` when it is still there."""
+    if capture.status in (404, 410, 451):
+        return f"HTTP {capture.status}"
+    if capture.status >= 400:
+        return None  # 5xx, 403...: says nothing either way
+    text = capture.content[:200_000].decode("utf-8", "replace").lower()
+    for marker in markers:
+        if marker and marker.lower() in text:
+            return f"removal page ({marker!r})"
+    wanted = {s["type"]: s["value"] for s in item.signals}
+    digests = {
+        "md5": _md5(capture.content),
+        "sha256": _sha256(capture.content),
+    }
+    if any(wanted.get(k) == v for k, v in digests.items()):
+        return None
+    pdq = wanted.get("pdq")
+    if pdq is not None:
+        try:
+            picture = load(capture.content, limits)
+            now_pdq = PdqSignal.hash_picture(picture).value
+        except JikimiError:
+            return "the address no longer serves the image"
+        if hamming_hex(pdq, now_pdq) <= STILL_MATCHES_PDQ:
+            return None
+        return "the address serves other content"
+    if "md5" in wanted or "sha256" in wanted:
+        return "the address serves other content"
+    return None
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Rechecker:
+    """Runs due re-checks; ``add_to_bank`` puts a removed item's hashes in a bank."""
+
+    def __init__(
+        self,
+        store: Store,
+        fetcher: SafeFetcher,
+        limits: MediaLimits,
+        *,
+        add_to_bank: AddToBank | None = None,
+        owner: str | None = None,
+        lease: timedelta = timedelta(minutes=2),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.fetcher = fetcher
+        self.limits = limits
+        self.add_to_bank = add_to_bank
+        self.owner = owner or f"{socket.gethostname()}:{id(self):x}"
+        self.lease = lease
+        self.clock = clock
+
+    def run_once(self) -> bool:
+        at = self.clock()
+        with self.store.session(write=True) as s, s.begin():
+            row = outbox.claim(s, self.owner, at, self.lease, kinds=(RECHECK,))
+        if row is None:
+            return False
+        tenant, item_id, n = row.tenant_id, str(row.payload["item"]), int(row.payload["n"])
+        with self.store.session() as s:
+            item = repo.get_item(s, tenant, item_id)
+            host = (
+                None
+                if item is None or item.host_id is None
+                else repo.get_host(s, tenant, item.host_id)
+            )
+        if item is None or item.url is None or item.status is not ItemStatus.NOTIFIED:
+            with self.store.session(write=True) as s, s.begin():
+                outbox.complete(s, row.id, self.owner, at)  # nothing left to check
+            return True
+        try:
+            capture: Capture | None = self.fetcher.fetch(item.url)
+            error = None
+        except JikimiError as exc:
+            capture, error = None, f"{exc.code}: {exc.message}"
+        reason = (
+            None
+            if capture is None
+            else removal_reason(item, capture, host.removal_markers if host else (), self.limits)
+        )
+        done = self.clock()
+        with self.store.session(write=True) as s, s.begin():
+            if not outbox.complete(s, row.id, self.owner, done):
+                return True
+            checked = {"check_count": item.check_count + 1, "last_checked_at": done}
+            if reason is not None:
+                repo.update_item(
+                    s,
+                    tenant,
+                    item.id,
+                    done,
+                    status=ItemStatus.REMOVED.value,
+                    removed_at=done,
+                    reason=reason,
+                    **checked,
+                )
+                hours = None
+                if item.notified_at is not None:
+                    hours = round((done - item.notified_at).total_seconds() / 3600, 3)
+                _audit(
+                    s,
+                    tenant,
+                    item.id,
+                    "status",
+                    {"to": "removed", "why": reason, "hours_to_removal": hours},
+                    done,
+                )
+            else:
+                repo.update_item(s, tenant, item.id, done, **checked)
+                _audit(
+                    s,
+                    tenant,
+                    item.id,
+                    "recheck",
+                    {"n": n, "still_there": capture is not None, "error": error},
+                    done,
+                )
+                if n < len(SCHEDULE_H) and item.notified_at is not None:
+                    outbox.enqueue(
+                        s,
+                        tenant_id=tenant,
+                        kind=RECHECK,
+                        key=f"recheck:{item.id}:{row.payload.get('notice')}:{n + 1}",
+                        payload={**row.payload, "n": n + 1},
+                        at=done,
+                        not_before=item.notified_at + timedelta(hours=SCHEDULE_H[n]),
+                    )
+        if reason is not None:
+            self._bank(tenant, item)
+        return True
+
+    def run_until_idle(self, limit: int = 100_000) -> int:
+        n = 0
+        while n < limit and self.run_once():
+            n += 1
+        return n
+
+    def _bank(self, tenant: str, item: Item) -> None:
+        """Put a removed item's hashes in its case's takedown bank (re-upload detection)."""
+        if self.add_to_bank is None:
+            return
+        with self.store.session() as s:
+            case = repo.get_case(s, tenant, item.case_id)
+        if case is None or case.takedown_bank_id is None:
+            return
+        system = Principal(tenant_id=tenant, key_id=ACTOR, role=Role.ADMIN)
+        for signal in item.signals:
+            entry = EntryCreate(
+                signal=SignalKind(signal["type"]),
+                value=signal["value"],
+                note=f"case {case.number}, item {item.id}",
+                metadata={"case": case.id, "item": item.id},
+            )
+            with contextlib.suppress(Conflict):  # already banked (one image, two items)
+                self.add_to_bank(system, case.takedown_bank_id, entry)
+
+
+def _audit(
+    s: Session, tenant: str, item_id: str, action: str, data: Mapping[str, Any], at: datetime
+) -> None:
+    audit_repo.append(
+        s,
+        tenant_id=tenant,
+        actor=ACTOR,
+        entity="item",
+        entity_id=item_id,
+        action=action,
+        data=data,
+        at=at,
+    )
+
+
+def link_reuploads(
+    s: Session, tenant_id: str, entries: Iterable[Mapping[str, Any]], at: datetime
+) -> list[str]:
+    """Mark the items behind matched takedown-bank entries ``reappeared``; their ids.
+
+    ``entries`` are the matched entries' metadata (``{"case": …, "item": …}``);
+    called in the transaction that stores the scan whose matches they are.
+    """
+    moved: list[str] = []
+    for meta in entries:
+        item_id = meta.get("item")
+        if not isinstance(item_id, str):
+            continue
+        item = repo.get_item(s, tenant_id, item_id)
+        if item is None or ItemStatus.REAPPEARED not in ITEM_MOVES[item.status]:
+            continue
+        if item.status is ItemStatus.NOTIFIED:
+            continue  # still up as far as we know: a copy is expected, not a re-upload
+        repo.update_item(
+            s, tenant_id, item_id, at, status=ItemStatus.REAPPEARED.value, reappeared_at=at
+        )
+        _audit(s, tenant_id, item_id, "status", {"to": "reappeared"}, at)
+        moved.append(item_id)
+    return moved
