@@ -12,6 +12,7 @@ from jikimi.config import Settings
 from jikimi.model import Action, BankKind, Match, Signal, SignalKind
 from jikimi.pipeline import Item, Scanner
 from jikimi.signals import PdqSignal
+from jikimi.signals.variants import VariantHash
 
 SAMPLES = Path(str(resources.files("jikimi.data").joinpath("samples")))
 
@@ -60,7 +61,11 @@ class BankSnapshot:
         self.pdq, self.kind, self.dihedral_calls = pdq, kind, 0
 
     def match(
-        self, signals: Sequence[Signal], dihedral: Callable[[], Sequence[str]]
+        self,
+        signals: Sequence[Signal],
+        dihedral: Callable[[], Sequence[str]],
+        *,
+        variants: Callable[[], Sequence[VariantHash]] | None = None,
     ) -> tuple[Match, ...]:
         self.dihedral_calls += 1
         hashes = [s.value for s in signals if s.type is SignalKind.PDQ] + list(dihedral())

@@ -42,6 +42,7 @@ from jikimi.model import (
 from jikimi.pipeline import Item, Scanner
 from jikimi.pipeline_video import Sampling, VideoOptions
 from jikimi.signals.distance import hamming_hex
+from jikimi.signals.variants import VariantHash
 from jikimi.signals.vpdq import parse_vpdq
 
 CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "vpdq"
@@ -290,7 +291,11 @@ class VideoBank:
         self.dihedral: list[Sequence[str]] = []
 
     def match(
-        self, signals: Sequence[Signal], dihedral: Callable[[], Sequence[str]]
+        self,
+        signals: Sequence[Signal],
+        dihedral: Callable[[], Sequence[str]],
+        *,
+        variants: Callable[[], Sequence[VariantHash]] | None = None,
     ) -> tuple[Match, ...]:
         self.seen.append(tuple(signals))
         self.dihedral.append(dihedral())

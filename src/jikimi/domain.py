@@ -154,6 +154,11 @@ class Bank(_Frozen):
     kind: BankKind
     pdq_threshold: int = DEFAULT_PDQ_THRESHOLD
     dihedral: bool = False
+    variants: bool = Field(
+        default=True,
+        description="Also match re-shared copies in a frame (borders, letterbox, caption "
+        "bars, screenshots): the upload's PDQ with the frame cut off, at the same threshold.",
+    )
     labels: tuple[str, ...] = ()
     enabled: bool = True
     keep_evidence: bool = False
@@ -181,6 +186,7 @@ class BankCreate(_Frozen):
     kind: BankKind
     pdq_threshold: int = DEFAULT_PDQ_THRESHOLD
     dihedral: bool = False
+    variants: bool = True
     labels: tuple[str, ...] = ()
     enabled: bool = True
     keep_evidence: bool = False
@@ -194,6 +200,7 @@ class BankUpdate(_Frozen):
     kind: BankKind | None = None
     pdq_threshold: int | None = None
     dihedral: bool | None = None
+    variants: bool | None = None
     labels: tuple[str, ...] | None = None
     enabled: bool | None = None
     keep_evidence: bool | None = None

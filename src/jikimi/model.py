@@ -25,6 +25,15 @@ class MediaKind(StrEnum):
     VIDEO = "video"
 
 
+class Variant(StrEnum):
+    """Which variant of a scanned image's PDQ found a match (``Match.via``)."""
+
+    TRIMMED = "trimmed"
+    """Uniform or near-uniform borders (padding, letterbox bars) cut off."""
+    FRAMED = "framed"
+    """A frame with text or app chrome (caption bar, screenshot) cut off."""
+
+
 class SignalKind(StrEnum):
     PDQ = "pdq"
     VPDQ = "vpdq"
@@ -183,6 +192,12 @@ class Match(_Frozen):
     index_share: float | None = Field(
         default=None,
         description="Videos only: share of the banked video's frames matched by the scanned one.",
+    )
+    via: Variant | None = Field(
+        default=None,
+        description="Set when the match was found through a variant of the scanned image's "
+        "PDQ rather than the hash itself: 'trimmed' (uniform borders cut off), 'framed' "
+        "(a caption bar or screenshot chrome cut off).",
     )
 
 

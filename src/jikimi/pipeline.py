@@ -48,6 +48,7 @@ from jikimi.model import (
 from jikimi.pipeline_video import VideoOptions, VideoScanner, is_animation
 from jikimi.policy import Policy, load_rules
 from jikimi.signals import Md5Signal, PdqSignal
+from jikimi.signals.variants import VariantHash, variant_hashes
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,14 @@ class Matcher(Protocol):
     """A snapshot of the banks, as the pipeline sees it (see ``jikimi.matching``)."""
 
     def match(
-        self, signals: Sequence[Signal], dihedral: Callable[[], Sequence[str]]
+        self,
+        signals: Sequence[Signal],
+        dihedral: Callable[[], Sequence[str]],
+        *,
+        variants: Callable[[], Sequence[VariantHash]] | None = None,
     ) -> tuple[Match, ...]:
-        """Matches for one item; ``dihedral()`` computes the 8 PDQ variants on demand."""
+        """Matches for one item; ``dihedral()`` computes the 8 PDQ variants on demand,
+        ``variants()`` the PDQ of the image with its frame cut off (re-shared copies)."""
         ...
 
     def bank_kinds(self) -> Mapping[str, BankKind]: ...
@@ -255,6 +261,8 @@ class Scanner:
             grade,
             synthetic,
             lambda: PdqSignal.dihedral_hashes(picture),
+            # re-shared copies (issue 15): computed only if a bank with variants is looked up
+            lambda: variant_hashes(picture, dihedral=True),
         )
 
     def _conclude(
@@ -265,13 +273,17 @@ class Scanner:
         grade: Grade,
         synthetic: Synthetic,
         dihedral: Callable[[], Sequence[str]],
+        variants: Callable[[], Sequence[VariantHash]] | None = None,
     ) -> Verdict:
         """Matches and the decision, for an image or a video alike."""
         try:
             matches: tuple[Match, ...] = ()
             kinds: Mapping[str, BankKind] = {}
             if self.matcher is not None:
-                matches = self.matcher.match(signals, dihedral)
+                if variants is None:
+                    matches = self.matcher.match(signals, dihedral)
+                else:
+                    matches = self.matcher.match(signals, dihedral, variants=variants)
                 kinds = self.matcher.bank_kinds()
             decision = self.policy.decide(grade, synthetic, matches, kinds)
         except JikimiError as exc:

@@ -20,6 +20,7 @@ from jikimi.services import BankService
 from jikimi.services.matching import MatchService
 from jikimi.services.retro import RetroMatcher
 from jikimi.services.scans import LazyScanner, ScanService
+from jikimi.signals.variants import VariantHash
 from jikimi.store import Store
 
 
@@ -161,9 +162,13 @@ def test_an_entry_added_while_a_scan_runs_is_found_afterwards(
             self.inner = inner
 
         def match(
-            self, signals: Sequence[Signal], dihedral: Callable[[], Sequence[str]]
+            self,
+            signals: Sequence[Signal],
+            dihedral: Callable[[], Sequence[str]],
+            *,
+            variants: Callable[[], Sequence[VariantHash]] | None = None,
         ) -> tuple[Match, ...]:
-            found = self.inner.match(signals, dihedral)
+            found = self.inner.match(signals, dihedral, variants=variants)
             md5 = next(s.value for s in signals if s.type is SignalKind.MD5)
             entry = world.banks.add_entry(
                 admin, "RACE", EntryCreate(signal=SignalKind.MD5, value=md5)

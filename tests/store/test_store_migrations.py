@@ -32,7 +32,7 @@ def test_upgrade_from_empty_matches_the_models(empty_database_url: str) -> None:
             version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
     finally:
         engine.dispose()
-    assert version == "0003"
+    assert version == "0007"
     assert _diff(empty_database_url) == []
 
 

@@ -37,6 +37,11 @@ BankName = Annotated[
 ]
 Threshold = Annotated[int, Field(ge=0, le=domain.MAX_PDQ_THRESHOLD)]
 Percent = Annotated[int, Field(ge=0, le=100)]
+_VARIANTS = (
+    "Also match re-shared copies in a frame (uniform borders, letterbox, caption bars, "
+    "screenshots): the upload's PDQ with the frame cut off, at the same threshold. "
+    "Matches found so say which in 'via'."
+)
 _VPDQ_QUERY_PCT = (
     "vPDQ: a video matches a banked video when at least this percentage of its hashed "
     "frames (PDQ quality >= 50) are within pdq_threshold of some frame of the banked video."
@@ -67,6 +72,7 @@ class BankCreate(_Request):
     kind: BankKind
     pdq_threshold: Threshold = domain.DEFAULT_PDQ_THRESHOLD
     dihedral: bool = Field(default=False, description="Also match rotated/flipped copies.")
+    variants: bool = Field(default=True, description=_VARIANTS)
     labels: list[Label] = Field(default_factory=list, max_length=32)
     enabled: bool = True
     keep_evidence: bool = Field(
@@ -89,6 +95,7 @@ class BankUpdate(_Request):
     kind: BankKind | None = None
     pdq_threshold: Threshold | None = None
     dihedral: bool | None = None
+    variants: bool | None = Field(default=None, description=_VARIANTS)
     labels: list[Label] | None = Field(default=None, max_length=32)
     enabled: bool | None = None
     keep_evidence: bool | None = None
@@ -108,6 +115,7 @@ class BankPublic(_Response):
     kind: BankKind
     pdq_threshold: int
     dihedral: bool
+    variants: bool
     labels: list[str]
     enabled: bool
     keep_evidence: bool

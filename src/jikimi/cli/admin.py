@@ -211,6 +211,9 @@ def key_revoke(
 # --- banks ------------------------------------------------------------------------
 
 
+_VARIANTS_HELP = "Match re-shared copies in a frame (borders, caption bars, screenshots)."
+
+
 def _bank_table(banks: Sequence[Bank]) -> Table:
     table = _table("name", "kind", "entries", "threshold", "dihedral", "enabled", "labels")
     for b in banks:
@@ -235,6 +238,7 @@ def bank_create(
     dihedral: Annotated[
         bool, typer.Option("--dihedral/--no-dihedral", help="Match rotated/flipped copies.")
     ] = False,
+    variants: Annotated[bool, typer.Option("--variants/--no-variants", help=_VARIANTS_HELP)] = True,
     label: Annotated[list[str] | None, typer.Option(help="A label (repeatable).")] = None,
     keep_evidence: Annotated[
         bool, typer.Option("--keep-evidence", help="Keep uploaded media of entries.")
@@ -258,6 +262,7 @@ def bank_create(
         kind=kind,
         pdq_threshold=threshold,
         dihedral=dihedral,
+        variants=variants,
         labels=tuple(label or ()),
         keep_evidence=keep_evidence,
         vpdq_query_pct=vpdq_query_pct,
@@ -311,6 +316,9 @@ def bank_update(
         bool | None,
         typer.Option("--dihedral/--no-dihedral", help="Match rotated/flipped copies."),
     ] = None,
+    variants: Annotated[
+        bool | None, typer.Option("--variants/--no-variants", help=_VARIANTS_HELP)
+    ] = None,
     enabled: Annotated[
         bool | None,
         typer.Option("--enable/--disable", help="Match against the bank, or stop for now."),
@@ -347,6 +355,7 @@ def bank_update(
         kind=kind,
         pdq_threshold=threshold,
         dihedral=dihedral,
+        variants=variants,
         labels=labels,
         enabled=enabled,
         keep_evidence=keep_evidence,

@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -46,10 +46,11 @@ from jikimi.config import Settings
 from jikimi.domain import Bank, Change, ChangeOp, Permission, Principal
 from jikimi.errors import IndexNotReady, InvalidHash, InvalidInput
 from jikimi.matching import SnapshotError, parse_pdq_hex
-from jikimi.model import BankKind, Match, Signal, SignalKind
+from jikimi.model import BankKind, Match, Signal, SignalKind, Variant
 from jikimi.services._common import require
 from jikimi.services._rwlock import ReadWriteLock
 from jikimi.services.bank_index import BankIndex, apply_adds
+from jikimi.signals.variants import VariantHash
 from jikimi.signals.vpdq import FrameHash, parse_vpdq
 from jikimi.store import Store
 from jikimi.store import banks as bank_repo
@@ -449,6 +450,7 @@ class MatchService:
                     entry=refs[hit.seq].entry_id,
                     query_share=hit.shares[0] if hit.shares else None,
                     index_share=hit.shares[1] if hit.shares else None,
+                    via=hit.via,
                 )
                 for hit in sorted(hits, key=lambda h: (h.distance, labels[h.bank.id], h.seq))
                 if hit.seq in refs  # deleted since the lookup: not a match any more
@@ -461,12 +463,20 @@ class MatchService:
         principal: Principal,
         signals: Sequence[Signal],
         dihedral: Callable[[], Sequence[str]],
+        *,
+        variants: Callable[[], Sequence[VariantHash]] | None = None,
     ) -> tuple[tuple[Match, ...], dict[str, BankKind]]:
-        """Matches of one scanned item (all its signals) and the kinds of their banks."""
+        """Matches of one scanned item (all its signals) and the kinds of their banks.
+
+        ``variants()``: the image's PDQ with its frame cut off, looked up in the
+        banks with ``variants`` on (see :func:`variant_hits`).
+        """
         self._await_ready()
         with self._lock.read():
             banks = self._visible(principal)
             hits = [hit for signal in signals for hit in self._match_one(banks, signal, dihedral)]
+            if variants is not None:
+                hits += variant_hits(banks, variants, {hit.seq for hit in hits})
             labels = _labels(principal, banks)
         kinds = {labels[index.bank.id]: index.bank.kind for index in banks}
         best: dict[int, _Hit] = {}
@@ -492,7 +502,7 @@ class MatchService:
 
 
 class _Hit:
-    __slots__ = ("bank", "distance", "seq", "shares", "signal")
+    __slots__ = ("bank", "distance", "seq", "shares", "signal", "via")
 
     def __init__(
         self,
@@ -501,12 +511,52 @@ class _Hit:
         seq: int,
         distance: int,
         shares: tuple[float, float] | None = None,
+        via: Variant | None = None,
     ) -> None:
         self.bank = bank
         self.signal = signal
         self.seq = seq
         self.distance = distance
         self.shares = shares
+        self.via = via
+
+
+# --- re-shared copies (issue 15): variant hashes of the scanned image -------------
+
+
+def variant_hits(
+    banks: Sequence[BankIndex],
+    variants: Callable[[], Sequence[VariantHash]],
+    matched: Collection[int],
+) -> list[_Hit]:
+    """Entries matched only through a variant of the image (its frame cut off).
+
+    Only banks with ``variants`` on are asked, each at its own threshold (the
+    variants' flips too if the bank is ``dihedral``). An entry the image's own
+    hashes matched (``matched``) keeps that match: the plain lookup stays what
+    it was, variants only add. ``variants()`` is not called if no bank asks.
+    """
+    asking = [index for index in banks if index.bank.variants and len(index.pdq)]
+    if not asking:
+        return []
+    found = variants()
+    if not found:
+        return []
+    straight = [(v.value, v.via) for v in found]
+    flipped = [(h, v.via) for v in found for h in (v.flips or (v.value,))]
+    parsed: dict[bool, NDArray[np.uint8]] = {}
+    best: dict[int, _Hit] = {}
+    for index in asking:
+        flips = index.bank.dihedral
+        hashes = flipped if flips else straight
+        if flips not in parsed:
+            parsed[flips] = parse_pdq_hex([h for h, _ in hashes])
+        for (_, via), hits in zip(hashes, index.query_pdq_each(parsed[flips]), strict=True):
+            for seq, distance in hits:
+                if seq in matched or (seq in best and best[seq].distance <= distance):
+                    continue
+                best[seq] = _Hit(index.bank, SignalKind.PDQ, seq, distance, via=via)
+    return list(best.values())
 
 
 class BankMatcher:
@@ -522,9 +572,15 @@ class BankMatcher:
         self._kinds: dict[str, BankKind] = {}
 
     def match(
-        self, signals: Sequence[Signal], dihedral: Callable[[], Sequence[str]]
+        self,
+        signals: Sequence[Signal],
+        dihedral: Callable[[], Sequence[str]],
+        *,
+        variants: Callable[[], Sequence[VariantHash]] | None = None,
     ) -> tuple[Match, ...]:
-        matches, self._kinds = self._service.match_item(self._principal, signals, dihedral)
+        matches, self._kinds = self._service.match_item(
+            self._principal, signals, dihedral, variants=variants
+        )
         return matches
 
     def bank_kinds(self) -> Mapping[str, BankKind]:

@@ -106,6 +106,8 @@ class BankRow(Base):
     kind: Mapped[str] = mapped_column(sa.String(16))
     pdq_threshold: Mapped[int]
     dihedral: Mapped[bool]
+    # Re-shared copies: the upload's PDQ with its frame cut off (jikimi.signals.variants).
+    variants: Mapped[bool] = mapped_column(server_default=sa.true())
     labels: Mapped[list[str]]
     enabled: Mapped[bool]
     keep_evidence: Mapped[bool]
