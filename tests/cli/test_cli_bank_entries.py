@@ -85,8 +85,8 @@ def entries(cli: Cli, key: str, *options: str) -> list[dict[str, Any]]:
 
 
 def settings_of(shown: dict[str, Any]) -> dict[str, Any]:
-    names = ("kind", "pdq_threshold", "dihedral", "labels", "enabled", "keep_evidence",
-             "vpdq_query_pct", "vpdq_index_pct")  # fmt: skip
+    names = ("kind", "pdq_threshold", "dihedral", "variants", "labels", "enabled",
+             "keep_evidence", "vpdq_query_pct", "vpdq_index_pct")  # fmt: skip
     return {name: shown[name] for name in names}
 
 
@@ -99,13 +99,15 @@ def test_update_changes_only_the_options_given(cli: Cli, admin_key: str, bank: s
     after = settings_of(cli.json("bank", "update", bank, "--threshold", "10", key=admin_key))
     assert after == before | {"pdq_threshold": 10}
 
-    args = ("--kind", "watch", "--no-dihedral", "--disable", "--label", "a", "--label", "b",
-            "--keep-evidence", "--vpdq-query-pct", "70", "--vpdq-index-pct", "50")  # fmt: skip
+    args = ("--kind", "watch", "--no-dihedral", "--no-variants", "--disable", "--label", "a",
+            "--label", "b", "--keep-evidence", "--vpdq-query-pct", "70",
+            "--vpdq-index-pct", "50")  # fmt: skip
     after = settings_of(cli.json("bank", "update", bank, *args, key=admin_key))
     assert after == {
         "kind": "watch",
         "pdq_threshold": 10,
         "dihedral": False,
+        "variants": False,
         "labels": ["a", "b"],
         "enabled": False,
         "keep_evidence": True,
