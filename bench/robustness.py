@@ -470,7 +470,7 @@ def main() -> None:
     from jikimi.model import BankKind, SignalKind
     from jikimi.pipeline import Scanner
     from jikimi.services import BankService, KeyService, TenantService
-    from jikimi.services.matching import BankMatcher, MatchService
+    from jikimi.services.matching import MatchService
     from jikimi.signals import PdqSignal
     from jikimi.store import Store, make_engine, upgrade
 
@@ -541,7 +541,7 @@ def main() -> None:
         scanner.grade_rules,
         SyntheticDetector([]),
         scanner.policy,
-        BankMatcher(matching, admin),
+        matching.matcher_for(admin),  # the bank snapshot, taken once everything is banked
     )
 
     per: dict[str, list[tuple[bool, bool]]] = {}
@@ -683,7 +683,7 @@ def _timings(
 def _bytes_ratio(matching: Any) -> float:
     """Index bytes per entry with the re-share variants, against the PDQ index alone."""
     total = plain = 0
-    for index in matching._indexes.values():
+    for index in getattr(matching, "_indexes", {}).values():
         plain += index.pdq.nbytes
         total += index.pdq.nbytes + getattr(index, "variant_nbytes", 0)
     return round(total / plain, 3) if plain else 1.0
