@@ -9,7 +9,7 @@ and the bundled ``truncated`` rule holds it when nothing decides more.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -46,10 +46,10 @@ class Bank:
         best = min((PdqSignal.distance(h, self.pdq) for h in found), default=256)
         if best > 31:
             return ()
-        return (Match(bank="B", signal=SignalKind.PDQ, distance=best, entry="ent_1"),)
-
-    def bank_kinds(self) -> Mapping[str, BankKind]:
-        return {"B": self.kind}
+        match = Match(
+            bank="B", bank_kind=self.kind, signal=SignalKind.PDQ, distance=best, entry="e"
+        )
+        return (match,)
 
 
 def pdq_of(v: Verdict) -> str:
