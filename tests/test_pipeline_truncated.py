@@ -46,16 +46,10 @@ class Bank:
         best = min((PdqSignal.distance(h, self.pdq) for h in found), default=256)
         if best > 31:
             return ()
-        return (
-            Match(
-                bank="B",
-                signal=SignalKind.PDQ,
-                distance=best,
-                entry="ent_1",
-                bank_id="bnk_1",
-                bank_kind=self.kind,
-            ),
+        match = Match(
+            bank="B", bank_kind=self.kind, signal=SignalKind.PDQ, distance=best, entry="e"
         )
+        return (match,)
 
 
 def pdq_of(v: Verdict) -> str:

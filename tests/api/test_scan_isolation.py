@@ -141,10 +141,10 @@ def test_a_verdict_that_cannot_be_stored_fails_only_its_request(
 ) -> None:
     real = scan_repo.save_scan
 
-    def save_scan(s: Session, tenant_id: str, verdict: Verdict, at: Any) -> Any:
+    def save_scan(s: Session, tenant_id: str, verdict: Verdict, *rest: Any) -> Any:
         if verdict.source.get("filename") == POISON:
             raise ValueError("the database refuses this row")
-        return real(s, tenant_id, verdict, at)
+        return real(s, tenant_id, verdict, *rest)
 
     monkeypatch.setattr(scans_module.scan_repo, "save_scan", save_scan)
     files = uploads()

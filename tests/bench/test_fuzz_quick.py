@@ -31,13 +31,16 @@ def fuzz(*args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
 def test_quick_fuzz_has_no_escaped_exception_and_no_crash() -> None:
     result = fuzz("--quick")
     assert result["name"] == "fuzz"
-    assert result["inputs"] == 600
+    inputs = result["inputs"]
+    assert 100 <= inputs <= 500 and inputs % 50 == 0  # whole batches (fewer on a busy machine)
     assert result["escaped_exceptions"] == 0, result["examples"]
     assert result["native_crashes"] == 0, result["examples"]
     assert result["hangs"] == 0, result["examples"]
-    assert sum(result["by_code"].values()) == result["inputs"]
-    assert result["by_code"]["ok"] > 50 and result["by_code"]["corrupt_media"] > 50
-    assert result["full_pipeline_inputs"] == 60  # every tenth input ran the real model
+    assert sum(result["by_code"].values()) == inputs
+    assert (
+        result["by_code"]["ok"] > inputs // 5 and result["by_code"]["corrupt_media"] > inputs // 5
+    )
+    assert result["full_pipeline_inputs"] == inputs // 10  # every tenth ran the real model
     assert result["peak_rss_mb"] > 0 and result["slowest_s"] > 0
 
 

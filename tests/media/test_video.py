@@ -536,3 +536,17 @@ def test_damaged_bytes_give_typed_errors_only(
         except MediaError:
             continue
         assert all(f.rgb.ndim == 3 and f.rgb.shape[2] == 3 for f in frames)
+
+
+def test_an_absurd_frame_rate_is_not_believed(limits: VideoLimits) -> None:
+    """An AVI whose stream header claims 10^9 fps (found by bench.fuzz: planning the
+    decode over billion-frame intervals took minutes)."""
+    data = bytearray(encode("avi", "mpeg4"))
+    strh = data.index(b"strh") + 8  # dwScale at +20, dwRate at +24
+    data[strh + 20 : strh + 28] = (1).to_bytes(4, "little") + (10**9).to_bytes(4, "little")
+    try:
+        video = load_video(bytes(data), limits)
+    except CorruptMedia:
+        return
+    assert 0 < video.fps <= video_module.MAX_FPS
+    assert [f.number for f in video.frames(1.0)]

@@ -723,13 +723,20 @@ def _ebml_vint(data: bytes, offset: int, *, keep_marker: bool) -> tuple[int, int
     return value, offset + length
 
 
+MAX_FPS: Final = 1000.0
+"""The highest frame rate believed (high-speed phone video is 960 fps). A header
+claiming more (a corrupt or hostile AVI said 10^9 fps) would make every sampling
+interval a billion frames long, and planning the decode loop over them for minutes."""
+
+
 def _frame_rate(stream: VideoStream, packets: list[VideoPacket], frames: int) -> float:
-    """vPDQ's frame rate: ``avg_frame_rate``, else ``r_frame_rate``, else frames / time."""
+    """vPDQ's frame rate: ``avg_frame_rate``, else ``r_frame_rate``, else frames / time;
+    a rate over :data:`MAX_FPS` is not believed."""
     for rate in (stream.average_rate, stream.base_rate):
-        if rate is not None and rate > 0:
+        if rate is not None and 0 < rate <= MAX_FPS:
             return float(rate)
     span = _pts_span(stream, packets)
-    if span:
+    if span and frames / span <= MAX_FPS:
         return frames / span
     raise CorruptMedia("The video's frame rate cannot be determined.")
 
