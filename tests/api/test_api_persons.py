@@ -101,3 +101,12 @@ def test_refused_enrolments(
 def test_platform_keys_may_not_enrol(sqlite_client: TestClient, keys: dict[str, str]) -> None:
     r = _enrol(sqlite_client, keys["acme/platform"], astronaut(), consent=CONSENT)
     assert r.status_code == 403
+
+
+def test_enrolment_uploads_may_hold_ten_photos() -> None:
+    from jikimi.api.app import JSON_BODY_LIMIT, MULTIPART_SLACK, body_limit_for
+
+    settings = Settings(max_bytes=1000)
+    limit = body_limit_for(settings)
+    assert limit({"path": "/v1/persons", "method": "POST"}) == 10 * 1000 + MULTIPART_SLACK
+    assert limit({"path": "/v1/persons/per_x", "method": "DELETE"}) == JSON_BODY_LIMIT
