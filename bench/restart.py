@@ -15,7 +15,9 @@ is the one from before the import (the crash comes within 300 s of it), so its
 restart replays the whole import. Both restarts run on the same database, one
 after the other; the peer's from a copy of the index directory as it was before
 the import. ``readyz_s`` counts from starting the process (Python start-up and
-imports included); the goal is 3 s at 2 M entries.
+imports included); the goal is 3 s at 2 M entries. ``load_s``/``load_cpu_s`` time
+the index load alone in this process (from a copy of each index directory), which a
+loaded machine distorts less.
 
     python -m bench.restart            # 2 M rows
     python -m bench.restart --quick    # 200 k rows
@@ -42,6 +44,7 @@ from jikimi.config import Settings
 from jikimi.domain import BankCreate, Role
 from jikimi.model import BankKind
 from jikimi.services import BankService, KeyService, TenantService, read_rows
+from jikimi.services.matching import MatchService
 from jikimi.store import Store, migrate
 
 BANK = "RESTART"
@@ -96,6 +99,24 @@ def restart_s(data_dir: Path, port: int, log: Path, after_changes: int, limit_s:
         stop_server(proc)
 
 
+def load_s(data_dir: Path, index: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of loading the indexes from ``index`` and the database, in
+    this process (no start-up, no HTTP: the part the snapshot policy changes; CPU time
+    is what a shared machine does not distort)."""
+    work = data_dir.parent / "load-check"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(index, work / "index")
+    settings = Settings(data_dir=work, database_url=f"sqlite:///{data_dir / 'jikimi.db'}")
+    store = Store.from_settings(settings)
+    try:
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        MatchService(store, settings, read_only=True).load()
+        return round(time.perf_counter() - t0, 2), round(time.process_time() - cpu0, 2)
+    finally:
+        store.close()
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     def extra(p: argparse.ArgumentParser) -> None:
         p.add_argument("--rows", type=int, default=0, help="rows (default 2 M, --quick 200 k)")
@@ -140,7 +161,11 @@ def main() -> None:
             proc.wait()
         store.close()
 
+        crashed = Path(tmp) / "index-after-crash"
+        shutil.copytree(data_dir / "index", crashed)
         ours = restart_s(data_dir, port, log, after, limit)
+        ours_load = load_s(data_dir, crashed)
+        peer_load = load_s(data_dir, before_import)
         shutil.rmtree(data_dir / "index")
         shutil.copytree(before_import, data_dir / "index")
         peer = restart_s(data_dir, port, log, 0, limit)
@@ -155,6 +180,10 @@ def main() -> None:
             "peer_ms": round(peer * 1000, 1),
             "peer": "old policy: snapshot every 300 s and on a clean stop only",
             "snapshot_after_changes": after,
+            "load_s": ours_load[0],
+            "load_cpu_s": ours_load[1],
+            "peer_load_s": peer_load[0],
+            "peer_load_cpu_s": peer_load[1],
             "import_s": round(import_s, 1),
             "applied_after_import_s": round(applied_s, 1),
             "goal": {"readyz_s": GOAL_S, "entries": 2_000_000},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -93,3 +94,50 @@ def test_0004_adds_the_imports_table_and_downgrade_removes_it(empty_database_url
     finally:
         engine.dispose()
     assert _diff(empty_database_url) == []
+
+
+def test_0005_moves_scan_hashes_into_rows_and_back(empty_database_url: str) -> None:
+    from alembic import command
+
+    from jikimi.signals.vpdq import parse_vpdq, video_identity
+    from jikimi.store.migrate import alembic_config
+
+    pdq, md5, sha = "a" * 64, "b" * 32, "c" * 64
+    vpdq = f"0,100,{'d' * 64},0.000\n1,90,{'e' * 64},1.000\n"
+    video = {"signals": [{"type": "sha256", "value": "f" * 64}, {"type": "vpdq", "value": vpdq}]}
+    engine = make_engine(empty_database_url)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "0003")
+        with engine.begin() as conn:
+            tenant = "INSERT INTO tenants (id, name, created_at) VALUES ('t', 't', :at)"
+            conn.execute(sa.text(tenant), {"at": "2026-01-01 00:00:00+00:00"})
+            conn.execute(
+                sa.text(
+                    "INSERT INTO scans (id, tenant_id, created_at, verdict, pdq, md5, sha256) "
+                    "VALUES (:id, 't', :at, :v, :p, :m, :s)"
+                ),
+                [
+                    {"id": "img", "at": "2026-01-01 00:00:00+00:00", "v": "{}",
+                     "p": pdq, "m": md5, "s": sha},
+                    {"id": "vid", "at": "2026-01-01 00:00:00+00:00",
+                     "v": json.dumps(video), "p": None, "m": None, "s": "f" * 64},
+                ],
+            )  # fmt: skip
+        upgrade(engine)
+        with engine.connect() as conn:
+            rows = set(conn.execute(sa.text("SELECT scan_id, kind, key FROM scan_signals")).all())
+        assert rows == {
+            ("img", "pdq", pdq),
+            ("img", "md5", md5),
+            ("img", "sha256", sha),
+            ("vid", "sha256", "f" * 64),
+            ("vid", "vpdq", video_identity(parse_vpdq(vpdq))),
+        }
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0003")
+        with engine.connect() as conn:
+            back = set(conn.execute(sa.text("SELECT id, pdq, md5, sha256 FROM scans")).all())
+        assert back == {("img", pdq, md5, sha), ("vid", None, None, "f" * 64)}
+    finally:
+        engine.dispose()

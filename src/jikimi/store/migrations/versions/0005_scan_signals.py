@@ -100,17 +100,21 @@ def upgrade() -> None:
             ),
             rows,
         )
-    with op.batch_alter_table("scans") as batch:
-        for column, _ in _COLUMNS:
-            batch.drop_index(f"ix_scans_{column}")
-            batch.drop_column(column)
+    # Not batch mode: on SQLite that re-creates ``scans``, and dropping the old table
+    # would cascade to scan_matches and scan_signals (foreign keys are on).
+    # SQLite >= 3.35 drops a column in place once its index is gone.
+    for column, _ in _COLUMNS:
+        op.drop_index(f"ix_scans_{column}", table_name="scans")
+        if conn.dialect.name == "sqlite":
+            conn.execute(sa.text(f"ALTER TABLE scans DROP COLUMN {column}"))
+        else:
+            op.drop_column("scans", column)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("scans") as batch:
-        for column, length in _COLUMNS:
-            batch.add_column(sa.Column(column, sa.String(length=length), nullable=True))
-            batch.create_index(f"ix_scans_{column}", [column])
+    for column, length in _COLUMNS:
+        op.add_column("scans", sa.Column(column, sa.String(length=length), nullable=True))
+        op.create_index(f"ix_scans_{column}", "scans", [column])
     conn = op.get_bind()
     for column, _ in _COLUMNS:
         conn.execute(
