@@ -21,6 +21,9 @@ $(DEVSTAMP): pyproject.toml $(STAMP)
 	# invisible-watermark's metadata pulls torch and GUI OpenCV; the tests only
 	# use its pure-NumPy dwtDct code, so install it without dependencies.
 	$(BIN)/pip install --quiet --no-deps 'invisible-watermark==0.2.0'
+	# face_recognition (bench.faces' peer) requires dlib, which would build from
+	# source; dlib-bin (in the dev extra) is the same library as a wheel.
+	$(BIN)/pip install --quiet --no-deps 'face-recognition==1.3.0'
 	touch $@
 
 run: $(STAMP)
@@ -33,8 +36,9 @@ check: $(DEVSTAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
-BENCHES := bench.pdq bench.grade bench.match bench.video bench.api
+BENCHES := bench.pdq bench.grade bench.benign bench.match bench.video bench.api bench.faces
 
 bench: $(DEVSTAMP)
 	bash bench/setup_vpdq.sh

@@ -151,10 +151,16 @@ def store(settings: Settings) -> Iterator[Store]:
 
 
 CONFORMANCE = Path(__file__).resolve().parents[2] / "shared" / "conformance"
+PROVENANCE_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "provenance"
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """In CI the conformance data beside the repo is mandatory: its tests must not skip."""
+    """In CI the conformance data and the provenance corpus beside the repo are mandatory:
+    their tests must not skip."""
     required = os.environ.get("JIKIMI_REQUIRE_CONFORMANCE", "") in ("1", "true", "yes")
     if required and not (CONFORMANCE / "pdq" / "expected.csv").is_file():
         pytest.exit(f"conformance data missing at {CONFORMANCE}", returncode=1)
+    # The same for the provenance corpus (tests/test_corpus_provenance.py).
+    corpus_required = os.environ.get("JIKIMI_REQUIRE_CORPUS", "") in ("1", "true", "yes")
+    if corpus_required and not (PROVENANCE_CORPUS / "MANIFEST.csv").is_file():
+        pytest.exit(f"provenance corpus missing at {PROVENANCE_CORPUS}", returncode=1)

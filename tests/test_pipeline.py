@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -66,13 +66,18 @@ class BankSnapshot:
         hashes = [s.value for s in signals if s.type is SignalKind.PDQ] + list(dihedral())
         best = min(PdqSignal.distance(h, self.pdq) for h in hashes)
         return (
-            (Match(bank="B", signal=SignalKind.PDQ, distance=best, entry="ent_1"),)
+            (
+                Match(
+                    bank="B",
+                    bank_kind=self.kind,
+                    signal=SignalKind.PDQ,
+                    distance=best,
+                    entry="ent_1",
+                ),
+            )
             if best <= 31
             else ()
         )
-
-    def bank_kinds(self) -> Mapping[str, BankKind]:
-        return {"B": self.kind}
 
 
 def test_matcher_drives_the_decision(scanner: Scanner) -> None:

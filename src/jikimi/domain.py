@@ -9,6 +9,11 @@ Frozen pydantic models, except the few types made by the million on hot paths
 (import rows, index entries, change-log rows, scan hashes): those are named
 tuples, immutable too and ~10 times cheaper to create.
 
+Person lifecycle (``PersonService``)::
+
+    enrol (consent + photos) ──► active ──► withdrawn   (final: templates destroyed,
+                                                          never matched again)
+
 Entry lifecycle (``set_status``)::
 
     add ──► active ◄──────► disabled
@@ -56,6 +61,8 @@ class Permission(StrEnum):
     MATCH = "match"  # submit hashes
     SCAN_READ = "scan_read"  # read the tenant's stored scans
     KEY_ADMIN = "key_admin"  # issue, list and revoke API keys
+    PERSON_READ = "person_read"  # read enrolled persons (never their templates)
+    PERSON_WRITE = "person_write"  # enrol persons (with consent), record withdrawal
     CASE_READ = "case_read"  # cases, items, notices, hosts, sources, reports, history
     CASE_WRITE = "case_write"  # open/close cases, add items, draft and send notices
     HOST_WRITE = "host_write"  # add and change hosts (the directory of platforms)
@@ -90,6 +97,8 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
         {
             Permission.BANK_READ,
             Permission.SCAN_READ,
+            Permission.PERSON_READ,
+            Permission.PERSON_WRITE,
             Permission.CASE_READ,
             Permission.CASE_WRITE,
             Permission.HOST_WRITE,
@@ -316,6 +325,58 @@ class ImportReport(_Frozen):
     errors: tuple[RowError, ...] = ()
 
 
+class ImportState(StrEnum):
+    """Where a recorded import is (see :mod:`jikimi.services.imports` for the lifecycle)."""
+
+    RUNNING = "running"  # a process holds its lease and is committing pages
+    DONE = "done"  # final: every row was read
+    FAILED = "failed"  # stopped by an error (``failure`` says which); resumable
+    INTERRUPTED = "interrupted"  # its process died or was stopped; resumable
+
+
+class BankImport(_Frozen):
+    """The record of one import of a file into a bank, kept in the database.
+
+    ``rows`` counts the rows read and committed so far (added, duplicates and
+    rejected rows alike): a resume starts after them, so its final counts are those
+    of an uninterrupted import. The counts and ``rows`` are written in the same
+    transaction as each page of entries, so after a crash they say exactly what is
+    in the bank.
+    """
+
+    id: str
+    tenant_id: str
+    bank_id: str
+    bank: str
+    key_id: str = Field(description="The API key that started the import.")
+    file_sha256: str
+    file_bytes: int
+    format: RowFormat
+    source: str | None = None
+    state: ImportState
+    rows: int = Field(description="Rows read and committed: where a resume goes on.")
+    added: int
+    duplicates: int
+    error_count: int
+    errors: tuple[RowError, ...] = ()
+    failure: ErrorInfo | None = Field(default=None, description="Why a failed import stopped.")
+    runs: int = Field(default=1, description="Runs started (the first one and each resume).")
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+
+    def report(self) -> ImportReport:
+        """The counts, as an uninterrupted :meth:`~jikimi.services.BankService.import_rows`
+        would report them."""
+        return ImportReport(
+            rows=self.rows,
+            added=self.added,
+            duplicates=self.duplicates,
+            error_count=self.error_count,
+            errors=self.errors,
+        )
+
+
 # --- the matching index's view of entries ----------------------------------------
 
 
@@ -334,6 +395,8 @@ class IndexEntry(NamedTuple):
     bank_id: str
     signal: SignalKind
     value: str
+    entry_id: str = ""
+    """The public id (``ent_…``), which a Match reports."""
 
 
 class Change(NamedTuple):
@@ -346,6 +409,9 @@ class Change(NamedTuple):
     signal: SignalKind
     value: str
     at: datetime
+    entry_id: str | None = None
+    """The entry's public id when read with :func:`~jikimi.store.entries.changes_since`
+    (``None`` once the entry is deleted)."""
 
 
 class EntryRef(_Frozen):
@@ -426,3 +492,59 @@ class Job(_Frozen):
     updated_at: datetime
     finished_at: datetime | None = None
     verdict: Verdict | None = None
+
+
+# --- persons (face protection) ----------------------------------------------------
+
+
+class PersonStatus(StrEnum):
+    ACTIVE = "active"  # her templates are matched in every scan of the tenant
+    WITHDRAWN = "withdrawn"  # final: templates destroyed, never matched again
+
+
+class PersonEventKind(StrEnum):
+    ENROLLED = "enrolled"
+    WITHDRAWN = "withdrawn"
+
+
+MAX_CONSENT_TEXT = 4000
+MAX_ENROL_PHOTOS = 10
+
+
+class Consent(_Frozen):
+    """What she agreed to, who recorded it and when."""
+
+    text: str
+    recorded_by: str = Field(description="The API key id that recorded it.")
+    recorded_at: datetime
+
+
+class PersonEvent(_Frozen):
+    """One entry of a person's record (append-only)."""
+
+    kind: PersonEventKind
+    actor: str = Field(description="The API key id that acted.")
+    at: datetime
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class Person(_Frozen):
+    """A person enrolled for face protection. Her templates are never part of this."""
+
+    id: str
+    tenant_id: str
+    case: str | None = Field(default=None, description="The case id it belongs to, if any.")
+    status: PersonStatus
+    consent: Consent
+    templates: int = Field(description="Face templates held (0 once withdrawn).")
+    created_at: datetime
+    withdrawn_at: datetime | None = None
+    withdrawn_by: str | None = None
+    events: tuple[PersonEvent, ...] = ()
+
+
+class EnrolPhoto(NamedTuple):
+    """One enrolment photo as uploaded: its bytes and a name for error messages."""
+
+    name: str
+    data: bytes

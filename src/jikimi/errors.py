@@ -100,6 +100,18 @@ class Conflict(JikimiError):
     code = "conflict"
 
 
+class ImportFileMismatch(InvalidInput):
+    """A resumed import was sent another file than the one it started with."""
+
+    code = "import_file_mismatch"
+
+
+class ImportNotResumable(Conflict):
+    """The import to resume is finished, or still running in some process."""
+
+    code = "import_not_resumable"
+
+
 class Forbidden(JikimiError):
     """The caller's role does not allow this action on something it may see."""
 
@@ -110,6 +122,49 @@ class Unauthorized(JikimiError):
     """No valid credentials: unknown, malformed or revoked API key."""
 
     code = "unauthorized"
+
+
+# --- faces and persons (enrolment, templates) ---------------------------------------
+
+
+class FaceRejected(InvalidInput):
+    """An enrolment photo does not hold exactly one clear face; ``code`` says why."""
+
+    code = "face_rejected"
+
+
+class NoFace(FaceRejected):
+    code = "no_face"
+
+
+class SeveralFaces(FaceRejected):
+    code = "several_faces"
+
+
+class FaceTooSmall(FaceRejected):
+    code = "face_too_small"
+
+
+class FaceTooBlurred(FaceRejected):
+    code = "face_too_blurred"
+
+
+class ConsentRequired(InvalidInput):
+    """Enrolment without a consent record is refused."""
+
+    code = "consent_required"
+
+
+class PersonWithdrawn(Conflict):
+    """The person withdrew: her templates are gone and she is never matched again."""
+
+    code = "person_withdrawn"
+
+
+class TemplateKeyError(JikimiError):
+    """A sealed face template cannot be opened: wrong key, or the row was tampered with."""
+
+    code = "template_key_error"
 
 
 class TooManyAttempts(JikimiError):

@@ -8,6 +8,7 @@ added, never renamed or removed (see DESIGN.md, "Verdict JSON, version 1").
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -56,11 +57,22 @@ class SyntheticLabel(StrEnum):
 
 
 class EvidenceKind(StrEnum):
+    """What an evidence item is. All but ``algorithmic_media`` are evidence of AI."""
+
     C2PA = "c2pa"
     IPTC_SOURCE_TYPE = "iptc_source_type"
     GENERATOR_METADATA = "generator_metadata"
     WATERMARK = "watermark"
     MODEL_SCORE = "model_score"
+    ALGORITHMIC_MEDIA = "algorithmic_media"
+    """IPTC ``algorithmicMedia`` (C2PA or XMP): made by an algorithm without a trained
+    model (procedural renders, fractals). Reported, always weak, but not AI: it
+    neither sets the ``evidence`` label nor counts for ``synthetic_at_least`` rules."""
+
+    @property
+    def is_ai(self) -> bool:
+        """Whether this kind is evidence of AI generation (labels the image)."""
+        return self is not EvidenceKind.ALGORITHMIC_MEDIA
 
 
 class Strength(StrEnum):
@@ -118,6 +130,37 @@ class Media(_Frozen):
     duration_s: float | None = None
     bytes: int
     sha256: str
+    truncated: bool = Field(
+        default=False,
+        description="Bytes are missing at the end of the file: what arrived was decoded, "
+        "hashed and graded (the byte hashes differ from the whole file's).",
+    )
+    analysed: str | None = Field(
+        default=None,
+        description="Still images holding several images or frames (HEIF bursts and "
+        "collections, AVIF sequences, multi-page TIFF): which one was analysed, 'primary' "
+        "(the HEIF primary image) or 'first'. Absent for single images and videos.",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FrameHash:
+    """The PDQ hash of one video frame: a line of a vPDQ file (see ``jikimi.signals.vpdq``).
+
+    ``frame`` counts from 0 in presentation order; ``t_s`` is ``frame / fps``;
+    ``quality`` is PDQ's 0-100 (below 50: "low quality", kept, never dropped).
+    A plain dataclass rather than a pydantic model: a video has thousands. It lives
+    here, with the other value types, because the store keeps frames too.
+    """
+
+    frame: int
+    t_s: float
+    quality: int
+    pdq: str
+
+    def line(self) -> str:
+        """This hash as a vPDQ line, without the newline."""
+        return f"{self.frame},{self.quality},{self.pdq},{self.t_s:.3f}"
 
 
 class Signal(_Frozen):
@@ -135,6 +178,15 @@ class Region(_Frozen):
     score: float
     box: tuple[int, int, int, int]
     t_s: float | None = None
+    context_score: float | None = Field(
+        default=None,
+        description=(
+            "Exposed body parts with no face or other body part in the picture only: "
+            "the second-stage classifier's P(nsfw) for the picture and a square around "
+            "the region (the higher); the grade table decides whether the region counts. "
+            "Null when not checked."
+        ),
+    )
 
 
 class Segment(_Frozen):
@@ -166,12 +218,20 @@ class Synthetic(_Frozen):
 
     @classmethod
     def from_evidence(cls, evidence: list[Evidence] | tuple[Evidence, ...]) -> Synthetic:
-        label = SyntheticLabel.EVIDENCE if evidence else SyntheticLabel.NO_EVIDENCE
+        ai = any(e.kind.is_ai for e in evidence)
+        label = SyntheticLabel.EVIDENCE if ai else SyntheticLabel.NO_EVIDENCE
         return cls(label=label, evidence=tuple(evidence))
 
 
 class Match(_Frozen):
-    bank: str
+    bank: str = Field(
+        description="The bank's name (a bank shared with the caller whose name clashes "
+        "with another visible bank's: its id)."
+    )
+    bank_id: str | None = Field(default=None, description="The bank's id.")
+    bank_kind: BankKind | None = Field(
+        default=None, description="What a match in this bank means (takedown, watch, ...)."
+    )
     signal: SignalKind
     distance: int = Field(description="Bits between the hashes (videos: the closest frame pair).")
     entry: str
@@ -184,6 +244,28 @@ class Match(_Frozen):
         default=None,
         description="Videos only: share of the banked video's frames matched by the scanned one.",
     )
+
+
+class Face(_Frozen):
+    """A face found in the media, and the registered person it matches, if any.
+
+    Never carries a template (embedding): only where the face is, how sure the
+    detector was, and the best similarity to the scanning tenant's enrolled persons.
+    """
+
+    box: tuple[int, int, int, int] = Field(description="[x, y, w, h] in original pixels.")
+    score: float = Field(description="Face detector confidence, 0-1.")
+    person: str | None = Field(
+        default=None,
+        description="The enrolled person (per_…) whose templates it matches at or above "
+        "the face threshold; null: nobody.",
+    )
+    similarity: float | None = Field(
+        default=None,
+        description="Cosine similarity to the best-matching enrolled template (null when "
+        "nobody is enrolled).",
+    )
+    t_s: float | None = Field(default=None, description="Videos: the frame's time, seconds.")
 
 
 class Decision(_Frozen):
@@ -208,7 +290,7 @@ class Verdict(_Frozen):
     grade: Grade | None = None
     synthetic: Synthetic | None = None
     matches: tuple[Match, ...] | None = None
-    faces: tuple[dict[str, Any], ...] | None = None
+    faces: tuple[Face, ...] | None = None
     decision: Decision | None = None
     error: ErrorInfo | None = None
 

@@ -6,10 +6,17 @@
               │                            ─► grade (nudity model, batched)
               │                            ─► synthetic (provenance, metadata, watermark)
               │                            ─► matcher (bank snapshot; optional)
+              │                            ─► faces (enrolled persons; optional)
               │                            ─► policy ─► Verdict
               └─► a video, or an animated GIF/WebP ─► pipeline_video:
                     vPDQ + MD5 + SHA-256, grade over time (segments, regions with t_s),
-                    container provenance ─► matcher (vPDQ) ─► policy ─► Verdict
+                    container provenance, faces in the graded frames (t_s)
+                    ─► matcher (vPDQ) ─► policy ─► Verdict
+
+The face stage (a :class:`FaceMatcher`, one tenant's enrolled persons) is passed
+in like the bank matcher; without one, no face is looked for and
+``Verdict.faces`` is empty, so scans for tenants with nobody enrolled do not pay
+for it (see ``face_detect`` in the settings and docs/faces.md).
 
 Every door (CLI, API, bulk workers) calls :class:`Scanner`; nothing here touches
 the network or a database, so the same object runs in the API process, in a
@@ -41,11 +48,12 @@ from jikimi.detectors.grade import GradeDetector, GradeRules
 from jikimi.detectors.synthetic import SyntheticDetector
 from jikimi.detectors.synthetic.container import ContainerProvenance
 from jikimi.errors import JikimiError
+from jikimi.faces.matcher import FaceInput
 from jikimi.ids import new_id
 from jikimi.media import MediaLimits, Picture, load, sniff
 from jikimi.model import (
-    BankKind,
     ErrorInfo,
+    Face,
     Grade,
     Match,
     Media,
@@ -68,7 +76,11 @@ fault as far as we know): the item's Verdict carries it, the log has the traceba
 
 
 class Matcher(Protocol):
-    """A snapshot of the banks, as the pipeline sees it (see ``jikimi.matching``)."""
+    """A snapshot of the banks, as the pipeline sees it (``jikimi.matching.BankSnapshot``).
+
+    It answers from memory: no database, no network. Each Match names its bank's
+    kind, which is all the policy needs of the banks.
+    """
 
     def match(
         self, signals: Sequence[Signal], dihedral: Callable[[], Sequence[str]]
@@ -76,7 +88,13 @@ class Matcher(Protocol):
         """Matches for one item; ``dihedral()`` computes the 8 PDQ variants on demand."""
         ...
 
-    def bank_kinds(self) -> Mapping[str, BankKind]: ...
+
+class FaceMatcher(Protocol):
+    """One tenant's face stage (see ``jikimi.faces.TenantFaces``)."""
+
+    def find(self, inputs: Sequence[FaceInput]) -> list[tuple[Face, ...]]:
+        """The faces of each input, in order, each with its best enrolled person."""
+        ...
 
 
 class ScanProgress(Protocol):
@@ -109,6 +127,7 @@ class Scanner:
         *,
         video: VideoOptions | None = None,
         provenance: ContainerProvenance | None = None,
+        faces: FaceMatcher | None = None,
     ) -> None:
         self.limits = limits
         self.grade = grade
@@ -116,6 +135,7 @@ class Scanner:
         self.synthetic = synthetic
         self.policy = policy
         self.matcher = matcher
+        self.faces = faces
         self._video_options = video
         self._provenance = provenance
         self._video: VideoScanner | None = None
@@ -135,8 +155,9 @@ class Scanner:
             provenance=ContainerProvenance.from_settings(settings),
         )
 
-    def with_matcher(self, matcher: Matcher | None) -> Scanner:
-        """This scanner with another bank snapshot: models, rules and video options shared."""
+    def with_matcher(self, matcher: Matcher | None, faces: FaceMatcher | None = None) -> Scanner:
+        """This scanner with another bank snapshot (and face stage): models, rules and
+        video options shared."""
         twin = Scanner(
             self.limits,
             self.grade,
@@ -146,6 +167,7 @@ class Scanner:
             matcher,
             video=self._video_options,
             provenance=self._provenance,
+            faces=faces,
         )
         twin._video = self._video  # the video path holds no matcher: share it
         return twin
@@ -201,8 +223,14 @@ class Scanner:
                 loaded.append((i, *opened))
 
         regions_per_item = self._detect([p for _, p, _ in loaded])
-        for (i, picture, signals), regions in zip(loaded, regions_per_item, strict=True):
-            verdicts[i] = self._verdict(items[i], picture, signals, regions)
+        faces_per_item = self._find_faces([p for _, p, _ in loaded])
+        for (i, picture, signals), regions, faces in zip(
+            loaded, regions_per_item, faces_per_item, strict=True
+        ):
+            if isinstance(faces, Exception):
+                verdicts[i] = failed_verdict(items[i].source, faces)
+                continue
+            verdicts[i] = self._verdict(items[i], picture, signals, regions, faces)
         for i, still in videos:
             verdicts[i] = self._video_verdict(items[i], still, progress)
         done = [v for v in verdicts if v is not None]
@@ -238,15 +266,38 @@ class Scanner:
                     raise _CallerStop(exc) from exc
 
         try:
-            result = self.video.scan(item.data, still, frames_done)
+            result = self.video.scan(item.data, still, frames_done, faces=self.faces)
         except _CallerStop as stop:
             raise stop.error from None
         except Exception as exc:
             return failed_verdict(item.source, exc)
         # Bank-side video matching compares vPDQ hashes; there are no dihedral variants.
         return self._conclude(
-            item, result.media, result.signals, result.grade, result.synthetic, lambda: ()
+            item,
+            result.media,
+            result.signals,
+            result.grade,
+            result.synthetic,
+            lambda: (),
+            result.faces,
         )
+
+    def _find_faces(self, pictures: Sequence[Picture]) -> list[tuple[Face, ...] | Exception]:
+        """Faces of every still image (one index search for all), if a face stage is set."""
+        if self.faces is None or not pictures:
+            return [() for _ in pictures]
+        try:
+            return list(self.faces.find([FaceInput(p.rgb()) for p in pictures]))
+        except Exception as exc:
+            if len(pictures) == 1:
+                return [exc]
+        out: list[tuple[Face, ...] | Exception] = []
+        for p in pictures:  # one bad image must not fail the others
+            try:
+                out.append(self.faces.find([FaceInput(p.rgb())])[0])
+            except Exception as exc:
+                out.append(exc)
+        return out
 
     def _detect(self, pictures: Sequence[Picture]) -> list[tuple[Region, ...] | Exception]:
         """Batched detection; if a batch fails on one bad image, retry one by one."""
@@ -279,6 +330,7 @@ class Scanner:
         picture: Picture,
         signals: tuple[Signal, ...],
         regions: tuple[Region, ...] | Exception,
+        faces: tuple[Face, ...] = (),
     ) -> Verdict:
         if isinstance(regions, Exception):
             return failed_verdict(item.source, regions)
@@ -294,6 +346,7 @@ class Scanner:
             grade,
             synthetic,
             lambda: PdqSignal.dihedral_hashes(picture),
+            faces,
         )
 
     def _conclude(
@@ -304,15 +357,16 @@ class Scanner:
         grade: Grade,
         synthetic: Synthetic,
         dihedral: Callable[[], Sequence[str]],
+        faces: tuple[Face, ...] = (),
     ) -> Verdict:
         """Matches and the decision, for an image or a video alike."""
         try:
             matches: tuple[Match, ...] = ()
-            kinds: Mapping[str, BankKind] = {}
             if self.matcher is not None:
                 matches = self.matcher.match(signals, dihedral)
-                kinds = self.matcher.bank_kinds()
-            decision = self.policy.decide(grade, synthetic, matches, kinds)
+            decision = self.policy.decide(
+                grade, synthetic, matches, faces=faces, truncated=media.truncated
+            )
             return Verdict(
                 id=new_id("scn"),
                 source=dict(item.source),
@@ -321,7 +375,7 @@ class Scanner:
                 grade=grade,
                 synthetic=synthetic,
                 matches=matches,
-                faces=(),
+                faces=faces,
                 decision=decision,
             )
         except Exception as exc:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 from jikimi.config import Settings
 from jikimi.detectors.grade import GradeDetector, GradeRules
@@ -51,9 +51,10 @@ from jikimi.detectors.grade.scenes import (
 from jikimi.detectors.grade.timeline import FrameGrade, Sustain, grade_video
 from jikimi.detectors.synthetic import SyntheticDetector
 from jikimi.detectors.synthetic.container import ContainerProvenance
+from jikimi.faces.matcher import FaceInput
 from jikimi.media.picture import Picture
 from jikimi.media.sniff import FileFormat, sniff
-from jikimi.model import Grade, Media, Signal, Synthetic
+from jikimi.model import Face, Grade, Media, Signal, Synthetic
 from jikimi.signals import Md5Signal
 from jikimi.signals.vpdq import DEFAULT_SECONDS_PER_HASH, FrameHash, VideoHash, hash_frame
 
@@ -65,6 +66,13 @@ SCENE_EVERY_S: Final = 0.2
 
 ANIMATIONS: Final = frozenset({FileFormat.GIF, FileFormat.WEBP})
 """Image formats whose files with more than one frame are scanned as videos."""
+
+
+class FrameFaces(Protocol):
+    """The face stage (``pipeline.FaceMatcher``), as the video path calls it."""
+
+    def find(self, inputs: Sequence[FaceInput]) -> list[tuple[Face, ...]]: ...
+
 
 FrameProgress = Callable[[int, int], None]
 """Called as frames are graded: (frames decoded so far, frames in the video)."""
@@ -140,6 +148,8 @@ class VideoResult:
     synthetic: Synthetic
     sampled: int
     """Frames graded (once a second plus scene cuts)."""
+    faces: tuple[Face, ...] = ()
+    """Faces in the graded frames (with their ``t_s``), when a face stage was given."""
 
 
 class VideoScanner:
@@ -160,7 +170,12 @@ class VideoScanner:
         self.still_synthetic = still_synthetic
 
     def scan(
-        self, data: bytes, still: Picture | None = None, progress: FrameProgress | None = None
+        self,
+        data: bytes,
+        still: Picture | None = None,
+        progress: FrameProgress | None = None,
+        *,
+        faces: FrameFaces | None = None,
     ) -> VideoResult:
         """Analyse one video. ``still``: the first frame of an animated GIF/WebP, as
         loaded by the still-image loader (it carries the file's metadata).
@@ -174,7 +189,10 @@ class VideoScanner:
         from jikimi.media.video import load_video
 
         video = load_video(data, self.options.limits)
-        hashes, frames = self._walk(video, Sampling.plan(video, self.options), progress)
+        found: list[Face] = []
+        hashes, frames = self._walk(
+            video, Sampling.plan(video, self.options), progress, faces, found
+        )
         digest = VideoHash(
             frames=tuple(hashes),
             md5=Md5Signal.hash_bytes(data).value,
@@ -187,10 +205,16 @@ class VideoScanner:
             grade=grade,
             synthetic=self._synthetic(data, video.media, still),
             sampled=len(frames),
+            faces=tuple(found),
         )
 
     def _walk(
-        self, video: Video, sampling: Sampling, progress: FrameProgress | None
+        self,
+        video: Video,
+        sampling: Sampling,
+        progress: FrameProgress | None,
+        faces: FrameFaces | None = None,
+        found: list[Face] | None = None,
     ) -> tuple[list[FrameHash], list[FrameGrade]]:
         """One pass over the decoded frames: hash, find cuts, grade in batches."""
         cuts = SceneCuts(self.options.scenes) if sampling.scene_cuts else None
@@ -207,10 +231,12 @@ class VideoScanner:
                 batch.append(frame)
             if len(batch) >= batch_size:
                 graded.extend(self._grade(batch))
+                _faces(batch, faces, found)
                 batch = []
                 if progress is not None:
                     progress(min(frame.number + 1, total), total)
         graded.extend(self._grade(batch))
+        _faces(batch, faces, found)
         if progress is not None:
             progress(total, total)
         return hashes, graded
@@ -231,6 +257,17 @@ class VideoScanner:
         if still is not None:  # animated GIF/WebP: metadata lives where stills keep it
             return self.still_synthetic.inspect(still)
         return self.provenance.inspect(data, sniff(data), media)
+
+
+def _faces(
+    frames: Sequence[VideoFrame], faces: FrameFaces | None, found: list[Face] | None
+) -> None:
+    """Faces of the graded frames (the same sampling as grading), appended to ``found``."""
+    if faces is None or found is None or not frames:
+        return
+    inputs = [FaceInput(f.picture.rgb(), round(f.t_s, 3)) for f in frames]
+    for row in faces.find(inputs):
+        found.extend(row)
 
 
 def is_animation(picture: Picture) -> bool:

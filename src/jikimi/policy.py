@@ -7,6 +7,12 @@ conditions all hold contributes its action, priority and a reason sentence that
 names the evidence. The decision takes the most severe action and the highest
 priority among them, and lists every reason, so a reviewer sees *why*.
 
+A ``person_match`` condition holds when a face in the item matches an enrolled
+person (``Verdict.faces``) with at least the rule's similarity; combined with a
+grade or synthetic evidence it says "possible intimate image (or fake) of a
+registered person". Such matches go to review (hold); the bundled rules never
+remove on a face match alone.
+
 Suppression banks hold known-safe content: a match there silences rules that are
 driven only by classifiers (grade, synthetic evidence), which is how a platform
 kills a recurring false positive without weakening its thresholds. Rules on bank
@@ -34,6 +40,7 @@ from jikimi.model import (
     Action,
     BankKind,
     Decision,
+    Face,
     Grade,
     GradeLabel,
     Match,
@@ -54,18 +61,39 @@ class Rule(BaseModel):
     name: str
     action: Action
     priority: Priority = Priority.NORMAL
-    reason: str = Field(description="Sentence for reviewers; {grade}, {evidence}, {banks} expand.")
+    reason: str = Field(
+        description="Sentence for reviewers; {grade}, {evidence}, {banks}, {persons} expand."
+    )
     grade_at_least: GradeLabel | None = None
     synthetic_at_least: Strength | None = None
     bank_kind: BankKind | None = None
+    truncated: bool | None = Field(
+        default=None,
+        description="Holds when the file's truncation (Media.truncated) is this value.",
+    )
+    person_match: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Holds when a face matches an enrolled person with at least this "
+        "cosine similarity.",
+    )
 
     @property
     def classifier_only(self) -> bool:
-        """True when the rule rests on model outputs alone (suppressible)."""
+        """True when the rule does not rest on a bank match (suppressible): model
+        outputs, or the file's own state (truncation)."""
         return self.bank_kind is None
 
     def model_post_init(self, __context: Any) -> None:
-        if self.grade_at_least is None and self.synthetic_at_least is None and not self.bank_kind:
+        conditions = (
+            self.grade_at_least,
+            self.synthetic_at_least,
+            self.bank_kind,
+            self.truncated,
+            self.person_match,
+        )
+        if all(c is None for c in conditions):
             raise ValueError(f"rule {self.name!r} has no condition")
 
 
@@ -116,12 +144,19 @@ class Policy:
         grade: Grade | None,
         synthetic: Synthetic | None,
         matches: Sequence[Match],
-        bank_kinds: Mapping[str, BankKind],
+        bank_kinds: Mapping[str, BankKind] | None = None,
+        faces: Sequence[Face] = (),
+        *,
+        truncated: bool = False,
     ) -> Decision:
-        """The Decision for one item's evidence."""
+        """The Decision for one item's evidence (``truncated``: its Media.truncated).
+
+        A match's bank kind is the one it carries (``Match.bank_kind``); ``bank_kinds``
+        (by bank label) is for matches that carry none, which count as ``watch``.
+        """
         kinds_hit: dict[BankKind, list[str]] = {}
         for m in matches:
-            kind = bank_kinds.get(m.bank, BankKind.WATCH)
+            kind = m.bank_kind or (bank_kinds or {}).get(m.bank, BankKind.WATCH)
             kinds_hit.setdefault(kind, [])
             if m.bank not in kinds_hit[kind]:
                 kinds_hit[kind].append(m.bank)
@@ -131,14 +166,14 @@ class Policy:
         action, priority, reasons = Action.ALLOW, Priority.LOW, []
         silenced: list[str] = []
         for rule in self.rules:
-            if not _holds(rule, grade, best_strength, kinds_hit):
+            if not _holds(rule, grade, best_strength, kinds_hit, faces, truncated):
                 continue
             if suppressed and rule.classifier_only:
                 silenced.append(rule.name)
                 continue
             action = max(action, rule.action, key=lambda a: a.severity)
             priority = max(priority, rule.priority, key=lambda p: p.severity)
-            reasons.append(_reason(rule, grade, synthetic, kinds_hit))
+            reasons.append(_reason(rule, grade, synthetic, kinds_hit, faces))
         if silenced:
             banks = ", ".join(kinds_hit[BankKind.SUPPRESSION])
             reasons.append(
@@ -151,9 +186,9 @@ class Policy:
 
 
 def _best_strength(synthetic: Synthetic | None) -> Strength | None:
-    if synthetic is None or not synthetic.evidence:
-        return None
-    return max((e.strength for e in synthetic.evidence), key=_STRENGTH_ORDER.index)
+    """The strongest AI evidence (``algorithmic_media`` is reported but is not AI)."""
+    strengths = [e.strength for e in (synthetic.evidence if synthetic else ()) if e.kind.is_ai]
+    return max(strengths, key=_STRENGTH_ORDER.index) if strengths else None
 
 
 def _holds(
@@ -161,7 +196,13 @@ def _holds(
     grade: Grade | None,
     strength: Strength | None,
     kinds_hit: Mapping[BankKind, list[str]],
+    faces: Sequence[Face] = (),
+    truncated: bool = False,
 ) -> bool:
+    if rule.truncated is not None and rule.truncated != truncated:
+        return False
+    if rule.person_match is not None and not _persons(faces, rule.person_match):
+        return False
     if rule.grade_at_least is not None and (
         grade is None or grade.label.severity < rule.grade_at_least.severity
     ):
@@ -174,11 +215,24 @@ def _holds(
     return rule.bank_kind is None or rule.bank_kind in kinds_hit
 
 
+def _persons(faces: Sequence[Face], at_least: float) -> list[Face]:
+    """The best face of each enrolled person matched at ``at_least`` or more, best first."""
+    best: dict[str, Face] = {}
+    for f in faces:
+        if f.person is None or f.similarity is None or f.similarity < at_least:
+            continue
+        seen = best.get(f.person)
+        if seen is None or (seen.similarity or 0.0) < f.similarity:
+            best[f.person] = f
+    return sorted(best.values(), key=lambda f: -(f.similarity or 0.0))
+
+
 def _reason(
     rule: Rule,
     grade: Grade | None,
     synthetic: Synthetic | None,
     kinds_hit: Mapping[BankKind, list[str]],
+    faces: Sequence[Face] = (),
 ) -> str:
     grade_text = "unknown"
     if grade is not None:
@@ -189,9 +243,18 @@ def _reason(
             top = max(graded, key=lambda r: r.score)
             grade_text += f" ({top.label} {top.score:.2f}"
             grade_text += f" at {top.t_s:.1f} s)" if top.t_s is not None else ")"
-    evidence = "; ".join(e.detail for e in (synthetic.evidence if synthetic else ())) or "none"
+    ai = [e for e in (synthetic.evidence if synthetic else ()) if e.kind.is_ai]
+    evidence = "; ".join(e.detail for e in ai) or "none"
     banks = ", ".join(kinds_hit.get(rule.bank_kind, [])) if rule.bank_kind else ""
+    persons = ""
+    if rule.person_match is not None:
+        persons = ", ".join(_person_text(f) for f in _persons(faces, rule.person_match))
     try:
-        return rule.reason.format(grade=grade_text, evidence=evidence, banks=banks)
+        return rule.reason.format(grade=grade_text, evidence=evidence, banks=banks, persons=persons)
     except (KeyError, IndexError, ValueError):
         return rule.reason
+
+
+def _person_text(face: Face) -> str:
+    text = f"{face.person} (similarity {face.similarity:.2f}"
+    return text + (f" at {face.t_s:.1f} s)" if face.t_s is not None else ")")

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
+from importlib import resources
 from typing import Any
 
 import httpx
@@ -30,9 +31,10 @@ from starlette.routing import BaseRoute, Route
 
 from jikimi.api.app import create_app
 from jikimi.config import Settings
-from jikimi.domain import BankCreate, EntryCreate, Role
+from jikimi.domain import BankCreate, EnrolPhoto, EntryCreate, Role
 from jikimi.model import BankKind, SignalKind
 from jikimi.services import BankService, KeyService
+from jikimi.services.persons import PersonService
 
 ADMIN, CURATOR, REVIEWER, PLATFORM, CASEWORKER = (
     Role.ADMIN,
@@ -48,6 +50,8 @@ SCANNERS = frozenset({ADMIN, CURATOR, REVIEWER, PLATFORM})
 MATCHERS = frozenset({ADMIN, CURATOR, PLATFORM})
 SCAN_READERS = EVERYONE  # platform reads its own scans; curators too (services' choice)
 KEY_ADMINS = frozenset({ADMIN})
+PERSON_READERS = frozenset({ADMIN, CASEWORKER})
+PERSON_WRITERS = frozenset({ADMIN, CASEWORKER})  # caseworkers enrol, with consent
 CASE_READERS = frozenset({ADMIN, REVIEWER, CASEWORKER})
 CASE_WRITERS = frozenset({ADMIN, CASEWORKER})
 HOST_WRITERS = frozenset({ADMIN, CASEWORKER})
@@ -119,6 +123,52 @@ def _job(w: World, side: Side) -> str:
         side.extra["job_id"] = r.json()["id"]
     job_id: str = side.extra["job_id"]
     return job_id
+
+
+def _import(w: World, side: Side) -> str:
+    """An import into ``side``'s bank (made once per world, by its admin)."""
+    if "import_id" not in side.extra:
+        r = w.client.post(
+            f"/v1/banks/{side.bank}/import",
+            files={"file": ("rows.csv", _csv())},
+            headers=side.headers(),
+        )
+        assert r.status_code == 200, r.text
+        side.extra["import_id"] = r.json()["import_id"]
+    import_id: str = side.extra["import_id"]
+    return import_id
+
+
+def _face_photo() -> bytes:
+    return resources.files("jikimi.data").joinpath("samples/astronaut.jpg").read_bytes()
+
+
+def _person(w: World, side: Side, fresh: bool) -> str:
+    """A person enrolled in ``side`` (the world's own one, or a throwaway)."""
+    if not fresh and "person_id" in side.extra:
+        person_id: str = side.extra["person_id"]
+        return person_id
+    person = PersonService(w.store, w.settings).enrol(
+        side.principals[ADMIN], [EnrolPhoto("astronaut.jpg", _face_photo())], "test consent"
+    )
+    if not fresh:
+        side.extra["person_id"] = person.id
+    return person.id
+
+
+def _enrol_body() -> dict[str, Any]:
+    return {
+        "files": [("photos", ("astronaut.jpg", _face_photo(), "image/jpeg"))],
+        "data": {"consent": "signed form, test"},
+    }
+
+
+def _check_new_person(w: World, caller: Side, target: Side, r: httpx.Response) -> None:
+    body = r.json()
+    assert body["status"] == "active" and body["templates"] == 1
+    assert "template" not in r.text.replace('"templates"', "")
+    other = w.client.get(f"/v1/persons/{body['id']}", headers=w.other(caller).headers())
+    assert other.status_code == 404, other.text
 
 
 def _csv() -> bytes:
@@ -444,6 +494,12 @@ MATRIX: dict[tuple[str, str], Row] = {
             f"/v1/banks/{t.bank}/import", {"files": {"file": ("rows.csv", _csv())}}
         ),
     ),
+    ("GET", "/v1/banks/{name}/imports"): Row(
+        BANK_WRITERS, Target.THING, 200, lambda w, c, t, f: Req(f"/v1/banks/{t.bank}/imports")
+    ),
+    ("GET", "/v1/imports/{import_id}"): Row(
+        BANK_WRITERS, Target.THING, 200, lambda w, c, t, f: Req(f"/v1/imports/{_import(w, t)}")
+    ),
     ("GET", "/v1/banks/{name}/export"): Row(
         BANK_WRITERS, Target.THING, 200, lambda w, c, t, f: Req(f"/v1/banks/{t.bank}/export")
     ),
@@ -456,6 +512,25 @@ MATRIX: dict[tuple[str, str], Row] = {
         201,
         lambda w, c, t, f: Req("/v1/keys", {"json": {"role": "platform", "name": "new"}}),
         _check_new_key,
+    ),
+    ("POST", "/v1/persons"): Row(
+        PERSON_WRITERS,
+        Target.COLLECTION,
+        201,
+        lambda w, c, t, f: Req("/v1/persons", _enrol_body()),
+        _check_new_person,
+    ),
+    ("GET", "/v1/persons/{person_id}"): Row(
+        PERSON_READERS,
+        Target.THING,
+        200,
+        lambda w, c, t, f: Req(f"/v1/persons/{_person(w, t, False)}"),
+    ),
+    ("DELETE", "/v1/persons/{person_id}"): Row(
+        PERSON_WRITERS,
+        Target.THING,
+        200,
+        lambda w, c, t, f: Req(f"/v1/persons/{_person(w, t, f)}"),
     ),
     ("POST", "/v1/keys/{key_id}/revoke"): Row(
         KEY_ADMINS,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from collections.abc import Sequence
@@ -9,7 +10,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import pillow_heif
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from jikimi.cli import app
@@ -55,7 +58,7 @@ def test_generated_sample_has_generator_evidence(sample_verdicts: list[dict[str,
 def test_partial_failure_exits_1_and_keeps_the_rest(tmp_path: Path) -> None:
     shutil.copy(SAMPLES / "coffee.jpg", tmp_path / "a.jpg")
     data = (SAMPLES / "rocket.jpg").read_bytes()
-    (tmp_path / "b-truncated.jpg").write_bytes(data[: len(data) // 3])
+    (tmp_path / "b-truncated.jpg").write_bytes(data[:200])  # cut inside its headers
     (tmp_path / "c-empty.jpg").write_bytes(b"")
     (tmp_path / "notes.txt").write_text("not an image")
     code, out, err = run(["scan", str(tmp_path), "--json"])
@@ -66,6 +69,30 @@ def test_partial_failure_exits_1_and_keeps_the_rest(tmp_path: Path) -> None:
     assert got["c-empty.jpg"]["error"]["code"] == "empty_media"
     assert "notes.txt" not in got  # non-media inside folders is skipped and counted
     assert "skipped (not media): 1" in " ".join(err.split())
+
+
+def test_folder_reports_media_names_it_could_not_read(tmp_path: Path) -> None:
+    """A file named like an image or video whose bytes are not one is an error, not skipped."""
+    shutil.copy(SAMPLES / "coffee.jpg", tmp_path / "a.jpg")
+    (tmp_path / "photo.jpg").write_text("<html>not a photo</html>")
+    (tmp_path / "clip.MP4").write_bytes(bytes(range(256)) * 4)
+    heic = io.BytesIO()
+    pillow_heif.from_pillow(Image.open(SAMPLES / "coffee.jpg")).save(heic, quality=50)
+    (tmp_path / "holiday.heic").write_bytes(heic.getvalue()[:400])  # cut inside the boxes
+    (tmp_path / "notes.txt").write_text("not an image")
+    (tmp_path / "tool.ts").write_text("export const x = 1;\n")
+    code, out, err = run(["scan", str(tmp_path), "--json"])
+    assert code == 1
+    got = {Path(v["source"]["path"]).name: v for v in lines(out)}
+    assert got["a.jpg"]["error"] is None
+    assert got["photo.jpg"]["error"]["code"] == "unsupported_media"
+    assert "HTML page" in got["photo.jpg"]["error"]["message"]
+    assert got["clip.MP4"]["error"]["code"] == "unsupported_media"
+    assert got["holiday.heic"]["error"]["code"] == "corrupt_media"
+    assert set(got) == {"a.jpg", "photo.jpg", "clip.MP4", "holiday.heic"}
+    summary = " ".join(err.split())
+    assert "errors: corrupt_media 1, unsupported_media 2" in summary
+    assert "skipped (not media): 2" in summary
 
 
 def test_named_non_media_file_is_an_error(tmp_path: Path) -> None:

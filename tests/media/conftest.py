@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pillow_heif
 import pytest
 import skimage.data
 from PIL import Image
@@ -56,11 +57,14 @@ def bridge() -> Image.Image:
 
 @pytest.fixture(scope="session")
 def encode() -> Encode:
-    """``encode(image, "PNG", **save_options) -> bytes``."""
+    """``encode(image, "PNG", **save_options) -> bytes`` (``"HEIF"``: with pillow-heif)."""
 
     def _encode(image: Image.Image, fmt: str, **options: Any) -> bytes:
         buf = io.BytesIO()
-        image.save(buf, fmt, **options)
+        if fmt == "HEIF":  # pillow-heif's encoder, without registering it in Pillow
+            pillow_heif.from_pillow(image).save(buf, **options)
+        else:
+            image.save(buf, fmt, **options)
         return buf.getvalue()
 
     return _encode

@@ -80,6 +80,16 @@ def test_mpeg_transport_stream_needs_two_packets() -> None:
         (b"\x00\x00\x00\x1cftypheic\x00\x00\x00\x00mif1heic", FileFormat.HEIC, MediaKind.IMAGE),
         (b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00mif1avif", FileFormat.AVIF, MediaKind.IMAGE),
         (b"\x00\x00\x00\x1cftypmif1\x00\x00\x00\x00mif1avif", FileFormat.AVIF, MediaKind.IMAGE),
+        # iPhone, HEIF sample, Samsung burst, HEVC sequence: HEIF; AV1 brands: AVIF
+        (b"\x00\x00\x00\x20ftypheic\x00\x00\x00\x00mif1MiHBheic", FileFormat.HEIC, MediaKind.IMAGE),
+        (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1heic", FileFormat.HEIC, MediaKind.IMAGE),
+        (b"\x00\x00\x00\x18ftypheis\x00\x00\x00\x00mif1heis", FileFormat.HEIC, MediaKind.IMAGE),
+        (b"\x00\x00\x00\x18ftypmsf1\x00\x00\x00\x00msf1hevc", FileFormat.HEIC, MediaKind.IMAGE),
+        (b"\x00\x00\x00\x18ftypmsf1\x00\x00\x00\x00msf1avis", FileFormat.AVIF, MediaKind.IMAGE),
+        (b"\x00\x00\x00\x1cftypavis\x00\x00\x00\x00avismsf1iso8", FileFormat.AVIF, MediaKind.IMAGE),
+        (b"\x00\x00\x00\x18ftypmif1\x00\x00\x00\x00mif1MA1B", FileFormat.AVIF, MediaKind.IMAGE),
+        # "avif" after the end of the ftyp box is not a compatible brand
+        (b"\x00\x00\x00\x14ftypmif1\x00\x00\x00\x00mif1avif", FileFormat.HEIC, MediaKind.IMAGE),
         (b"\x00\x00\x00\x1cftypM4A \x00\x00\x00\x00", FileFormat.M4A, None),
         (
             b"<?xml version='1.0'?>\n<svg xmlns='http://www.w3.org/2000/svg'>",

@@ -406,3 +406,29 @@ def test_add_media_entry_keeps_the_image_only_as_evidence(
         banks.add_media_entry(curator, "HASH_ONLY", b"not an image at all")
     with pytest.raises(Forbidden):
         banks.add_media_entry(acme.as_[Role.REVIEWER], "HASH_ONLY", data)
+
+
+def test_add_media_entry_takes_heic_and_avif_like_jpeg(
+    store: Store, banks: BankService, acme: Side
+) -> None:
+    """A victim's iPhone photo (HEIC) or Android photo (AVIF) is banked like its JPEG."""
+    import io
+
+    import pillow_heif
+    from PIL import Image
+
+    curator = acme.as_[Role.CURATOR]
+    photo = Image.open(SAMPLES / "coffee.jpg").convert("RGB")
+    heic, avif = io.BytesIO(), io.BytesIO()
+    pillow_heif.from_pillow(photo).save(heic, quality=80)
+    photo.save(avif, "AVIF", quality=80, speed=10)
+    jpeg = banks.add_media_entry(
+        curator, _bank(banks, curator, "JPEG"), (SAMPLES / "coffee.jpg").read_bytes()
+    )
+    for name, data in (("HEIC", heic.getvalue()), ("AVIF", avif.getvalue())):
+        entry = banks.add_media_entry(
+            curator, _bank(banks, curator, name, keep_evidence=True), data
+        )
+        assert entry.signal == SignalKind.PDQ
+        assert (int(entry.value, 16) ^ int(jpeg.value, 16)).bit_count() <= 10
+        assert store.blobs.read(hashlib.sha256(data).hexdigest()) == data

@@ -15,9 +15,10 @@ from service_helpers import Side
 from jikimi.config import Settings
 from jikimi.domain import BankCreate, BankUpdate, Entry, EntryCreate, EntryStatus, Role
 from jikimi.errors import Forbidden, InvalidHash
+from jikimi.matching.bank_index import BankIndex
+from jikimi.matching.bank_snapshot import BankSnapshot
 from jikimi.model import BankKind, Signal, SignalKind
 from jikimi.services import BankService
-from jikimi.services.bank_index import BankIndex
 from jikimi.services.matching import MatchService
 from jikimi.store import Store
 from jikimi.store import entries as entry_repo
@@ -280,10 +281,14 @@ def test_a_shared_bank_named_like_an_own_bank_keeps_its_kind(
     pdq = random_pdq()
     wired.add_entry(theirs, "SAME", EntryCreate(signal=SignalKind.PDQ, value=pdq))
 
-    matcher = matching.matcher_for(ours)
-    [match] = matcher.match([pdq_signal(pdq)], list)
+    snapshot = matching.snapshot_for(ours)
+    [match] = snapshot.match([pdq_signal(pdq)], list)
     assert match.bank == lent.id  # the shared one is named by its id
-    assert matcher.bank_kinds() == {"SAME": BankKind.SUPPRESSION, lent.id: BankKind.TAKEDOWN}
+    assert (match.bank_id, match.bank_kind) == (lent.id, BankKind.TAKEDOWN)
+    assert {(b.label, b.bank.kind) for b in snapshot.banks} == {
+        ("SAME", BankKind.SUPPRESSION),
+        (lent.id, BankKind.TAKEDOWN),
+    }
     # The owner still sees its own name.
     assert [m.bank for m in matching.match_hashes(theirs, [pdq_signal(pdq)])[0]] == ["SAME"]
 
@@ -369,3 +374,37 @@ def test_lookups_go_on_while_a_snapshot_is_written_or_the_log_is_read(
     assert _answers_while(release, lookup), f"a lookup waited for the {slow_part}"
     writer.join(10)
     assert not writer.is_alive()
+
+
+def test_the_saved_snapshot_loads_without_a_database(
+    settings: Settings, wired: BankService, matching: MatchService, acme: Side, bravo: Side
+) -> None:
+    """What a worker on another machine does: the snapshot files alone give the same matches."""
+    ours, theirs = acme.as_[Role.ADMIN], bravo.as_[Role.ADMIN]
+    wired.create(ours, BankCreate(name="OWN", kind=BankKind.TAKEDOWN, dihedral=True))
+    lent = wired.create(theirs, BankCreate(name="OWN", kind=BankKind.WATCH))
+    wired.share(theirs, "OWN", "acme")
+    wired.create(ours, BankCreate(name="GONE", kind=BankKind.WATCH))
+    pdq, md5 = random_pdq(), secrets.token_hex(16)
+    wired.add_entry(ours, "OWN", EntryCreate(signal=SignalKind.PDQ, value=pdq))
+    wired.add_entry(ours, "OWN", EntryCreate(signal=SignalKind.MD5, value=md5))
+    wired.add_entry(theirs, "OWN", EntryCreate(signal=SignalKind.PDQ, value=flip(pdq, 3)))
+    frames = [random_pdq() for _ in range(4)]
+    wired.add_vpdq_entry(ours, "OWN", vpdq_text(frames))
+    wired.add_entry(ours, "GONE", EntryCreate(signal=SignalKind.PDQ, value=pdq))
+    wired.delete(ours, "GONE")
+    matching.save()
+
+    live = matching.snapshot_for(ours)
+    loaded = BankSnapshot.load(Path(settings.data_dir) / "index", acme.tenant.id)
+    assert [(b.bank, b.label) for b in loaded.banks] == [(b.bank, b.label) for b in live.banks]
+    signals = [
+        Signal(type=SignalKind.PDQ, value=flip(pdq, 2)),
+        Signal(type=SignalKind.MD5, value=md5),
+        Signal(type=SignalKind.VPDQ, value=vpdq_text(frames)),
+    ]
+    expected = live.match_each(signals)
+    assert loaded.match_each(signals) == expected
+    assert [len(r) for r in expected] == [2, 1, 1]
+    assert lent.id in {m.bank_id for m in expected[0]}
+    assert loaded.match(signals[:2], list) == live.match(signals[:2], list)

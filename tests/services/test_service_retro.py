@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import pytest
@@ -170,9 +170,6 @@ def test_an_entry_added_while_a_scan_runs_is_found_afterwards(
             )
             added.append(entry.id)
             return found
-
-        def bank_kinds(self) -> Mapping[str, BankKind]:
-            return self.inner.bank_kinds()
 
     racing = ScanService(store, scanner, lambda p: LateEntry(world.matching.matcher_for(p)))
     [verdict] = racing.scan_many(admin, [Item(image, {})])

@@ -27,7 +27,7 @@ from jikimi.services import BankService
 from jikimi.services._common import now
 from jikimi.services.matching import MatchService
 from jikimi.services.retro import RetroMatcher
-from jikimi.services.scans import LazyScanner, ScanService
+from jikimi.services.scans import LazyScanner, ScanService, scan_keys
 from jikimi.signals.vpdq import FrameHash, format_vpdq
 from jikimi.store import Store
 from jikimi.store import scans as scan_repo
@@ -63,7 +63,7 @@ class World:
         """A video scan as ScanService stores it (MD5, SHA-256, vPDQ; no PDQ), made at ``at``."""
         verdict = Verdict(id=new_id("scn"), signals=video_signals(frames), matches=())
         with self.store.session(write=True) as s, s.begin():
-            scan_repo.save_scan(s, side.tenant.id, verdict, at)
+            scan_repo.save_scan(s, side.tenant.id, verdict, at, scan_keys(verdict))
         return verdict.id
 
     def late(self, who: Principal, scan_id: str) -> tuple[Match, ...]:
@@ -132,7 +132,7 @@ def test_a_scanned_video_matches_its_reference_hashes_banked_later(
     assert 0 <= late.distance <= 6  # the conformance bound for frames of quality >= 80
     assert late.query_share is None and late.index_share is None  # not stored for late matches
     # As the scan would have found it had the entry been there (same entry, same distance).
-    live, _ = world.matching.match_item(admin, seen.signals or (), list)
+    live = world.matching.match_item(admin, seen.signals or (), list)
     assert [(m.entry, m.distance) for m in live] == [(entry.id, late.distance)]
     assert world.late(outsider, elsewhere.id) == ()  # the bank is not bravo's
 
@@ -178,7 +178,7 @@ def test_the_banks_shares_decide_as_when_scanning(world: World, acme: Side) -> N
     assert sorted(m.bank for m in late) == ["EDGE", "LOOSE"]
     assert all(m.distance == 0 and entry_bank[m.entry] == m.bank for m in late)
     signals = video_signals(scanned)
-    live, _ = world.matching.match_item(admin, signals, list)
+    live = world.matching.match_item(admin, signals, list)
     assert sorted((m.bank, m.entry) for m in live) == sorted((m.bank, m.entry) for m in late)
 
 
@@ -271,7 +271,8 @@ def test_a_stored_scan_with_a_bad_vpdq_signal_is_skipped(
         ),
     )
     with world.store.session(write=True) as s, s.begin():
-        scan_repo.save_scan(s, acme.tenant.id, broken, before_now())
+        # a row as if its key had been computed: the Verdict's text no longer parses
+        scan_repo.save_scan(s, acme.tenant.id, broken, before_now(), [(SignalKind.VPDQ, "0" * 64)])
     good = world.store_scan(acme, video, before_now())
     world.banks.create(admin, BankCreate(name="SKIP", kind=BankKind.WATCH))
     entry = world.banks.add_vpdq_entry(admin, "SKIP", format_vpdq(video))
@@ -284,7 +285,7 @@ def test_a_stored_scan_with_a_bad_vpdq_signal_is_skipped(
     )
 
 
-def test_iter_video_scans_reads_only_video_scans(world: World, acme: Side, bravo: Side) -> None:
+def test_video_scans_are_read_by_their_vpdq_rows(world: World, acme: Side, bravo: Side) -> None:
     """Image scans (a PDQ) and scans without a vPDQ signal are left out in the query."""
     start = now() - timedelta(minutes=5)
     video = frames(8, 2)
@@ -298,17 +299,22 @@ def test_iter_video_scans_reads_only_video_scans(world: World, acme: Side, bravo
     )
     no_vpdq = Verdict(id=new_id("scn"), signals=(Signal(type=SignalKind.SHA256, value="3" * 64),))
     with world.store.session(write=True) as s, s.begin():
-        scan_repo.save_scan(s, acme.tenant.id, image, start)
-        scan_repo.save_scan(s, acme.tenant.id, no_vpdq, start)
+        scan_repo.save_scan(s, acme.tenant.id, image, start, scan_keys(image))
+        scan_repo.save_scan(s, acme.tenant.id, no_vpdq, start, scan_keys(no_vpdq))
     second = world.store_scan(acme, video, start + timedelta(seconds=2))
     first = world.store_scan(acme, video, start + timedelta(seconds=1))
     world.store_scan(acme, video, start + timedelta(seconds=3))  # not before the limit
     world.store_scan(bravo, video, start)  # another tenant
     with world.store.session() as s, s.begin():
         found = list(
-            scan_repo.iter_video_scans(
-                s, [acme.tenant.id], start + timedelta(seconds=3), batch_size=1
+            scan_repo.iter_scan_signals(
+                s,
+                [acme.tenant.id],
+                SignalKind.VPDQ,
+                before=start + timedelta(seconds=3),
+                full=True,
+                batch_size=1,
             )
         )
     assert [scan.scan_id for scan in found] == [first, second]
-    assert {scan.vpdq for scan in found} == {format_vpdq(video)}
+    assert {scan.value for scan in found} == {format_vpdq(video)}

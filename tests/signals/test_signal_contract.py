@@ -24,6 +24,7 @@ from jikimi.signals import (
     PictureHasher,
     Sha256Signal,
     SignalType,
+    VpdqSignal,
     signal_types,
 )
 
@@ -113,6 +114,13 @@ class TestSha256Contract(SignalTypeContract):
     name = SignalKind.SHA256
     valid = ("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",)
     invalid = ("", "d41d8cd98f00b204e9800998ecf8427e", "z" * 64, "0x" + "0" * 62)
+
+
+class TestVpdqContract(SignalTypeContract):
+    signal_type = VpdqSignal
+    name = SignalKind.VPDQ
+    valid = (f"0,100,{_PDQ_A},0.000\n1,90,{_PDQ_B},1.000\n", f"0,49,{_PDQ_B},0.500\n")
+    invalid = ("", f"0,100,{_PDQ_A[:-1]},0.000\n", "0,100,not-a-hash,0.000\n", _PDQ_A)
 
 
 def test_every_registered_type_has_a_contract_class() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -71,3 +72,24 @@ def test_migrate_creates_the_sqlite_file_in_the_data_dir(tmp_path: Path) -> None
     assert pragmas["journal_mode"] == "wal"
     assert pragmas["foreign_keys"] == 1
     assert isinstance(pragmas["busy_timeout"], int) and pragmas["busy_timeout"] > 0
+
+
+def test_0004_adds_the_imports_table_and_downgrade_removes_it(empty_database_url: str) -> None:
+    engine = make_engine(empty_database_url)
+    try:
+        upgrade(engine, "0003")
+        assert "imports" not in sa.inspect(engine).get_table_names()
+        upgrade(engine)
+        assert "imports" in sa.inspect(engine).get_table_names()
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "0003")
+        with engine.connect() as conn:
+            version = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+        assert version == "0003"
+        inspector = sa.inspect(engine)
+        assert "imports" not in inspector.get_table_names()
+        assert "banks" in inspector.get_table_names()  # nothing else went with it
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    assert _diff(empty_database_url) == []

@@ -83,7 +83,12 @@ def test_later_matches_are_appended_once_and_withdrawn_ones_hidden(store: Store)
     assert record is not None and record.verdict.matches is not None
     assert [m.entry for m in record.verdict.matches] == ["ent_earlier", e1.id, e2.id]
     assert record.verdict.matches[1] == Match(
-        bank="TAKEDOWNS", signal=SignalKind.PDQ, distance=4, entry=e1.id
+        bank="TAKEDOWNS",
+        bank_id=bank.id,
+        bank_kind=bank.kind,
+        signal=SignalKind.PDQ,
+        distance=4,
+        entry=e1.id,
     )
 
     with store.session(write=True) as s, s.begin():
@@ -94,26 +99,36 @@ def test_later_matches_are_appended_once_and_withdrawn_ones_hidden(store: Store)
     assert [m.entry for m in record.verdict.matches] == ["ent_earlier", e2.id]
 
 
-def test_scan_hashes_for_retroactive_matching(store: Store) -> None:
+def _keys(verdict: Verdict) -> list[tuple[SignalKind, str]]:
+    return [(signal.type, signal.value) for signal in verdict.signals or ()]
+
+
+def test_scan_signals_for_retroactive_matching(store: Store) -> None:
     tenant, _ = tenant_and_bank(store)
     start = at()
     old, new = _verdict(pdq="0" * 64), _verdict(pdq="a" * 64)
+    unkeyed = _verdict()
     with store.session(write=True) as s, s.begin():
         other = tenant_repo.create_tenant(s, "other", at())
-        repo.save_scan(s, tenant.id, old, start - timedelta(days=2))
-        repo.save_scan(s, tenant.id, new, start)
-        repo.save_scan(s, other.id, _verdict(), start)
+        repo.save_scan(s, tenant.id, old, start - timedelta(days=2), _keys(old))
+        repo.save_scan(s, tenant.id, new, start, _keys(new))
+        theirs = _verdict()
+        repo.save_scan(s, other.id, theirs, start, _keys(theirs))
+        repo.save_scan(s, tenant.id, unkeyed, start)  # no rows: never re-checked
+    pdq = SignalKind.PDQ
     with store.session() as s, s.begin():
-        every = list(repo.iter_scan_hashes(s, [tenant.id], batch_size=1))
-        recent = list(repo.iter_scan_hashes(s, [tenant.id], since=start - timedelta(days=1)))
-        both = list(repo.iter_scan_hashes(s, [tenant.id, other.id]))
-        none = list(repo.iter_scan_hashes(s, []))
-        by_md5 = repo.find_scans_by_hash(s, [tenant.id], SignalKind.MD5, [MD5, "3" * 32])
-        by_pdq = repo.find_scans_by_hash(s, [other.id], SignalKind.PDQ, ["a" * 64])
+        every = list(repo.iter_scan_signals(s, [tenant.id], pdq, batch_size=1))
+        before = list(repo.iter_scan_signals(s, [tenant.id], pdq, before=start))
+        both = list(repo.iter_scan_signals(s, [tenant.id, other.id], pdq))
+        full = list(repo.iter_scan_signals(s, [tenant.id], SignalKind.MD5, full=True))
+        none = list(repo.iter_scan_signals(s, [], pdq))
+        by_md5 = repo.find_scans_by_key(s, [tenant.id], SignalKind.MD5, [MD5, "3" * 32])
+        by_pdq = repo.find_scans_by_key(s, [other.id], pdq, ["a" * 64])
     assert [h.scan_id for h in every] == [old.id, new.id]
-    assert every[0].pdq == "0" * 64 and every[0].md5 == MD5 and every[0].sha256 == SHA
+    assert every[0].value == "0" * 64 and every[0].tenant_id == tenant.id
     assert every[0].created_at == start - timedelta(days=2)
-    assert [h.scan_id for h in recent] == [new.id]
+    assert [h.scan_id for h in before] == [old.id]
+    assert [h.value for h in full] == [MD5, MD5]
     assert len(both) == 3 and none == []
     assert sorted(h.scan_id for h in by_md5) == sorted([old.id, new.id])
     assert by_pdq == []  # the other tenant's scan has a different PDQ

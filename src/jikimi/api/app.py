@@ -30,12 +30,15 @@ from jikimi.api.metrics import ApiMetrics
 from jikimi.api.middleware import BodyLimitMiddleware, MetricsMiddleware, TimeoutMiddleware
 from jikimi.api.routes import ROUTERS
 from jikimi.api.scanning import LazyScanner, ScanBatcher
+from jikimi.api.uploads import media_body_limit
 from jikimi.config import Settings, load_settings
+from jikimi.domain import MAX_ENROL_PHOTOS
 from jikimi.errors import JikimiError
 from jikimi.services import BankService, KeyService
 from jikimi.services.casework import CaptureScanner, Casework, CaseworkRunner
 from jikimi.services.jobs import JobService
 from jikimi.services.matching import MatchService
+from jikimi.services.persons import FaceGallery, PersonService
 from jikimi.services.retro import RetroMatcher
 from jikimi.services.scans import ScanService
 from jikimi.store import Store
@@ -47,8 +50,8 @@ JSON_BODY_LIMIT = 1024 * 1024
 MULTIPART_SLACK = 64 * 1024
 """Room for multipart framing and small form fields around an upload."""
 
-_UPLOAD_PATHS = re.compile(r"^/v1/(scan|banks/[^/]+/(entries|import))/?$")
-_SCAN_PATH = re.compile(r"^/v1/scan/?$")
+_UPLOAD_PATHS = re.compile(r"^/v1/(scan|persons|banks/[^/]+/(entries|import))/?$")
+_PERSONS_PATH = re.compile(r"^/v1/persons/?$")
 _LONG_RUNNING = re.compile(r"^/v1/banks/[^/]+/import/?$")
 """Imports may take minutes (a million rows); they are exempt from the request timeout."""
 
@@ -100,22 +103,25 @@ def create_app_from_env() -> FastAPI:
 
 
 def body_limit_for(settings: Settings) -> Callable[[Scope], int]:
-    """Uploads may be ``max_upload_bytes`` (plus multipart framing); anything else 1 MiB.
+    """Media uploads (plus multipart framing) by the one rule of :mod:`jikimi.api.uploads`;
+    bank imports ``max_import_bytes`` (a million-row file is larger than any image);
+    anything else 1 MiB.
 
-    ``POST /v1/scan`` also takes videos up to ``video_max_bytes``; the route then
-    holds images to ``max_bytes`` (see :mod:`jikimi.api.routes.scan`). Bank imports
-    take ``max_import_bytes``: a million-row file is larger than any image.
+    ``POST /v1/scan`` and ``POST /v1/banks/{name}/entries`` take the same media, so the
+    same bodies: videos up to ``video_max_bytes``, which the route tells from images
+    (held to ``max_bytes``) once it has the file.
+    An enrolment (``POST /v1/persons``) takes up to 10 photos of ``max_bytes`` each.
     """
-    upload_limit = settings.max_upload_bytes + MULTIPART_SLACK
-    scan_limit = max(settings.max_upload_bytes, settings.video_max_bytes) + MULTIPART_SLACK
+    media_limit = media_body_limit(settings) + MULTIPART_SLACK
     import_limit = settings.max_import_bytes + MULTIPART_SLACK
+    persons_limit = settings.max_bytes * MAX_ENROL_PHOTOS + MULTIPART_SLACK
 
     def limit_for(scope: Scope) -> int:
         path = scope["path"]
         if scope.get("method") == "POST" and _UPLOAD_PATHS.match(path):
-            if _SCAN_PATH.match(path):
-                return scan_limit
-            return import_limit if _LONG_RUNNING.match(path) else upload_limit
+            if _PERSONS_PATH.match(path):
+                return persons_limit
+            return import_limit if _LONG_RUNNING.match(path) else media_limit
         return JSON_BODY_LIMIT
 
     return limit_for
@@ -136,9 +142,16 @@ def _lifespan(
         threading.Thread(
             target=_warm_up, args=(scanner,), name="jikimi-warm-up", daemon=True
         ).start()
+        # Imports whose process died: noted now, and again once a lease taken just
+        # before a crash has lapsed.
+        recovery = threading.Timer(settings.import_lease_s, _recover_imports, (context.banks,))
+        recovery.daemon = True
+        _recover_imports(context.banks)
+        recovery.start()
         try:
             yield
         finally:
+            recovery.cancel()
             context.casework_runner.close()
             context.retro.close()
             context.jobs.close()
@@ -146,6 +159,13 @@ def _lifespan(
             context.store.close()
 
     return lifespan
+
+
+def _recover_imports(banks: BankService) -> None:
+    try:
+        banks.recover_imports()  # logs each interrupted import
+    except Exception:
+        log.exception("could not look for interrupted imports")
 
 
 def _warm_up(scanner: LazyScanner) -> None:
@@ -162,7 +182,8 @@ def build_context(
     store = Store.from_settings(settings)
     retro = RetroMatcher(store, settings)
     matching = MatchService(store, settings, on_applied=retro.notify)
-    scans = ScanService(store, scanner, matching.matcher_for)
+    gallery = FaceGallery(store, settings)
+    scans = ScanService(store, scanner, matching.matcher_for, faces_for=gallery.faces_for)
     banks = BankService(store, settings=settings, listener=matching)
     casework = Casework.from_settings(settings, store, scanner=CaptureScanner(scans))
     scans.on_stored = casework.reuploads.on_stored  # a scan hitting a removed item reopens it
@@ -179,6 +200,7 @@ def build_context(
         scans=scans,
         batcher=ScanBatcher(scans),
         jobs=JobService(store, scans, settings),
+        persons=PersonService(store, settings, gallery=gallery),
         casework=casework,
         casework_runner=CaseworkRunner(casework, banks.add_entry),
     )

@@ -134,3 +134,24 @@ def _read_capped(upload: UploadFile, limit: int) -> bytes:
 
 def _form_problem(detail: str) -> ApiProblem:
     return ApiProblem(422, "validation_error", detail)
+
+
+async def read_files(
+    request: Request, field: str, limit: int, max_files: int
+) -> tuple[list[Upload], Mapping[str, str]]:
+    """A multipart form with up to ``max_files`` files in ``field`` (each ≤ ``limit``)."""
+    async with request.form(max_files=max_files, max_fields=_MAX_FORM_FIELDS) as form:
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str) and k != field}
+        uploads: list[Upload] = []
+        for name, value in form.multi_items():
+            if isinstance(value, str):
+                if name == field:
+                    raise _form_problem(f"form field {field!r} must be a file upload")
+                continue
+            if name != field:
+                raise _form_problem(f"form field {name!r} must not be a file")
+            if value.size is not None and value.size > limit:
+                raise MediaTooLarge(f"the upload is {value.size} bytes; the limit is {limit}")
+            data = await run_in_threadpool(_read_capped, value, limit)
+            uploads.append(Upload(data=data, filename=value.filename))
+        return uploads, fields

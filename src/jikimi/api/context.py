@@ -20,6 +20,7 @@ from jikimi.pipeline import Matcher
 from jikimi.services import BankService, KeyService
 from jikimi.services.casework import Casework, CaseworkRunner
 from jikimi.services.jobs import JobService
+from jikimi.services.persons import PersonService
 from jikimi.services.retro import RetroMatcher
 from jikimi.store import Store
 
@@ -65,5 +66,6 @@ class ApiContext:
     scans: ScanBackend
     batcher: ScanBatcher
     jobs: JobService
+    persons: PersonService
     casework: Casework
     casework_runner: CaseworkRunner

@@ -20,6 +20,7 @@ from jikimi.api.scanning import ScanBackend
 from jikimi.domain import Principal
 from jikimi.errors import Unauthorized
 from jikimi.services import BankService, KeyService
+from jikimi.services.persons import PersonService
 
 _bearer = HTTPBearer(
     auto_error=False,
@@ -61,6 +62,10 @@ def _matching(context: ContextDep) -> HashMatcher:
     return context.matching
 
 
+def _persons(context: ContextDep) -> PersonService:
+    return context.persons
+
+
 def _scans(context: ContextDep) -> ScanBackend:
     return context.scans
 
@@ -69,3 +74,4 @@ KeysDep = Annotated[KeyService, Depends(_keys)]
 BanksDep = Annotated[BankService, Depends(_banks)]
 MatchingDep = Annotated[HashMatcher, Depends(_matching)]
 ScansDep = Annotated[ScanBackend, Depends(_scans)]
+PersonsDep = Annotated[PersonService, Depends(_persons)]

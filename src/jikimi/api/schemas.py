@@ -20,9 +20,8 @@ from pydantic_core import PydanticCustomError
 
 from jikimi import domain
 from jikimi.errors import InvalidHash
+from jikimi.matching.kinds import banked_kinds, kind_spec
 from jikimi.model import BankKind, Match, SignalKind
-from jikimi.signals import signal_type
-from jikimi.signals.vpdq import VpdqSignal
 
 MAX_MATCH_HASHES = 1000
 """Largest ``POST /v1/match`` batch."""
@@ -137,14 +136,9 @@ class BankList(_Response):
 
 @functools.cache
 def _validator(kind: SignalKind) -> Callable[[str], str]:
-    """The signal type's own hash check (looked up once: it runs for every hash).
-
-    vPDQ is not in the signal registry (its value is a whole hash file, and nothing
-    hashes it from bytes or a picture): its check is :class:`VpdqSignal`'s.
-    """
-    if kind is SignalKind.VPDQ:
-        return VpdqSignal.validate
-    return signal_type(kind).validate
+    """The signal type's own hash check, from the registry (looked up once: it runs for
+    every hash)."""
+    return kind_spec(kind).validate
 
 
 def _canonical(value: str, info: ValidationInfo, kind_field: str) -> str:
@@ -152,7 +146,7 @@ def _canonical(value: str, info: ValidationInfo, kind_field: str) -> str:
     signal = info.data.get(kind_field)
     if signal is None:  # the type itself was invalid: that error is reported already
         return value
-    if signal not in domain.BANK_SIGNALS:
+    if signal not in banked_kinds():
         raise PydanticCustomError(
             "invalid_hash", "{kind} hashes cannot be banked or matched", {"kind": signal.value}
         )
@@ -237,10 +231,53 @@ class ImportReportPublic(_Response):
     duplicates: int
     error_count: int
     errors: list[RowErrorPublic] = Field(description="The first 1000 row errors.")
+    import_id: str | None = Field(
+        default=None, description="The import's record (GET /v1/imports/{import_id})."
+    )
 
     @classmethod
-    def of(cls, report: domain.ImportReport) -> ImportReportPublic:
-        return cls.model_validate(report.model_dump())
+    def of(cls, report: domain.ImportReport, import_id: str | None = None) -> ImportReportPublic:
+        return cls.model_validate({**report.model_dump(), "import_id": import_id})
+
+
+class ImportErrorPublic(_Response):
+    code: str
+    message: str
+
+
+class ImportPublic(_Response):
+    """A recorded import: who, which file, how far it got, how it ended."""
+
+    id: str
+    bank: str
+    bank_id: str
+    key_id: str = Field(description="The API key that started it.")
+    file_sha256: str = Field(description="SHA-256 of the file: a resume must send the same one.")
+    file_bytes: int
+    format: domain.RowFormat
+    source: str | None
+    state: domain.ImportState = Field(
+        description="running, done, failed, or interrupted (its process died or was "
+        "stopped): failed and interrupted imports can be resumed."
+    )
+    rows: int = Field(description="Rows read and committed: a resume goes on after them.")
+    added: int
+    duplicates: int
+    error_count: int
+    errors: list[RowErrorPublic] = Field(description="The first 1000 row errors.")
+    failure: ImportErrorPublic | None = Field(description="Why a failed import stopped.")
+    runs: int = Field(description="Runs started: the first and each resume.")
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, record: domain.BankImport) -> ImportPublic:
+        return cls.model_validate(record.model_dump(exclude={"tenant_id"}))
+
+
+class ImportList(_Response):
+    imports: list[ImportPublic] = Field(description="Newest first.")
 
 
 # --- matching ---------------------------------------------------------------------
@@ -330,3 +367,21 @@ class IssuedKeyPublic(_Response):
 class Health(_Response):
     status: str = Field(examples=["ok"])
     checks: dict[str, bool] = Field(default_factory=dict)
+
+
+class PersonPublic(_Response):
+    """A person enrolled for face protection. Her face templates are never shown."""
+
+    id: str
+    case: str | None
+    status: domain.PersonStatus
+    consent: domain.Consent
+    templates: int = Field(description="Face templates held (0 once withdrawn).")
+    created_at: datetime
+    withdrawn_at: datetime | None
+    withdrawn_by: str | None
+    events: list[domain.PersonEvent]
+
+    @classmethod
+    def of(cls, person: domain.Person) -> PersonPublic:
+        return cls.model_validate(person.model_dump(exclude={"tenant_id"}))

@@ -11,6 +11,7 @@ import typer
 from jikimi.cli import entries  # noqa: F401 - registers bank add|entries|disable|enable|withdraw
 from jikimi.cli.admin import bank_app, key_app, tenant_app
 from jikimi.cli.cases import audit_app, case_app, evidence_app, host_app, notice_app, report, worker
+from jikimi.cli.persons import person_app
 from jikimi.cli.scan import scan
 from jikimi.cli.serve import migrate, serve
 
@@ -27,6 +28,7 @@ app.command(name="migrate")(migrate)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(key_app, name="key")
 app.add_typer(bank_app, name="bank")
+app.add_typer(person_app, name="person")
 app.add_typer(host_app, name="host")
 app.add_typer(case_app, name="case")
 app.add_typer(notice_app, name="notice")

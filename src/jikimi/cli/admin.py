@@ -8,7 +8,8 @@ a bank's entries (``bank add|entries|disable|enable|withdraw``) are in
 :mod:`jikimi.cli.entries`, on the same ``bank_app``.
 
 Exit codes: 0 = done; 1 = partly done (an import with rejected rows);
-2 = nothing done: bad option, bad key, unknown bank, invalid value, conflict.
+2 = nothing done: bad option, bad key, unknown bank, invalid value, conflict;
+130 = an import stopped by Ctrl-C (resume it with ``--resume``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from jikimi.domain import (
     DEFAULT_VPDQ_QUERY_PCT,
     Bank,
     BankCreate,
+    BankImport,
     BankUpdate,
     ImportReport,
     Principal,
@@ -49,10 +51,13 @@ from jikimi.domain import (
 )
 from jikimi.errors import JikimiError
 from jikimi.model import BankKind
-from jikimi.services import BankService, KeyService, TenantService, read_rows
+from jikimi.services import BankService, KeyService, TenantService
+from jikimi.services.persons import PersonService
 from jikimi.store import Store, migrate
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+EXIT_INTERRUPTED = 130
+"""An import stopped by Ctrl-C (as shells report SIGINT): resumable."""
 SHOWN_ROW_ERRORS = 20
 """Row errors printed after an import (the report counts all of them)."""
 
@@ -80,6 +85,7 @@ class _Services:
     tenants: TenantService
     keys: KeyService
     banks: BankService
+    persons: PersonService
 
 
 @contextmanager
@@ -100,6 +106,7 @@ def _services() -> Iterator[_Services]:
             tenants=TenantService(store),
             keys=KeyService(store),
             banks=BankService(store, settings=settings),
+            persons=PersonService(store, settings),
         )
     except JikimiError as exc:
         _fail(exc.message)
@@ -388,12 +395,24 @@ def bank_import(
         typer.Option("--format", help="Default: from the extension, else the content."),
     ] = None,
     source: Annotated[str | None, typer.Option(help="Recorded on every new entry.")] = None,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Go on with the newest unfinished import of this same file into this bank "
+            "(see 'jikimi bank imports'), from the row where it stopped.",
+        ),
+    ] = False,
     progress: Annotated[
         bool | None,
         typer.Option("--progress/--no-progress", help="Progress bar (default: if a tty)."),
     ] = None,
 ) -> None:
-    """Import hashes (ThreatExchange signal form); bad rows are reported, not fatal."""
+    """Import hashes (ThreatExchange signal form); bad rows are reported, not fatal.
+
+    Each import is recorded (see 'jikimi bank imports'); one cut short (the process
+    killed, Ctrl-C) is resumed with --resume and the same file.
+    """
     fmt = file_format or _format_of(file)
     size = file.stat().st_size
     with _services() as s, file.open("rb") as stream:
@@ -410,15 +429,63 @@ def bank_import(
         ) as bar:
             task = bar.add_task("import", total=size, rows=0)
 
+            def on_start(record: BankImport) -> None:
+                how = f"resuming after row {record.rows:,}" if resume else "started"
+                bar.console.print(f"import {record.id} {how}", highlight=False)
+
             def on_progress(rows: int) -> None:
                 bar.update(task, completed=min(stream.tell(), size), rows=rows)
 
-            report = s.banks.import_rows(
-                principal, name, read_rows(stream, fmt), on_progress, source=source
-            )
-            bar.update(task, completed=size, rows=report.rows)
-    _print_report(report)
-    raise typer.Exit(EXIT_PARTIAL if report.error_count else EXIT_OK)
+            try:
+                record = s.banks.import_file(
+                    principal,
+                    name,
+                    stream,
+                    fmt,
+                    source=source,
+                    resume=resume,
+                    on_start=on_start,
+                    on_progress=on_progress,
+                )
+            except KeyboardInterrupt:
+                bar.stop()
+                _err.print(
+                    "interrupted: what was committed stays; go on with the same command "
+                    "and --resume",
+                    highlight=False,
+                )
+                raise typer.Exit(EXIT_INTERRUPTED) from None
+            bar.update(task, completed=size, rows=record.rows)
+    _print_report(record.report())
+    raise typer.Exit(EXIT_PARTIAL if record.error_count else EXIT_OK)
+
+
+@bank_app.command("imports")
+def bank_imports(
+    name: Annotated[str, typer.Argument(help="Bank name or bnk_… id.")],
+    key: KeyOption,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Most imports shown.")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """List your imports into a bank, newest first: state, rows committed, counts."""
+    with _services() as s:
+        found = s.banks.list_imports(_as(s, key), name, limit)
+    if as_json:
+        _print_json([i.model_dump(mode="json", exclude={"tenant_id"}) for i in found])
+        return
+    table = _table("id", "state", "rows", "added", "dupl.", "rejected", "started", "file sha256")
+    for i in found:
+        table.add_row(
+            i.id,
+            i.state.value,
+            f"{i.rows:,}",
+            f"{i.added:,}",
+            f"{i.duplicates:,}",
+            f"{i.error_count:,}",
+            f"{i.started_at:%Y-%m-%d %H:%M:%S}",
+            i.file_sha256[:16] + "…",
+        )
+    Console(markup=False).print(table)
 
 
 def _format_of(path: Path) -> RowFormat | None:

@@ -1,9 +1,14 @@
 """Find the files a scan should look at.
 
 Paths named on the command line are always scanned (a non-media file there is an
-error the user should see). Inside folders, walked recursively, non-empty files
-that do not start like media are skipped and counted, so a README or a .DS_Store in a photo
-folder does not turn a clean scan into a failed one.
+error the user should see). Inside folders, walked recursively, a file is scanned
+when its bytes start like media *or* its name says it is an image or a video
+(:data:`MEDIA_EXTENSIONS`): a ``.jpg`` holding text or a ``.heic`` holding junk is
+reported with an error Verdict (``unsupported_media``, ``corrupt_media``), never
+skipped in silence, because a file a user believes is a photo and that could not
+be read is exactly what a review must not miss. Other files whose bytes are not
+media (a README, a .DS_Store) are skipped and counted, so they do not turn a
+clean scan into a failed one.
 """
 
 from __future__ import annotations
@@ -12,9 +17,26 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 from jikimi.media import sniff
 from jikimi.model import MediaKind
+
+MEDIA_EXTENSIONS: Final = frozenset(
+    {
+        # still images
+        ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".apng", ".webp", ".gif", ".bmp", ".dib",
+        ".tif", ".tiff", ".heic", ".heif", ".hif", ".avif", ".avifs", ".jxl", ".jp2",
+        ".j2k", ".ico", ".psd", ".svg",
+        # videos
+        ".mp4", ".m4v", ".mov", ".qt", ".webm", ".mkv", ".avi", ".flv", ".wmv", ".asf",
+        ".mpg", ".mpeg", ".mpe", ".m2ts", ".3gp", ".3g2", ".ogv",
+    }
+)  # fmt: skip
+"""Extensions (lower case) that say "image" or "video": such files are always scanned.
+
+Not ``.ts`` or ``.mts``: they are TypeScript sources as often as MPEG transport
+streams (a transport stream is still scanned when its bytes are one)."""
 
 
 @dataclass
@@ -25,6 +47,8 @@ class Discovery:
 
 
 def _looks_like_media(path: Path) -> bool:
+    if path.suffix.lower() in MEDIA_EXTENSIONS:
+        return True  # its name says media: scanned, so bytes that are not get reported
     try:
         with path.open("rb") as fh:
             head = fh.read(64)

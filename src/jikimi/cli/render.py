@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
-from jikimi.model import Action, Verdict
+from jikimi.model import Action, SyntheticLabel, Verdict
 
 _ACTION_STYLE = {
     Action.ALLOW: "green",
@@ -96,7 +96,7 @@ class Summary:
             self.grades[v.grade.label.value] += 1
         if v.decision is not None:
             self.actions[v.decision.action.value] += 1
-        if v.synthetic is not None and v.synthetic.evidence:
+        if v.synthetic is not None and v.synthetic.label is SyntheticLabel.EVIDENCE:
             self.with_evidence += 1
         if v.matches:
             self.matched += 1

@@ -1,4 +1,11 @@
-"""``jikimi scan PATH...``: scan files and folders, print a table or JSON Lines."""
+"""``jikimi scan PATH...``: scan files and folders, print a table or JSON Lines.
+
+With ``--key`` (or ``$JIKIMI_API_KEY``), or ``--tenant`` for an operator on the
+box, files are also matched against that tenant's banks in the configured
+database, exactly as ``POST /v1/scan`` would match them (the same bank
+snapshot, the same policy); ``--no-match`` turns that off. Without either,
+nothing touches the database.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +17,20 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from jikimi.cli.discover import discover
 from jikimi.cli.render import Summary, verdict_table
-from jikimi.config import load_settings
+from jikimi.config import Settings, load_settings
+from jikimi.domain import Principal, Role
 from jikimi.errors import JikimiError
+from jikimi.matching.bank_snapshot import BankSnapshot
 from jikimi.model import Verdict
 from jikimi.scale.local import scan_files
+from jikimi.services import KeyService, TenantService
+from jikimi.services.matching import load_snapshot
+from jikimi.store import Store, migrate
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -37,6 +50,22 @@ def scan(
             "--progress/--no-progress", help="Progress bar on stderr (default: if a tty)."
         ),
     ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            envvar="JIKIMI_API_KEY",
+            help="Match against this API key's banks (default: $JIKIMI_API_KEY).",
+            show_default=False,
+        ),
+    ] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option("--tenant", help="Match against this tenant's banks (operator, no key)."),
+    ] = None,
+    match: Annotated[
+        bool, typer.Option("--match/--no-match", help="Match against the banks (with a key).")
+    ] = True,
 ) -> None:
     """Scan images and videos: grade, AI-generation evidence, hashes, and a decision each."""
     err = Console(stderr=True)
@@ -45,12 +74,23 @@ def scan(
     except Exception as exc:  # pydantic ValidationError: a bad JIKIMI_* variable
         err.print(f"[red]error:[/] invalid settings: {exc}")
         raise typer.Exit(EXIT_USAGE) from exc
+    if key and tenant:
+        err.print("[red]error:[/] give --key or --tenant, not both")
+        raise typer.Exit(EXIT_USAGE)
 
     found = discover(paths)
     if found.missing:
         for p in found.missing:
             err.print(f"[red]error:[/] no such file or folder: {p}")
         raise typer.Exit(EXIT_USAGE)
+
+    banks = None
+    if match and (key or tenant):
+        try:
+            banks = _bank_snapshot(settings, key, tenant)
+        except JikimiError as exc:
+            err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_USAGE) from exc
 
     summary = Summary(skipped=len(found.skipped))
     show_bar = progress if progress is not None else (err.is_terminal and len(found.files) > 1)
@@ -76,7 +116,7 @@ def scan(
 
             progress_hook = frames_done if show_bar else None
             for verdict in scan_files(
-                found.files, settings, workers=workers, progress=progress_hook
+                found.files, settings, workers=workers, progress=progress_hook, matcher=banks
             ):
                 summary.add(verdict)
                 if json_lines:
@@ -98,3 +138,18 @@ def scan(
     if len(found.files) != 1 or not json_lines:
         err.print(summary.render())
     raise typer.Exit(EXIT_SOME_FAILED if summary.failed else EXIT_OK)
+
+
+def _bank_snapshot(settings: Settings, key: str | None, tenant: str | None) -> BankSnapshot:
+    """The tenant's banks from the configured database (migrated first, as ``jikimi bank``)."""
+    migrate(settings)
+    store = Store.from_settings(settings)
+    try:
+        if key:
+            principal = KeyService(store).authenticate(key)
+        else:
+            found = TenantService(store).get(tenant or "")
+            principal = Principal(tenant_id=found.id, key_id="operator", role=Role.PLATFORM)
+        return load_snapshot(store, settings, principal)
+    finally:
+        store.close()

@@ -4,8 +4,11 @@
 format by magic bytes, reads the header to check the pixel size *before* any
 pixel is decoded (decompression bombs), counts frames, reads text metadata and
 EXIF orientation, and hashes the bytes. Pixels are decoded later, on demand, by
-``Picture.rgb()``; a file that turns out to be truncated fails there, with the
-same :class:`~jikimi.errors.CorruptMedia` error ``load`` would raise.
+``Picture.rgb()``; a file that turns out to be corrupt fails there, with the
+same :class:`~jikimi.errors.CorruptMedia` error ``load`` would raise. A file cut
+short is decoded as far as it goes from a completed copy and marked
+``Media.truncated`` (see :mod:`jikimi.media.truncation`); one that yields no
+picture at all fails like a corrupt file.
 
 Lifecycle of one upload::
 
@@ -13,6 +16,7 @@ Lifecycle of one upload::
                                                                         │ rgb(min_side)
                                               open again ─► draft (JPEG) ─► decode
                                               ─► to RGB ─► EXIF transpose ─► ndarray
+                          (YCbCr/grey JPEG: OpenCV at the same DCT scale, same pixels)
 
 Pillow is driven directly through the plugin of the sniffed format (never
 ``Image.open``, which would try every plugin on hostile bytes) and every call
@@ -46,9 +50,12 @@ from PIL import (
 )
 
 from jikimi.errors import CorruptMedia, MediaError, MediaTooLarge, UnsupportedMedia
+from jikimi.media import heif, pngtext
+from jikimi.media.jpeg import FAST_MODES, decode_jpeg
 from jikimi.media.limits import MediaLimits, check_dimensions, check_size
 from jikimi.media.picture import RGB, Metadata, Picture
 from jikimi.media.sniff import FileFormat, Sniffed, sniff
+from jikimi.media.truncation import complete
 from jikimi.model import Media, MediaKind
 
 _T = TypeVar("_T")
@@ -61,10 +68,10 @@ _PLUGINS: dict[FileFormat, type[ImageFile.ImageFile]] = {
     FileFormat.BMP: BmpImagePlugin.BmpImageFile,
     FileFormat.TIFF: TiffImagePlugin.TiffImageFile,
 }
-SUPPORTED_IMAGES: tuple[FileFormat, ...] = tuple(_PLUGINS)
-"""The formats :func:`load` decodes."""
+SUPPORTED_IMAGES: tuple[FileFormat, ...] = (*_PLUGINS, *heif.HEIF_FORMATS)
+"""The formats :func:`load` decodes (HEIC/HEIF and AVIF through :mod:`jikimi.media.heif`)."""
 
-_SUPPORTED_TEXT = "JPEG, PNG, WebP, GIF, BMP and TIFF"
+_SUPPORTED_TEXT = "JPEG, PNG, WebP, GIF, BMP, TIFF, HEIC/HEIF and AVIF"
 
 
 def load(data: bytes, limits: MediaLimits) -> Picture:
@@ -84,9 +91,15 @@ def load(data: bytes, limits: MediaLimits) -> Picture:
     with _pillow_errors(sniffed):
         im = _open_header(plugin, sniffed, data)
         check_dimensions(im.width, im.height, limits)
+        pixels = _completed(data, sniffed, limits)
+        if pixels is not None and pixels is not data:
+            im = _open_header(plugin, sniffed, pixels)  # frames counted in the completed copy
         exif = _quietly(lambda: _read_exif(im), None)
         metadata = _read_metadata(im, exif)  # before counting: GIF info is per frame
+        if sniffed.format is FileFormat.PNG:
+            metadata = _quietly(lambda: pngtext.with_late_text(metadata, data), metadata)
         frames = _frame_count(im)
+        heif.check_frames(sniffed.format, frames, limits)
     transpose = _ORIENTATIONS.get(_quietly(lambda: _orientation(exif), 1))
     stored = _stored_size(im)
     width, height = stored[::-1] if transpose in _SWAPS_AXES else stored
@@ -98,9 +111,19 @@ def load(data: bytes, limits: MediaLimits) -> Picture:
         frames=frames,
         bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
+        truncated=pixels is not None,
+        analysed=heif.analysed(sniffed.format, frames),
     )
-    decoder = _Decoder(data, sniffed, plugin, transpose, stored)
+    # A truncated file is decoded from its completed copy by Pillow, never the fast path.
+    fast = pixels is None and sniffed.format is FileFormat.JPEG and im.mode in FAST_MODES
+    decoder = _Decoder(pixels or data, sniffed, plugin, transpose, stored, fast)
     return Picture(media, data, sniffed.mime, metadata, decoder, decoder.scale_of)
+
+
+def _completed(data: bytes, sniffed: Sniffed, limits: MediaLimits) -> bytes | None:
+    """``None`` for a whole file; for a truncated one, the copy to decode (see
+    :mod:`jikimi.media.truncation`), never building more than the decode would."""
+    return complete(data, sniffed.format, budget=limits.max_pixels * 8)
 
 
 def _open_header(
@@ -180,7 +203,7 @@ def _pillow_oriented(im: ImageFile.ImageFile) -> bool:
 
 
 def _plugin_for(sniffed: Sniffed, data: bytes) -> type[ImageFile.ImageFile]:
-    plugin = _PLUGINS.get(sniffed.format)
+    plugin = _PLUGINS.get(sniffed.format) or heif.plugin_for(sniffed.format)
     if plugin is not None:
         return plugin
     if sniffed.kind is MediaKind.VIDEO:
@@ -273,6 +296,7 @@ class _Decoder:
     plugin: type[ImageFile.ImageFile]
     transpose: Image.Transpose | None
     stored_size: tuple[int, int]  # as in the file, before EXIF orientation
+    fast: bool = False  # a YCbCr or grey JPEG: decoded by OpenCV (jikimi.media.jpeg)
 
     def scale_of(self, min_side: int) -> int:
         """The JPEG DCT scale (1, 2, 4, 8) that Pillow's ``draft`` picks for ``min_side``.
@@ -286,6 +310,10 @@ class _Decoder:
         return next(s for s in (8, 4, 2, 1) if fits >= s)
 
     def __call__(self, min_side: int) -> RGB:
+        if self.fast:
+            fast = decode_jpeg(self.data, self.scale_of(min_side), self.transpose)
+            if fast is not None:
+                return fast  # else Pillow decodes it, or says why it cannot
         with _pillow_errors(self.sniffed):
             data = self.data
             if self.sniffed.format is FileFormat.PNG:
@@ -297,7 +325,7 @@ class _Decoder:
             if self.transpose is not None and not _pillow_oriented(im):
                 rgb = rgb.transpose(self.transpose)
             pixels: RGB = np.asarray(rgb, dtype=np.uint8)  # read-only, C-contiguous
-            return pixels
+        return pixels
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:

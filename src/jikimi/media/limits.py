@@ -32,15 +32,17 @@ class MediaLimits:
 
     ``max_bytes``: size of the encoded file; ``max_pixels``: width x height;
     ``max_dimension``: width or height alone (a 1 x 90 000 000 image is as
-    hostile as a square one to code that allocates per row or column).
+    hostile as a square one to code that allocates per row or column);
+    ``max_frames``: images or frames declared in one HEIF/AVIF file.
     """
 
     max_bytes: int
     max_pixels: int
     max_dimension: int
+    max_frames: int = 1000
 
     def __post_init__(self) -> None:
-        for name in ("max_bytes", "max_pixels", "max_dimension"):
+        for name in ("max_bytes", "max_pixels", "max_dimension", "max_frames"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"Media limit {name} must be a positive number.")
 
@@ -50,6 +52,7 @@ class MediaLimits:
             max_bytes=settings.max_bytes,
             max_pixels=settings.max_pixels,
             max_dimension=settings.max_dimension,
+            max_frames=settings.max_frames,
         )
 
 

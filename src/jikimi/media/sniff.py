@@ -163,7 +163,10 @@ _PREFIXES: tuple[tuple[bytes, FileFormat], ...] = (
 _RIFF_TYPES = {b"WEBP": FileFormat.WEBP, b"AVI ": FileFormat.AVI, b"WAVE": FileFormat.WAV}
 
 # ISO base media (``ftyp``) brands that are still images or audio; any other
-# brand (isom, mp41, mp42, avc1, 3gp4, dash, ...) is a video.
+# brand (isom, mp41, mp42, avc1, 3gp4, dash, ...) is a video. HEIF brands:
+# heic/heix (HEVC stills, 8 and 10 bit), heim/heis (multi-layer, scalable),
+# hevc/hevx (HEVC image sequences), mif1/mif2/mif3 and msf1 (the structural
+# still and sequence brands, whatever the codec).
 _FTYP_BRANDS = {
     b"heic": FileFormat.HEIC,
     b"heix": FileFormat.HEIC,
@@ -171,10 +174,15 @@ _FTYP_BRANDS = {
     b"heis": FileFormat.HEIC,
     b"hevc": FileFormat.HEIC,
     b"hevx": FileFormat.HEIC,
+    b"hevm": FileFormat.HEIC,
+    b"hevs": FileFormat.HEIC,
     b"mif1": FileFormat.HEIC,
+    b"mif2": FileFormat.HEIC,
+    b"mif3": FileFormat.HEIC,
     b"msf1": FileFormat.HEIC,
     b"avif": FileFormat.AVIF,
     b"avis": FileFormat.AVIF,
+    b"avio": FileFormat.AVIF,
     b"qt  ": FileFormat.MOV,
     b"M4A ": FileFormat.M4A,
     b"M4B ": FileFormat.M4A,
@@ -226,15 +234,26 @@ def _by_container(head: bytes) -> FileFormat | None:
     return None
 
 
+# Compatible brands that make a structural HEIF file (mif1, msf1) an AVIF one.
+_AV1_BRANDS = frozenset({b"avif", b"avis", b"avio", b"MA1A", b"MA1B"})
+
+
 def _ftyp_format(head: bytes) -> FileFormat:
-    """An ISO base media file: image (HEIF/AVIF), audio (M4A) or video by its brands."""
+    """An ISO base media file: image (HEIF/AVIF), audio (M4A) or video by its brands.
+
+    The structural brands (``mif1``, ``msf1``) say only "HEIF": the codec shows
+    in the compatible brands, read as far as the ``ftyp`` box and the prefix go.
+    """
     major = head[8:12]
-    if major in _FTYP_BRANDS:
-        fmt = _FTYP_BRANDS[major]
-        if fmt is FileFormat.HEIC and b"avif" in head[16:]:  # mif1 + compatible avif
+    fmt = _FTYP_BRANDS.get(major)
+    if fmt is None:
+        return FileFormat.MP4
+    if fmt is FileFormat.HEIC:
+        end = min(int.from_bytes(head[:4], "big"), len(head))
+        compatible = {head[i : i + 4] for i in range(16, end - 3, 4)}
+        if compatible & _AV1_BRANDS:
             return FileFormat.AVIF
-        return fmt
-    return FileFormat.MP4
+    return fmt
 
 
 def _mpeg_ts(data: bytes) -> FileFormat | None:

@@ -51,6 +51,15 @@ Hostile input
     ends in :class:`~jikimi.errors.ScanTimeout` instead of holding a worker. Every
     FFmpeg or Pillow error becomes a typed :class:`~jikimi.errors.MediaError`.
 
+Truncated files
+    Players show a cut-off video up to the cut, so jikimi hashes and grades it up
+    to there: a video whose container framing says bytes are missing, whose
+    header lists more frames than it holds, or whose demuxing fails part-way,
+    keeps the packets read before the cut, and a decoding error on its last
+    (cut) packets ends the frames instead of failing the scan. Its
+    ``Media.truncated`` is true. One with no frame before the cut (an MP4 whose
+    index, ``moov``, was at the end) is refused as corrupt.
+
 Frames keep the decoder's 8-bit luma plane (:class:`Luma`, no copy) and convert to
 RGB only when an analyser asks (``frame.picture.rgb()``): hashing needs only luma
 (see :mod:`jikimi.signals.vpdq`), so a hash-only scan never converts colour.
@@ -386,15 +395,13 @@ def load_video(data: bytes, limits: VideoLimits) -> Video:
     """
     _check_bytes(len(data), limits)
     sniffed = sniff(data)
-    truncated = _truncation(data, sniffed.format)
-    if truncated:
-        raise CorruptMedia(f"The {_NAMES[sniffed.format]} file is truncated: {truncated}.")
+    truncated = _truncation(data, sniffed.format) is not None
     if sniffed.format is FileFormat.WEBP:
-        return _load_webp(data, sniffed, limits)
+        return _load_webp(data, sniffed, limits, truncated)
     demuxer = _DEMUXERS.get(sniffed.format)
     if demuxer is None:
         raise UnsupportedMedia(_unsupported_message(sniffed, data))
-    return _load_av(data, sniffed, demuxer, limits)
+    return _load_av(data, sniffed, demuxer, limits, truncated)
 
 
 def _unsupported_message(sniffed: Sniffed, data: bytes) -> str:
@@ -416,8 +423,14 @@ def _unsupported_message(sniffed: Sniffed, data: bytes) -> str:
 
 
 def _media(
-    sniffed: Sniffed, data: bytes, width: int, height: int, frames: int, duration: float
+    sniffed: Sniffed,
+    data: bytes,
+    size: tuple[int, int],
+    frames: int,
+    duration: float,
+    truncated: bool,
 ) -> Media:
+    width, height = size
     return Media(
         kind=MediaKind.VIDEO,
         format=sniffed.format.value,
@@ -427,6 +440,7 @@ def _media(
         duration_s=round(duration, 3),
         bytes=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
+        truncated=truncated,
     )
 
 
@@ -456,27 +470,43 @@ class _Demuxed:
     container: InputContainer
     stream: VideoStream
     packets: list[VideoPacket]
+    cut: bool = False
+    """Demuxing failed part-way (tolerant mode only): ``packets`` are those before."""
 
 
 class _AvSource:
     """Frames through PyAV. The first ``decode`` reuses the packets ``load_video`` read."""
 
     def __init__(
-        self, data: bytes, demuxer: str, name: str, limits: VideoLimits, first: _Demuxed
+        self,
+        data: bytes,
+        demuxer: str,
+        name: str,
+        limits: VideoLimits,
+        first: _Demuxed,
+        tolerant: bool,
     ) -> None:
         self._data = data
         self._demuxer = demuxer
         self._name = name
         self._limits = limits
         self._ready: _Demuxed | None = first
+        self._tolerant = tolerant
 
     def decode(self, step: int, clock: _Clock) -> Iterator[_Decoded]:
         with _ffmpeg_errors(self._name):
             demuxed, self._ready = self._ready, None
             if demuxed is None:
-                demuxed = _demux(self._data, self._demuxer, self._name, self._limits, clock)
+                demuxed = _demux(
+                    self._data, self._demuxer, self._name, self._limits, clock, self._tolerant
+                )
             try:
                 yield from self._decode(demuxed, step, clock)
+            except _DECODE_ERRORS:
+                if not self._tolerant:
+                    raise
+                # A truncated video: its last packets are cut or missing. The frames
+                # decoded before the error are kept (Video.frames refuses none at all).
             finally:
                 demuxed.container.close()
 
@@ -497,6 +527,10 @@ class _AvSource:
                 yield _Decoded(
                     number, frame.width, frame.height, functools.partial(_rgb, frame), _luma(frame)
                 )
+
+
+_DECODE_ERRORS: Final = (av.error.FFmpegError, ValueError, OSError, EOFError)
+"""What FFmpeg raises on bad data (see :func:`_ffmpeg_errors`)."""
 
 
 def _rgb(frame: AvFrame) -> RGB:
@@ -548,7 +582,15 @@ def _video_stream(container: InputContainer, name: str) -> VideoStream:
     raise UnsupportedMedia(f"This {name} file has no video stream.")
 
 
-def _demux(data: bytes, demuxer: str, name: str, limits: VideoLimits, clock: _Clock) -> _Demuxed:
+def _demux(
+    data: bytes, demuxer: str, name: str, limits: VideoLimits, clock: _Clock, tolerant: bool
+) -> _Demuxed:
+    """Open the container and read every packet of its video stream.
+
+    ``tolerant`` (a truncated file, or one found unreadable part-way on an
+    earlier pass): a demuxing error after the first packet ends the stream
+    there instead of failing; the result says so (``cut``).
+    """
     container = _open(data, demuxer)
     try:
         stream = _video_stream(container, name)
@@ -561,33 +603,42 @@ def _demux(data: bytes, demuxer: str, name: str, limits: VideoLimits, clock: _Cl
         if container.duration is not None and container.duration > 0:
             _check_duration(container.duration / av.time_base, limits, what="declares")
         packets: list[VideoPacket] = []
-        for packet in container.demux(stream):
-            if packet.size == 0:  # the end-of-stream marker
-                continue
-            packets.append(packet)
-            _check_frame_count(len(packets), limits)
-            clock.check()
+        cut = False
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:  # the end-of-stream marker
+                    continue
+                packets.append(packet)
+                _check_frame_count(len(packets), limits)
+                clock.check()
+        except _DECODE_ERRORS:
+            if not (tolerant and packets):
+                raise
+            cut = True
     except BaseException:
         container.close()
         raise
-    return _Demuxed(container, stream, packets)
+    return _Demuxed(container, stream, packets, cut)
 
 
-def _load_av(data: bytes, sniffed: Sniffed, demuxer: str, limits: VideoLimits) -> Video:
+def _load_av(
+    data: bytes, sniffed: Sniffed, demuxer: str, limits: VideoLimits, truncated: bool
+) -> Video:
+    """Demux once (kept for the first decode). A file cut short, by its container's
+    framing, its header's frame count or a demuxing error part-way, keeps the
+    frames before the cut and is marked ``truncated``."""
     name = _NAMES[sniffed.format]
     clock = _Clock(limits.decode_timeout_s)
     with _ffmpeg_errors(name):
-        demuxed = _demux(data, demuxer, name, limits, clock)
+        demuxed = _demux(data, demuxer, name, limits, clock, tolerant=True)
         try:
             stream = demuxed.stream
             frames = sum(1 for p in demuxed.packets if not p.is_discard)
             if frames == 0:
                 raise CorruptMedia(f"The {name} video has no decodable frames.")
             if demuxer in ("mov", "avi") and stream.frames > len(demuxed.packets):
-                raise CorruptMedia(
-                    f"The {name} video is truncated: {len(demuxed.packets):,} of the "
-                    f"{stream.frames:,} frames its header lists are present."
-                )
+                truncated = True  # the header lists frames that are not there
+            truncated = truncated or demuxed.cut
             fps = _frame_rate(stream, demuxed.packets, frames)
             duration = _duration(stream, demuxed.packets, frames, fps)
             _check_duration(duration, limits)
@@ -595,16 +646,18 @@ def _load_av(data: bytes, sniffed: Sniffed, demuxer: str, limits: VideoLimits) -
             demuxed.container.close()
             raise
     ctx = stream.codec_context
-    media = _media(sniffed, data, ctx.width, ctx.height, frames, duration)
-    return Video(media, data, fps, _AvSource(data, demuxer, name, limits, demuxed), limits)
+    media = _media(sniffed, data, (ctx.width, ctx.height), frames, duration, truncated)
+    source = _AvSource(data, demuxer, name, limits, demuxed, tolerant=truncated)
+    return Video(media, data, fps, source, limits)
 
 
 def _truncation(data: bytes, fmt: FileFormat) -> str | None:
     """Why the container's own framing says bytes are missing, or ``None``.
 
     FFmpeg decodes what is there without complaint, so a cut-off upload would
-    otherwise be hashed as a shorter video. MP4/MOV and AVI are also checked
-    against the frame count of their headers after demuxing.
+    otherwise pass for a whole, shorter video; it is scanned as far as it goes
+    and marked ``Media.truncated``. MP4/MOV and AVI are also checked against the
+    frame count of their headers after demuxing.
     """
     if fmt in (FileFormat.MP4, FileFormat.MOV):
         end = _iso_boxes_end(data)
@@ -951,7 +1004,7 @@ def _same(rgb: RGB) -> RGB:
     return rgb
 
 
-def _load_webp(data: bytes, sniffed: Sniffed, limits: VideoLimits) -> Video:
+def _load_webp(data: bytes, sniffed: Sniffed, limits: VideoLimits, truncated: bool) -> Video:
     layout = _webp_layout(data)
     _check_frame_size(layout.width, layout.height, limits)
     frames = len(layout.delays_ms)
@@ -960,5 +1013,5 @@ def _load_webp(data: bytes, sniffed: Sniffed, limits: VideoLimits) -> Video:
     duration = sum(shown) / 1000 if frames > 1 else 0.0
     _check_duration(duration, limits)
     fps = frames / duration if duration else 1.0
-    media = _media(sniffed, data, layout.width, layout.height, frames, duration)
+    media = _media(sniffed, data, (layout.width, layout.height), frames, duration, truncated)
     return Video(media, data, fps, _WebpSource(data, frames, limits), limits)

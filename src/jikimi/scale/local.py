@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -22,6 +23,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from jikimi.config import Settings
+from jikimi.matching.bank_snapshot import BankSnapshot
 from jikimi.media import MediaLimits, read_file
 from jikimi.model import Verdict
 from jikimi.pipeline import Item, Scanner, ScanProgress, error_verdict, failed_verdict
@@ -56,9 +58,11 @@ def scan_chunk(
     return [v for v in out if v is not None]
 
 
-def _init_worker(settings: Settings) -> None:
+def _init_worker(settings: Settings, banks: tuple[Path, str] | None = None) -> None:
+    """``banks``: a bank snapshot's directory and tenant, loaded here (no database)."""
     global _worker_scanner
-    _worker_scanner = Scanner.from_settings(settings)
+    matcher = BankSnapshot.load(*banks) if banks is not None else None
+    _worker_scanner = Scanner.from_settings(settings, matcher)
     _worker_scanner.warm_up()
 
 
@@ -81,26 +85,40 @@ def scan_files(
     workers: int = 1,
     chunk: int | None = None,
     progress: ScanProgress | None = None,
+    matcher: BankSnapshot | None = None,
 ) -> Iterator[Verdict]:
     """Yield one Verdict per path, in order.
 
     ``progress`` hears how far each video has got (in-process scans only: worker
-    processes report per file, through the Verdicts).
+    processes report per file, through the Verdicts). ``matcher``: the banks to
+    match against; worker processes load it from files written for them.
     """
     size = chunk or settings.grade_batch_size
     chunks = [list(paths[i : i + size]) for i in range(0, len(paths), size)]
     if workers <= 1:
-        scanner = Scanner.from_settings(settings)
+        scanner = Scanner.from_settings(settings, matcher)
         for c in chunks:
             yield from scan_chunk(scanner, c, progress)
         return
-    yield from _pooled(chunks, settings_for_workers(settings, workers), workers)
+    pooled = settings_for_workers(settings, workers)
+    if matcher is None:
+        yield from _pooled(chunks, pooled, workers)
+        return
+    with tempfile.TemporaryDirectory(prefix="jikimi-banks-") as directory:
+        matcher.save(Path(directory))
+        yield from _pooled(chunks, pooled, workers, (Path(directory), matcher.tenant_id))
 
 
-def _pooled(chunks: list[list[Path]], settings: Settings, workers: int) -> Iterator[Verdict]:
+def _pooled(
+    chunks: list[list[Path]],
+    settings: Settings,
+    workers: int,
+    banks: tuple[Path, str] | None = None,
+) -> Iterator[Verdict]:
     pending = deque(chunks)
+    initargs = (settings, banks)
     while pending:
-        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(settings,)) as pool:
+        with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=initargs) as pool:
             window: deque[tuple[list[Path], Future[list[Verdict]]]] = deque()
             broken = False
             while pending or window:

@@ -12,6 +12,8 @@ nothing about them leaks), and runs in its own transaction::
     banks = BankService(store, settings=settings, listener=match_service)
     report = banks.import_rows(principal, "KCSC_TAKEDOWNS",
                                read_rows(open("hashes.csv", "rb")), on_progress=bar.update)
+    record = banks.import_file(principal, "KCSC_TAKEDOWNS", open("hashes.csv", "rb"))
+    record = banks.import_file(..., resume=True)   # after a crash: go on where it stopped
 
 Additions to, and deviations from, the issue-3 contract (``/tmp/issue3-spec.md``):
 

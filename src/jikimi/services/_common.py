@@ -32,6 +32,8 @@ _VERBS = {
     Permission.MATCH: "match hashes",
     Permission.SCAN_READ: "read scans",
     Permission.KEY_ADMIN: "manage API keys",
+    Permission.PERSON_READ: "read enrolled persons",
+    Permission.PERSON_WRITE: "enrol persons or record their withdrawal",
     Permission.CASE_READ: "read cases",
     Permission.CASE_WRITE: "change cases, items or notices",
     Permission.HOST_WRITE: "change hosts",

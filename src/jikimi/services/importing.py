@@ -31,12 +31,11 @@ import io
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any, NamedTuple, Protocol
 
 from jikimi import jsontext
 from jikimi.domain import (
-    BANK_SIGNALS,
     Entry,
     ImportRow,
     RowError,
@@ -44,9 +43,10 @@ from jikimi.domain import (
     RowFormat,
 )
 from jikimi.errors import InvalidHash
+from jikimi.matching.kinds import banked_kinds, kind_spec
 from jikimi.model import SignalKind
 from jikimi.signals import FixedHex, SignalType, signal_type
-from jikimi.signals.vpdq import FrameHash, VpdqSignal, format_vpdq_json
+from jikimi.signals.vpdq import FrameHash, format_vpdq_json
 
 HEADER = ("signal_type", "signal_value", "metadata")
 MAX_ELEMENT_CHARS = 1 << 25
@@ -68,7 +68,7 @@ _BLANK = re.compile(r"[ \t\r\n]*")
 
 def read_rows(
     stream: IO[bytes] | IO[str], fmt: RowFormat | None = None
-) -> Iterator[ImportRow | RowError]:
+) -> Generator[ImportRow | RowError, None, None]:
     """Rows of a CSV/JSON/JSON Lines file, read lazily; ``fmt=None`` guesses from the content.
 
     Bytes are read as UTF-8 (a BOM is ignored; undecodable bytes become U+FFFD
@@ -81,7 +81,8 @@ def read_rows(
     try:
         yield from _read_text(text, fmt)
     finally:
-        text.detach()  # leave the caller's stream open
+        if not stream.closed:  # an abandoned reader may be collected after its stream
+            text.detach()  # leave the caller's stream open
 
 
 def _read_text(text: IO[str], fmt: RowFormat | None) -> Iterator[ImportRow | RowError]:
@@ -90,13 +91,8 @@ def _read_text(text: IO[str], fmt: RowFormat | None) -> Iterator[ImportRow | Row
         sniffed.append(line)
         if line.strip():
             break
-    first = sniffed[-1].lstrip("\ufeff \t\r\n") if sniffed else ""
     if fmt is None:
-        fmt = RowFormat.CSV
-        if first.startswith("["):
-            fmt = RowFormat.JSON
-        elif first.startswith("{"):
-            fmt = RowFormat.JSONL
+        fmt = _guess(sniffed[-1] if sniffed else "")
     if fmt == RowFormat.JSON:
         chunks = iter(lambda: text.read(_CHUNK), "")
         yield from _read_json_array(itertools.chain(sniffed, chunks))
@@ -104,6 +100,35 @@ def _read_text(text: IO[str], fmt: RowFormat | None) -> Iterator[ImportRow | Row
         yield from _read_jsonl(itertools.chain(sniffed, text))
     else:
         yield from _read_csv(itertools.chain(sniffed, text))
+
+
+def guess_format(stream: IO[bytes]) -> RowFormat:
+    """The format :func:`read_rows` would guess for this stream (from its first non-blank
+    line), which is left where it was: so an import can record it before reading."""
+    start = stream.tell()
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+    line = ""  # the first non-blank line, or enough of it to tell
+    try:
+        while piece := text.readline(_CHUNK):
+            line += piece
+            if line.strip():
+                break
+            if piece[-1] in "\r\n":  # a blank line: look at the next one
+                line = ""
+    finally:
+        text.detach()
+        stream.seek(start)
+    return _guess(line)
+
+
+def _guess(line: str) -> RowFormat:
+    """The format whose file starts with this (first non-blank) line."""
+    first = line.lstrip("\ufeff \t\r\n")
+    if first.startswith("["):
+        return RowFormat.JSON
+    if first.startswith("{"):
+        return RowFormat.JSONL
+    return RowFormat.CSV
 
 
 def _read_csv(lines: Iterator[str]) -> Iterator[ImportRow | RowError]:
@@ -319,15 +344,14 @@ def validate_hash(kind: SignalKind, value: str) -> str:
 def _checkers() -> dict[str, tuple[SignalKind, Callable[[str], str]]]:
     """Signal types an import row may hold, by name, in :class:`SignalKind` order.
 
-    vPDQ is not in the signal registry (its value is a whole hash file): its check
-    is :class:`VpdqSignal`'s, which takes both forms and gives the canonical lines.
+    Each kind's check is its signal type's, from the registry (``matching.kinds``);
+    vPDQ's takes both of its forms and gives the canonical lines.
     """
     checkers: dict[str, tuple[SignalKind, Callable[[str], str]]] = {}
+    banked = banked_kinds()
     for kind in SignalKind:
-        if kind is SignalKind.VPDQ:
-            checkers[kind.value] = (kind, VpdqSignal.validate)
-        elif kind in BANK_SIGNALS:
-            checkers[kind.value] = (kind, _fast_validate(signal_type(kind)))
+        if kind in banked:
+            checkers[kind.value] = (kind, _fast_validate(kind_spec(kind).signal))
     return checkers
 
 

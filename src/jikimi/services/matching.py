@@ -1,4 +1,4 @@
-"""The matching service: in-memory bank indexes kept in step with the database.
+"""The matching service: bank indexes kept in step with the database, and snapshots of them.
 
 ::
 
@@ -7,18 +7,26 @@
                           else build from the database (watermark read first)
                        ─► replay the change log past each bank's watermark ─► ready
                  then every poll_s: refresh banks, replay new changes
-                 (imports by the CLI, other worker processes), snapshot dirty banks
-                 every snapshot_every_s and on close()
+                 (imports by the CLI, other worker processes), snapshot a bank
+                 once match_snapshot_after_changes changes reached it, every
+                 snapshot_every_s, and on close()
     BankService ─► entries_changed / banks_changed ─► catch up now, synchronously:
                  a withdrawn hash stops matching before the API call returns
-    match_hashes(principal, signals) ─► the caller's visible, enabled banks
-    matcher_for(principal)           ─► the same, as the pipeline's Matcher
+    snapshot_for(principal) ─► BankSnapshot: the caller's visible, enabled banks,
+                 which the pipeline queries with no I/O (``jikimi.matching.bank_snapshot``)
+    match_hashes(principal, signals) ─► the same snapshot's ``match_each``
 
+This is the half that does I/O; the lookups themselves are the snapshot's.
 The database is the source of truth and the change log (``changes``, ids in
 commit order) the only way changes reach an index, whichever process made
 them: replaying is idempotent, so a snapshot that is older than the database
 (a crash after the database commit, before the next snapshot) only costs a
-longer replay.
+longer replay, which ``match_snapshot_after_changes`` bounds.
+
+The snapshot files also hold each bank's settings and its entries' public ids,
+so a process with no database can load the same banks
+(:meth:`~jikimi.matching.BankSnapshot.load`); the directory of a deleted bank
+is removed.
 
 Locking: a readers-writer lock guards the indexes. Lookups share it (their
 NumPy gathers release the GIL, so one process answers several at once); a
@@ -34,23 +42,23 @@ do not wait for it).
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-import numpy as np
-from numpy.typing import NDArray
-
 from jikimi.config import Settings
 from jikimi.domain import Bank, Change, ChangeOp, Permission, Principal
-from jikimi.errors import IndexNotReady, InvalidHash, InvalidInput
-from jikimi.matching import SnapshotError, parse_pdq_hex
-from jikimi.model import BankKind, Match, Signal, SignalKind
+from jikimi.errors import IndexNotReady
+from jikimi.matching import SnapshotError
+from jikimi.matching.bank_index import BankIndex, group_adds
+from jikimi.matching.bank_snapshot import BankSnapshot
+from jikimi.matching.kinds import Payload, kind_spec
+from jikimi.model import Match, Signal, SignalKind
 from jikimi.services._common import require
 from jikimi.services._rwlock import ReadWriteLock
-from jikimi.services.bank_index import BankIndex, apply_adds
-from jikimi.signals.vpdq import FrameHash, parse_vpdq
+from jikimi.signals.vpdq import FrameHash, format_vpdq
 from jikimi.store import Store
 from jikimi.store import banks as bank_repo
 from jikimi.store import entries as entry_repo
@@ -66,9 +74,11 @@ BUILD_CHUNK = 200_000
 ChangeHook = Callable[[Sequence[Change]], None]
 """Told about changes once they are applied (retroactive matching listens)."""
 
+_Pending = dict[tuple[str, SignalKind], tuple[list[int], list[str], list[str]]]
+
 
 class MatchService:
-    """Bank lookups for every door (see the module docstring)."""
+    """Keeps the bank indexes in step with the database (see the module docstring)."""
 
     def __init__(
         self,
@@ -76,8 +86,11 @@ class MatchService:
         settings: Settings,
         *,
         on_applied: ChangeHook | None = None,
+        read_only: bool = False,
     ) -> None:
         self.store = store
+        self.read_only = read_only
+        """Never write to the index directory (``jikimi scan`` reads the server's)."""
         self.settings = settings
         self.directory = Path(settings.data_dir) / "index"
         self._on_applied = on_applied
@@ -125,6 +138,8 @@ class MatchService:
         with self._sync:
             self._catch_up()
             self._ready.set()
+        if self.settings.match_snapshot_after_changes:  # a build, or a long replay
+            self.save(only_after=self.settings.match_snapshot_after_changes)
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         return self._ready.wait(timeout)
@@ -148,8 +163,7 @@ class MatchService:
         while not self._stop.wait(self.settings.match_poll_s):
             try:
                 self.refresh()
-                if time.monotonic() - self._saved_at >= self.settings.match_snapshot_every_s:
-                    self.save()
+                self._save_due()
             except Exception:
                 log.exception("matching index refresh failed; retrying")
 
@@ -171,15 +185,22 @@ class MatchService:
         if self._loaded:
             self.refresh()
 
-    def save(self) -> None:
+    def save(self, *, only_after: int | None = None) -> None:
         """Snapshot every bank index changed since its last snapshot.
 
+        ``only_after``: only those that have had at least that many changes since.
         One bank at a time, each holding ``_sync`` (which keeps every writer out,
         so the snapshot is of one state): a change waits for at most one bank's
         write, not for all of them, and lookups go on throughout (they only read).
         """
+        if self.read_only:
+            return
         with self._lock.read():
-            dirty = [bank_id for bank_id, index in self._indexes.items() if index.dirty]
+            dirty = [
+                bank_id
+                for bank_id, index in self._indexes.items()
+                if index.dirty and (only_after is None or index.unsaved >= only_after)
+            ]
         for bank_id in dirty:
             with self._sync, self._lock.read():
                 index = self._indexes.get(bank_id)
@@ -189,7 +210,15 @@ class MatchService:
                     index.save(self.directory / bank_id, self._watermark)
                 except OSError as exc:
                     log.warning("could not snapshot the index of %s: %s", bank_id, exc)
-        self._saved_at = time.monotonic()
+        if only_after is None:
+            self._saved_at = time.monotonic()
+
+    def _save_due(self) -> None:
+        """Snapshot what the policy asks for now (after N changes, or by time)."""
+        if time.monotonic() - self._saved_at >= self.settings.match_snapshot_every_s:
+            self.save()
+        elif self.settings.match_snapshot_after_changes:
+            self.save(only_after=self.settings.match_snapshot_after_changes)
 
     def _load(self) -> None:
         with self.store.session() as s, s.begin():
@@ -199,6 +228,7 @@ class MatchService:
         with self.store.session() as s, s.begin():
             banks = bank_repo.list_all_banks(s)
         self._banks = {b.id: b for b in banks}
+        self._drop_stale_directories(self._banks)
         watermarks: dict[str, int] = {}
         to_build: list[Bank] = []
         for bank in banks:
@@ -211,17 +241,25 @@ class MatchService:
             if not index.fits(bank):
                 to_build.append(bank)
                 continue
+            index.dirty = index.bank != bank  # settings changed while we were down
+            index.bank = bank
             self._indexes[bank.id] = index
             watermarks[bank.id] = mark
         self._build(to_build)
         watermarks.update({b.id: start for b in to_build})
-        built = {b.id for b in to_build}
-        self._load_videos([b for b in banks if b.id not in built])  # _build did its own
         self._watermark = min(watermarks.values(), default=start)
         self._replay_from(watermarks)
 
+    def _drop_stale_directories(self, banks: Mapping[str, Bank]) -> None:
+        """Remove the snapshot directories of banks that no longer exist."""
+        if self.read_only or not self.directory.is_dir():
+            return
+        for sub in self.directory.iterdir():
+            if sub.is_dir() and sub.name not in banks:
+                shutil.rmtree(sub, ignore_errors=True)
+
     def _build(self, banks: Sequence[Bank]) -> None:
-        """Index the active entries of ``banks`` (hashes and videos) from the database.
+        """Index the active entries of ``banks`` from the database.
 
         The caller has read the change log's watermark *before* calling (see
         ``iter_active_entries``) and replays the changes after it.
@@ -230,41 +268,45 @@ class MatchService:
             return
         for bank in banks:
             self._indexes[bank.id] = BankIndex(bank)
-        pending: dict[tuple[str, SignalKind], tuple[list[int], list[str]]] = {}
+        pending: _Pending = {}
+        framed: dict[str, dict[int, tuple[SignalKind, str]]] = {}  # bank -> seq -> kind, id
         count = 0
         with self.store.session() as s, s.begin():
             for entry in entry_repo.iter_active_entries(s, [b.id for b in banks]):
-                if entry.signal is SignalKind.VPDQ:
-                    continue  # frames come from video_frames: see _load_videos
-                seqs, values = pending.setdefault((entry.bank_id, entry.signal), ([], []))
+                if kind_spec(entry.signal).payload is Payload.FRAMES:
+                    framed.setdefault(entry.bank_id, {})[entry.seq] = (entry.signal, entry.entry_id)
+                    continue
+                seqs, values, ids = pending.setdefault((entry.bank_id, entry.signal), ([], [], []))
                 seqs.append(entry.seq)
                 values.append(entry.value)
+                ids.append(entry.entry_id)
                 count += 1
                 if count % BUILD_CHUNK == 0:
                     self._flush(pending)
         self._flush(pending)
-        self._load_videos(banks)
+        if framed:
+            with self.store.session() as s, s.begin():
+                for bank_id, ids_of in framed.items():
+                    for seq, frames in video_repo.iter_video_frames(s, [bank_id]):
+                        if seq in ids_of:
+                            kind, entry_id = ids_of[seq]
+                            self._add_framed(self._indexes[bank_id], kind, seq, entry_id, frames)
         for bank in banks:
-            self._indexes[bank.id].dirty = True
+            index = self._indexes[bank.id]
+            index.dirty = True
+            index.unsaved = max(index.unsaved, len(index), 1)
 
-    def _flush(self, pending: dict[tuple[str, SignalKind], tuple[list[int], list[str]]]) -> None:
-        for (bank_id, signal), (seqs, values) in pending.items():
-            self._indexes[bank_id].add_hashes(signal, seqs, values)
+    @staticmethod
+    def _add_framed(
+        index: BankIndex, kind: SignalKind, seq: int, entry_id: str, frames: Sequence[FrameHash]
+    ) -> None:
+        """An entry of a FRAMES kind (a video): its index value is its frames' vPDQ text."""
+        index.add(kind, [seq], [format_vpdq(frames)], [entry_id])
+
+    def _flush(self, pending: _Pending) -> None:
+        for (bank_id, kind), (seqs, values, ids) in pending.items():
+            self._indexes[bank_id].add(kind, seqs, values, ids)
         pending.clear()
-
-    def _load_videos(self, banks: Sequence[Bank]) -> None:
-        """Video indexes are not snapshotted: read their frames from the database."""
-        with self.store.session() as s, s.begin():
-            for bank in banks:
-                videos = video_repo.iter_video_frames(s, [bank.id])
-                self._indexes[bank.id].add_videos(videos, only_if_any=True)
-
-    def _add_videos(self, index: BankIndex, seqs: Sequence[int]) -> None:
-        if not seqs:
-            return
-        with self.store.session() as s, s.begin():
-            frames = video_repo.frames_of(s, seqs)
-        index.add_videos((seq, frames[seq]) for seq in seqs if frames.get(seq))
 
     def _replay_from(self, watermarks: Mapping[str, int]) -> None:
         """Apply changes past each bank's own watermark (snapshots may differ in age)."""
@@ -316,9 +358,27 @@ class MatchService:
             # In log order: an entry removed then re-enabled ends up indexed.
             for run in _runs(group):
                 if run[0].op is ChangeOp.ADD:
-                    self._add_videos(index, apply_adds(index, run))
+                    self._apply_adds(index, run)
                 else:
                     index.remove(run)
+
+    def _apply_adds(self, index: BankIndex, adds: Sequence[Change]) -> None:
+        """Index ADD changes; an entry deleted since (no public id) is skipped."""
+        for kind, group in group_adds(adds).items():
+            live = [c for c in group if c.entry_id is not None]
+            if kind_spec(kind).payload is Payload.VALUE:
+                index.add(
+                    kind,
+                    [c.seq for c in live],
+                    [c.value for c in live],
+                    [c.entry_id or "" for c in live],
+                )
+                continue
+            with self.store.session() as s, s.begin():
+                frames = video_repo.frames_of(s, [c.seq for c in live])
+            for c in live:
+                if frames.get(c.seq):
+                    self._add_framed(index, kind, c.seq, c.entry_id or "", frames[c.seq])
 
     def _reload_banks(self) -> None:
         with self.store.session() as s, s.begin():
@@ -328,7 +388,9 @@ class MatchService:
 
     def _adopt_banks(self, banks: dict[str, Bank]) -> None:
         for bank_id in set(self._indexes) - set(banks):
-            del self._indexes[bank_id]  # deleted: its snapshot directory is left to expire
+            del self._indexes[bank_id]  # deleted: so is its snapshot directory
+            if not self.read_only:
+                shutil.rmtree(self.directory / bank_id, ignore_errors=True)
         rebuild = []
         for bank in banks.values():
             index = self._indexes.get(bank.id)
@@ -336,10 +398,12 @@ class MatchService:
                 # New since the last look: every entry it has came after our
                 # watermark (we list banks before applying their changes).
                 self._indexes[bank.id] = BankIndex(bank)
+                self._indexes[bank.id].dirty = True
             elif not index.fits(bank):
                 rebuild.append(bank)
-            else:
+            elif index.bank != bank:
                 index.bank = bank
+                index.dirty = True  # bank.json beside the snapshot is out of date
         self._banks = banks
         if rebuild:
             self._rebuild(rebuild)
@@ -355,125 +419,35 @@ class MatchService:
 
     # --- lookups -------------------------------------------------------------
 
-    def _visible(self, principal: Principal) -> list[BankIndex]:
-        """The caller's own and shared banks that are enabled, in a stable order."""
-        return [
-            index
-            for bank_id, index in sorted(self._indexes.items())
-            if index.bank.enabled
-            and (
-                index.bank.tenant_id == principal.tenant_id
-                or principal.tenant_id in index.bank.shared_with
+    def snapshot_for(self, principal: Principal) -> BankSnapshot:
+        """The caller's visible, enabled banks, as the pipeline queries them.
+
+        Waits for the start-up load (up to ``match_ready_wait_s``), then
+        :class:`~jikimi.errors.IndexNotReady`.
+        """
+        self._await_ready()
+        with self._lock.read():
+            return BankSnapshot.of(
+                list(self._indexes.values()), principal.tenant_id, guard=self._lock.read
             )
-        ]
+
+    def matcher_for(self, principal: Principal) -> BankSnapshot:
+        """The pipeline's view of the caller's banks (:meth:`snapshot_for`)."""
+        return self.snapshot_for(principal)
 
     def match_hashes(self, principal: Principal, signals: Sequence[Signal]) -> list[list[Match]]:
-        """Matches of each hash in the caller's visible banks, nearest first.
-
-        Hash-only lookups cannot use dihedral matching (the flips are computed
-        from the image, not from its hash): a platform that wants them sends the
-        eight variants as eight hashes.
-        """
+        """Matches of each hash in the caller's visible banks, nearest first."""
         require(principal, Permission.MATCH)
-        self._await_ready()
-        pdq_at = [i for i, signal in enumerate(signals) if signal.type is SignalKind.PDQ]
-        # Parsed up front: a bad hash is refused even when no bank would be asked.
-        parsed = parse_pdq_hex([signals[i].value.lower() for i in pdq_at])
-        found: list[list[_Hit]] = [[] for _ in signals]
-        with self._lock.read():
-            banks = self._visible(principal)
-            for index in banks:  # one vectorised query per bank for every PDQ hash
-                for i, hits in zip(pdq_at, index.query_pdq_each(parsed), strict=True):
-                    found[i] += [_Hit(index.bank, SignalKind.PDQ, s, d) for s, d in hits]
-            for i, signal in enumerate(signals):
-                if signal.type is not SignalKind.PDQ:
-                    found[i] = self._match_one(banks, signal, None)
-            labels = _labels(principal, banks)
-        return self._resolve(found, labels)
-
-    def matcher_for(self, principal: Principal) -> BankMatcher:
-        """The pipeline's view of the caller's banks (evaluated at match time)."""
-        return BankMatcher(self, principal)
-
-    def _match_one(
-        self,
-        banks: Sequence[BankIndex],
-        signal: Signal,
-        dihedral: Callable[[], Sequence[str]] | None,
-    ) -> list[_Hit]:
-        hits: list[_Hit] = []
-        value = signal.value.lower()
-        if signal.type is SignalKind.PDQ:
-            plain = parse_pdq_hex([value])  # InvalidHash for a bad one, even with no bank
-            flips: NDArray[np.uint8] | None = None  # computed once, if a bank wants them
-            for index in banks:
-                hashes = plain
-                if index.bank.dihedral and dihedral is not None:
-                    if flips is None:
-                        flips = parse_pdq_hex([value, *dihedral()])
-                    hashes = flips
-                for seq, distance in index.query_pdq(hashes).items():
-                    hits.append(_Hit(index.bank, SignalKind.PDQ, seq, distance))
-        elif signal.type in (SignalKind.MD5, SignalKind.SHA256):
-            for index in banks:
-                for seq in index.query_digest(signal.type, value):
-                    hits.append(_Hit(index.bank, signal.type, seq, 0))
-        elif signal.type is SignalKind.VPDQ:
-            frames = _frames(signal.value)
-            for index in banks:
-                for hit in index.query_video(frames):
-                    shares = (round(hit.query_share, 4), round(hit.index_share, 4))
-                    hits.append(
-                        _Hit(index.bank, SignalKind.VPDQ, hit.entry_id, hit.distance, shares)
-                    )
-        else:
-            raise InvalidInput(f"cannot match {signal.type.value} hashes")
-        return hits
-
-    def _resolve(
-        self, found: Sequence[Sequence[_Hit]], labels: Mapping[str, str]
-    ) -> list[list[Match]]:
-        """Index hits as Matches: public entry ids from the database, nearest first."""
-        seqs = {hit.seq for hits in found for hit in hits}
-        refs = {}
-        if seqs:
-            with self.store.session() as s, s.begin():
-                refs = entry_repo.entry_refs(s, seqs)
-        out: list[list[Match]] = []
-        for hits in found:
-            matches = [
-                Match(
-                    bank=labels[hit.bank.id],
-                    signal=hit.signal,
-                    distance=hit.distance,
-                    entry=refs[hit.seq].entry_id,
-                    query_share=hit.shares[0] if hit.shares else None,
-                    index_share=hit.shares[1] if hit.shares else None,
-                )
-                for hit in sorted(hits, key=lambda h: (h.distance, labels[h.bank.id], h.seq))
-                if hit.seq in refs  # deleted since the lookup: not a match any more
-            ]
-            out.append(matches)
-        return out
+        return self.snapshot_for(principal).match_each(signals)
 
     def match_item(
         self,
         principal: Principal,
         signals: Sequence[Signal],
         dihedral: Callable[[], Sequence[str]],
-    ) -> tuple[tuple[Match, ...], dict[str, BankKind]]:
-        """Matches of one scanned item (all its signals) and the kinds of their banks."""
-        self._await_ready()
-        with self._lock.read():
-            banks = self._visible(principal)
-            hits = [hit for signal in signals for hit in self._match_one(banks, signal, dihedral)]
-            labels = _labels(principal, banks)
-        kinds = {labels[index.bank.id]: index.bank.kind for index in banks}
-        best: dict[int, _Hit] = {}
-        for hit in hits:  # one match per entry, at its closest
-            if hit.seq not in best or hit.distance < best[hit.seq].distance:
-                best[hit.seq] = hit
-        return tuple(self._resolve([list(best.values())], labels)[0]), kinds
+    ) -> tuple[Match, ...]:
+        """Matches of one scanned item (all its signals), as the pipeline would find them."""
+        return self.snapshot_for(principal).match(signals, dihedral)
 
     def _await_ready(self) -> None:
         """Lookups during start-up wait for the load rather than miss every bank."""
@@ -491,67 +465,6 @@ class MatchService:
             return sum(len(index) for index in self._indexes.values())
 
 
-class _Hit:
-    __slots__ = ("bank", "distance", "seq", "shares", "signal")
-
-    def __init__(
-        self,
-        bank: Bank,
-        signal: SignalKind,
-        seq: int,
-        distance: int,
-        shares: tuple[float, float] | None = None,
-    ) -> None:
-        self.bank = bank
-        self.signal = signal
-        self.seq = seq
-        self.distance = distance
-        self.shares = shares
-
-
-class BankMatcher:
-    """A :class:`~jikimi.pipeline.Matcher` over one caller's banks.
-
-    ``bank_kinds`` answers for the banks of the last :meth:`match` (what the
-    policy needs to read those matches), so the two always agree.
-    """
-
-    def __init__(self, service: MatchService, principal: Principal) -> None:
-        self._service = service
-        self._principal = principal
-        self._kinds: dict[str, BankKind] = {}
-
-    def match(
-        self, signals: Sequence[Signal], dihedral: Callable[[], Sequence[str]]
-    ) -> tuple[Match, ...]:
-        matches, self._kinds = self._service.match_item(self._principal, signals, dihedral)
-        return matches
-
-    def bank_kinds(self) -> Mapping[str, BankKind]:
-        return self._kinds
-
-
-def _labels(principal: Principal, banks: Sequence[BankIndex]) -> dict[str, str]:
-    """How each visible bank is named in Matches (and keyed for the policy).
-
-    Names are unique within a tenant only: a bank shared with the caller may
-    have the name of one of the caller's own. Such a shared bank is named by
-    its id (which the API also accepts wherever a bank name goes), so a match
-    in someone else's takedown bank is never read as one in the caller's
-    suppression bank of the same name, or the other way round.
-    """
-    own = {i.bank.name for i in banks if i.bank.tenant_id == principal.tenant_id}
-    shared_names = [i.bank.name for i in banks if i.bank.tenant_id != principal.tenant_id]
-    labels: dict[str, str] = {}
-    for index in banks:
-        bank = index.bank
-        clash = bank.tenant_id != principal.tenant_id and (
-            bank.name in own or shared_names.count(bank.name) > 1
-        )
-        labels[bank.id] = bank.id if clash else bank.name
-    return labels
-
-
 def _runs(changes: Sequence[Change]) -> list[list[Change]]:
     """Consecutive changes with the same op (applied in batches, in log order)."""
     runs: list[list[Change]] = []
@@ -563,8 +476,11 @@ def _runs(changes: Sequence[Change]) -> list[list[Change]]:
     return runs
 
 
-def _frames(text: str) -> list[FrameHash]:
-    try:
-        return parse_vpdq(text)
-    except InvalidInput as exc:
-        raise InvalidHash(f"not a valid vpdq hash file: {exc.message}") from exc
+def load_snapshot(store: Store, settings: Settings, principal: Principal) -> BankSnapshot:
+    """The caller's banks as a scan through the API would see them now, for a process
+    that scans on its own (``jikimi scan``): the server's snapshot files, caught up
+    with the database, never written back."""
+    require(principal, Permission.SCAN)
+    service = MatchService(store, settings, read_only=True)
+    service.load()
+    return service.snapshot_for(principal)

@@ -5,12 +5,11 @@ week, when nobody knew it yet. This runs in the background of the API process::
 
     changes log (ADD, id > retro watermark) ─► every retro_batch_s, or when woken:
         per bank: the tenants that see it (owner + shares)
-          MD5 / SHA-256 ─► indexed lookup of their stored scans
-          PDQ           ─► a small PdqIndex of the new hashes; their stored scans'
-                           PDQ hashes streamed through it (bank threshold)
-          vPDQ          ─► a small video index of the new videos' frames; their
-                           stored video scans' vPDQ streamed through it (bank
-                           threshold and shares, as when scanning)
+          exact kinds (MD5, SHA-256) ─► indexed lookup of their stored scans' keys
+          other kinds (PDQ, vPDQ)    ─► a small index of the new entries (the kind's
+                           own index class, from jikimi.matching.kinds); their stored
+                           scans of that kind streamed through it (the bank's
+                           threshold and video shares, as when scanning)
         ─► scan_matches rows (repeats ignored) ─► watermark saved to disk
 
 Only scans started before the entry was added are checked (later ones were
@@ -25,7 +24,7 @@ work. Not covered: dihedral variants of stored scans (only the upload's own
 PDQ is stored).
 
 A video matches later exactly as it would have when scanned
-(:meth:`~jikimi.services.bank_index.BankIndex.query_video`: the bank's
+(:class:`~jikimi.matching.indexes.VpdqSignalIndex`: the bank's
 ``pdq_threshold``, ``vpdq_query_pct`` and ``vpdq_index_pct`` as they are when the
 check runs), reading the frames the stored Verdict's ``vpdq`` signal holds. Its
 late match records the closest frame distance only: ``scan_matches`` has no
@@ -40,20 +39,19 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import IO
 
 from sqlalchemy.orm import Session
 
 from jikimi.config import Settings
-from jikimi.domain import Bank, Change, ChangeOp, ScanHashes, ScanMatch
+from jikimi.domain import Bank, Change, ChangeOp, ScanMatch
 from jikimi.errors import InvalidInput
-from jikimi.matching import PdqIndex
-from jikimi.model import SignalKind
+from jikimi.matching.bank_index import group_adds, index_ceiling, options_for
+from jikimi.matching.kinds import KindSpec, Payload, kind_spec
 from jikimi.services._common import now
-from jikimi.services.bank_index import BankIndex, index_ceiling
-from jikimi.signals.vpdq import parse_vpdq
+from jikimi.signals.vpdq import format_vpdq
 from jikimi.store import Store
 from jikimi.store import banks as bank_repo
 from jikimi.store import entries as entry_repo
@@ -170,38 +168,16 @@ class RetroMatcher:
         if bank is None or not bank.enabled:
             return
         tenants = [bank.tenant_id, *bank.shared_with]
-        added_at = {c.seq: c.at for c in adds}
         found: list[ScanMatch] = []
         with self.store.session() as s, s.begin():
-            for signal in (SignalKind.MD5, SignalKind.SHA256):
-                seqs_of: dict[str, list[int]] = {}
-                for change in adds:
-                    if change.signal is signal:
-                        seqs_of.setdefault(change.value.lower(), []).append(change.seq)
-                if not seqs_of:
+            for kind, group in group_adds(adds).items():
+                spec = kind_spec(kind)
+                if spec.exact:
+                    found += _exact_hits(s, tenants, spec, group)
                     continue
-                for scan in scan_repo.find_scans_by_hash(s, tenants, signal, list(seqs_of)):
-                    value = scan.md5 if signal is SignalKind.MD5 else scan.sha256
-                    for seq in seqs_of.get((value or "").lower(), []):
-                        if scan.created_at < added_at[seq]:
-                            found.append(ScanMatch(scan_id=scan.scan_id, entry_seq=seq, distance=0))
-            pdq = [c for c in adds if c.signal is SignalKind.PDQ]
-            if pdq:
-                index = PdqIndex.build(
-                    [c.seq for c in pdq], [c.value for c in pdq], index_ceiling(bank.pdq_threshold)
-                )
-                scans = scan_repo.iter_scan_hashes(s, tenants, batch_size=SCAN_CHUNK)
-                chunk: list[ScanHashes] = []
-                for scan in scans:
-                    if scan.pdq is not None:
-                        chunk.append(scan)
-                    if len(chunk) >= SCAN_CHUNK:
-                        found += _pdq_hits(index, chunk, bank.pdq_threshold, added_at)
-                        chunk = []
-                found += _pdq_hits(index, chunk, bank.pdq_threshold, added_at)
-            videos = [c for c in adds if c.signal is SignalKind.VPDQ]
-            if videos:
-                found += _video_hits(s, bank, tenants, videos)
+                per_pass = len(group) if spec.payload is Payload.VALUE else VIDEOS_PER_PASS
+                for start in range(0, len(group), per_pass):
+                    found += _streamed_hits(s, bank, tenants, spec, group[start : start + per_pass])
         if found:
             with self.store.session(write=True) as s, s.begin():
                 new = scan_repo.add_scan_matches(s, found, now())
@@ -215,65 +191,76 @@ class RetroMatcher:
         tmp.replace(self._mark_path)
 
 
-def _pdq_hits(
-    index: PdqIndex,
-    scans: Sequence[ScanHashes],
-    threshold: int,
-    added_at: dict[int, datetime],
+def _exact_hits(
+    s: Session, tenants: Sequence[str], spec: KindSpec, adds: Sequence[Change]
 ) -> list[ScanMatch]:
-    if not scans:
-        return []
+    """Equality-only kinds: the stored scans with the new entries' keys (indexed lookup)."""
+    seqs_of: dict[str, list[Change]] = {}
+    for change in adds:
+        seqs_of.setdefault(spec.scan_key(change.value.lower()), []).append(change)
     out: list[ScanMatch] = []
-    results = index.query_many([scan.pdq or "" for scan in scans], threshold)
-    for scan, hits in zip(scans, results, strict=True):
-        for hit in hits:
-            if scan.created_at < added_at[hit.entry_id]:
-                out.append(
-                    ScanMatch(scan_id=scan.scan_id, entry_seq=hit.entry_id, distance=hit.distance)
-                )
+    for scan in scan_repo.find_scans_by_key(s, tenants, spec.kind, list(seqs_of)):
+        for change in seqs_of.get(scan.value, []):
+            if scan.created_at < change.at:
+                out.append(ScanMatch(scan_id=scan.scan_id, entry_seq=change.seq, distance=0))
     return out
 
 
-def _video_hits(
-    s: Session, bank: Bank, tenants: Sequence[str], adds: Sequence[Change]
+def _streamed_hits(
+    s: Session, bank: Bank, tenants: Sequence[str], spec: KindSpec, adds: Sequence[Change]
 ) -> list[ScanMatch]:
-    """Late matches of the tenants' stored video scans with the newly banked videos,
-    :data:`VIDEOS_PER_PASS` new videos at a time (their frames are held in memory:
-    an hour of video at one hash a second is 3,600 frames)."""
-    out: list[ScanMatch] = []
-    for start in range(0, len(adds), VIDEOS_PER_PASS):
-        out += _video_pass(s, bank, tenants, adds[start : start + VIDEOS_PER_PASS])
-    return out
-
-
-def _video_pass(
-    s: Session, bank: Bank, tenants: Sequence[str], adds: Sequence[Change]
-) -> list[ScanMatch]:
-    """Late matches of the tenants' stored video scans with some newly banked videos.
-
-    The new videos go into a :class:`BankIndex` of their own, so that the threshold
-    and the shares are applied by the same code as when a video is scanned. A new
-    entry whose frames are gone (deleted since) is left out.
-    """
+    """Other kinds: the new entries go into an index of their own (the kind's index class,
+    under the bank's options, as when scanning) and the tenants' stored scans of that
+    kind are streamed through it. A new entry whose frames are gone (deleted since) is
+    left out; a stored value that no longer parses is skipped with a warning (raising
+    would retry this batch forever)."""
     added_at = {c.seq: c.at for c in adds}
-    frames = video_repo.frames_of(s, added_at)
-    if not frames:
-        return []
-    index = BankIndex(bank)
-    index.add_videos(frames.items())
+    index = spec.new_index(index_ceiling(bank.pdq_threshold))
+    if spec.payload is Payload.VALUE:
+        index.add([c.seq for c in adds], [c.value for c in adds])
+    else:
+        frames = video_repo.frames_of(s, added_at)
+        if not frames:
+            return []
+        index.add(list(frames), [format_vpdq(f) for f in frames.values()])
+    full = spec.payload is not Payload.VALUE  # the key is an identity: read the frames
+    chunk = VIDEO_CHUNK if full else SCAN_CHUNK
+    options = options_for(bank)
     out: list[ScanMatch] = []
-    before = max(added_at.values())
-    for scan in scan_repo.iter_video_scans(s, tenants, before, batch_size=VIDEO_CHUNK):
+    pending: list[scan_repo.ScanSignal] = []
+
+    def check(scans: Sequence[scan_repo.ScanSignal]) -> None:
         try:
-            query = parse_vpdq(scan.vpdq)
-        except InvalidInput as exc:  # skipped: raising would retry this batch forever
+            results = index.query([scan.value for scan in scans], options)
+        except InvalidInput as exc:
+            if len(scans) > 1:
+                for scan in scans:
+                    check([scan])
+                return
             log.warning(
-                "retroactive matching: scan %s has a bad vpdq signal: %s", scan.scan_id, exc
+                "retroactive matching: scan %s has a bad %s signal: %s",
+                scans[0].scan_id,
+                spec.kind.value,
+                exc.message,
             )
-            continue
-        for hit in index.query_video(query):
-            if scan.created_at < added_at[hit.entry_id]:
-                out.append(
-                    ScanMatch(scan_id=scan.scan_id, entry_seq=hit.entry_id, distance=hit.distance)
-                )
+            return
+        for scan, hits in zip(scans, results, strict=True):
+            for hit in hits:
+                if scan.created_at < added_at[hit.entry_id]:
+                    out.append(
+                        ScanMatch(
+                            scan_id=scan.scan_id, entry_seq=hit.entry_id, distance=hit.distance
+                        )
+                    )
+
+    before = max(added_at.values())
+    for scan in scan_repo.iter_scan_signals(
+        s, tenants, spec.kind, before=before, full=full, batch_size=chunk
+    ):
+        pending.append(scan)
+        if len(pending) >= chunk:
+            check(pending)
+            pending = []
+    if pending:
+        check(pending)
     return out

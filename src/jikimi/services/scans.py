@@ -3,9 +3,10 @@
 ::
 
     ScanService.scan_many(principal, items)
-        └─► LazyScanner.with_matcher(matcher_for(principal)) ─► Scanner.scan_many
+        └─► LazyScanner.with_matcher(matcher_for(principal), faces_for(principal))
+            ─► Scanner.scan_many  (faces_for: the tenant's enrolled persons, optional)
         └─► store.scans.save_scan (one transaction per batch): the Verdict as JSON,
-            its PDQ / MD5 / SHA-256 in indexed columns for retroactive matching
+            a (kind, key) row per signal for retroactive matching (``scan_keys``)
     ScanService.get(principal, scan_id)
         └─► the stored Verdict, with matches found later appended
 
@@ -32,14 +33,29 @@ from sqlalchemy.orm import Session
 
 from jikimi.config import Settings
 from jikimi.domain import Permission, Principal
-from jikimi.errors import JikimiError, NotFound
-from jikimi.model import Verdict
-from jikimi.pipeline import Item, Matcher, Scanner, ScanProgress, failed_verdict
+from jikimi.errors import InvalidInput, JikimiError, NotFound
+from jikimi.matching.kinds import banked_kinds, kind_spec
+from jikimi.model import SignalKind, Verdict
+from jikimi.pipeline import FaceMatcher, Item, Matcher, Scanner, ScanProgress, failed_verdict
 from jikimi.services._common import now, require
 from jikimi.store import Store
 from jikimi.store import scans as scan_repo
 
 log = logging.getLogger(__name__)
+
+
+def scan_keys(verdict: Verdict) -> list[tuple[SignalKind, str]]:
+    """What a stored scan keeps of each banked kind of signal (see ``matching.kinds``)."""
+    banked = banked_kinds()
+    keys: list[tuple[SignalKind, str]] = []
+    for signal in verdict.signals or ():
+        if signal.type in banked:
+            try:
+                keys.append((signal.type, kind_spec(signal.type).scan_key(signal.value)))
+            except InvalidInput:  # e.g. a video with no hashed frame: nothing to match later
+                continue
+    return keys
+
 
 StoreHook = Callable[[Session, Sequence[Verdict]], None]
 """Work that must commit together with stored Verdicts (or not at all)."""
@@ -67,9 +83,9 @@ class LazyScanner:
                 scanner = self._scanner
         return scanner
 
-    def with_matcher(self, matcher: Matcher | None) -> Scanner:
-        """The shared scanner (video options included) with ``matcher``."""
-        return self.get().with_matcher(matcher)
+    def with_matcher(self, matcher: Matcher | None, faces: FaceMatcher | None = None) -> Scanner:
+        """The shared scanner (video options included) with ``matcher`` (and ``faces``)."""
+        return self.get().with_matcher(matcher, faces)
 
     def warm_up(self) -> None:
         self.get().warm_up()
@@ -83,11 +99,14 @@ class ScanService:
         store: Store,
         scanner: LazyScanner,
         matcher_for: Callable[[Principal], Matcher | None],
+        *,
+        faces_for: Callable[[Principal], FaceMatcher | None] | None = None,
         on_stored: StoreHook | None = None,
     ) -> None:
         self.store = store
         self.scanner = scanner
         self._matcher_for = matcher_for
+        self._faces_for = faces_for
         self.on_stored = on_stored
         """Runs in every transaction that stores Verdicts (casework links re-uploads there)."""
 
@@ -110,7 +129,8 @@ class ScanService:
         # Stamped before the bank lookup: an entry added while the scan runs is
         # newer than the scan, so retroactive matching checks it.
         at = now()
-        scanner = self.scanner.with_matcher(self._matcher_for(principal))
+        faces = self._faces_for(principal) if self._faces_for is not None else None
+        scanner = self.scanner.with_matcher(self._matcher_for(principal), faces)
         verdicts = scanner.scan_many(items, progress)
         stored = [v for v in verdicts if v.error is None]
         if not stored:
@@ -139,7 +159,7 @@ class ScanService:
     ) -> None:
         with self.store.session(write=True) as s, s.begin():
             for verdict in verdicts:
-                scan_repo.save_scan(s, principal.tenant_id, verdict, at)
+                scan_repo.save_scan(s, principal.tenant_id, verdict, at, scan_keys(verdict))
             if self.on_stored is not None:
                 self.on_stored(s, verdicts)
             if also is not None:

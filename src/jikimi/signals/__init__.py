@@ -1,4 +1,4 @@
-"""Signals: what a piece of media *is* (PDQ, MD5, SHA-256), as hashes banks can store.
+"""Signals: what a piece of media *is* (PDQ, vPDQ, MD5, SHA-256), as hashes banks can store.
 
 Public API::
 
@@ -9,10 +9,12 @@ Public API::
     Md5Signal.hash_bytes(data)             # Signal(type=md5, value=<32 hex>)
     PdqSignal.validate(text)               # canonical lowercase hex or InvalidHash
     PdqSignal.distance(a, b)               # differing bits
+    VpdqSignal.validate(text)              # a video's frame hashes, canonical vPDQ text
 
 The registry is an explicit list (:func:`signal_types`): adding a type means adding
 it there, and its ``get_name()`` must be new (checked the first time the list is
-built). Nothing is computed at import time.
+built). Which index holds each kind, and how it is stored, is declared beside it in
+:mod:`jikimi.matching.kinds`. Nothing is computed at import time.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from jikimi.signals.base import (
 from jikimi.signals.digests import Md5Signal, Sha256Signal
 from jikimi.signals.distance import hamming_hex
 from jikimi.signals.pdq import DihedralTransform, PdqSignal
+from jikimi.signals.vpdq import VpdqSignal
 
 __all__ = [
     "BytesHasher",
@@ -42,6 +45,7 @@ __all__ = [
     "PictureHasher",
     "Sha256Signal",
     "SignalType",
+    "VpdqSignal",
     "check_unique",
     "hamming_hex",
     "signal_type",
@@ -52,7 +56,7 @@ __all__ = [
 @cache
 def signal_types() -> tuple[type[SignalType], ...]:
     """Every signal type jikimi knows, in a stable order; names checked unique."""
-    return check_unique((PdqSignal, Md5Signal, Sha256Signal))
+    return check_unique((PdqSignal, Md5Signal, Sha256Signal, VpdqSignal))
 
 
 def signal_type(kind: SignalKind) -> type[SignalType]:

@@ -78,6 +78,7 @@ from numpy.typing import NDArray
 from jikimi import jsontext
 from jikimi.errors import InvalidHash, InvalidInput
 from jikimi.media.picture import RGB
+from jikimi.model import FrameHash as FrameHash  # re-exported (it was defined here)
 from jikimi.model import Signal, SignalKind
 from jikimi.signals.base import SignalType
 from jikimi.signals.digests import Md5Signal
@@ -100,24 +101,6 @@ MAX_FRAME_NUMBER: Final = 2**31 - 1
 """Frame numbers are stored as 32-bit integers (``video_frames.frame``)."""
 _TE_FORM: Final = "pdq_hex,quality,timestamp"
 """One element of ThreatExchange's JSON form (:func:`parse_vpdq_json`)."""
-
-
-@dataclass(frozen=True, slots=True)
-class FrameHash:
-    """The PDQ hash of one video frame: a line of a vPDQ file.
-
-    ``frame`` counts from 0 in presentation order; ``t_s`` is ``frame / fps``;
-    ``quality`` is PDQ's 0-100 (below 50: "low quality", kept, never dropped).
-    """
-
-    frame: int
-    t_s: float
-    quality: int
-    pdq: str
-
-    def line(self) -> str:
-        """This hash as a vPDQ line, without the newline."""
-        return f"{self.frame},{self.quality},{self.pdq},{self.t_s:.3f}"
 
 
 @dataclass(frozen=True, slots=True)

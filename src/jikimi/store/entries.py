@@ -464,14 +464,15 @@ def iter_active_entries(
     the snapshot and replayed again, which is harmless (replay is idempotent);
     reading the watermark last could skip them.
     """
-    stmt = sa.select(EntryRow.seq, EntryRow.bank_id, EntryRow.signal, EntryRow.value).where(
-        EntryRow.status == EntryStatus.ACTIVE.value
-    )
+    stmt = sa.select(
+        EntryRow.seq, EntryRow.bank_id, EntryRow.signal, EntryRow.value, EntryRow.id
+    ).where(EntryRow.status == EntryStatus.ACTIVE.value)
     if bank_ids is not None:
         stmt = stmt.where(EntryRow.bank_id.in_(list(bank_ids)))
     result = s.execute(stmt.order_by(EntryRow.seq).execution_options(yield_per=batch_size))
-    for seq, bank_id, signal, value in result:
-        yield IndexEntry(seq, bank_id, SignalKind(signal), value)
+    kinds = {k.value: k for k in SignalKind}
+    for seq, bank_id, signal, value, entry_id in result:
+        yield IndexEntry(seq, bank_id, kinds[signal], value, entry_id)
 
 
 def changes_since(
@@ -482,17 +483,23 @@ def changes_since(
     ``at``: the time of every change asked for, when the caller knows it (saves
     parsing one timestamp per row in a bulk import).
     """
-    columns = [CHANGES.c.id, CHANGES.c.op, CHANGES.c.entry_seq, CHANGES.c.bank_id]
-    columns += [CHANGES.c.signal, CHANGES.c.value]
+    columns: list[sa.ColumnElement[Any]] = [CHANGES.c.id, CHANGES.c.op, CHANGES.c.entry_seq]
+    columns += [CHANGES.c.bank_id, CHANGES.c.signal, CHANGES.c.value, ENTRIES.c.id]
     if at is None:
         columns.append(CHANGES.c.at)
-    stmt = sa.select(*columns).where(CHANGES.c.id > watermark).order_by(CHANGES.c.id)
+    stmt = (
+        sa.select(*columns)
+        .select_from(CHANGES)
+        .outerjoin(ENTRIES, ENTRIES.c.seq == CHANGES.c.entry_seq)
+        .where(CHANGES.c.id > watermark)
+        .order_by(CHANGES.c.id)
+    )
     if limit is not None:
         stmt = stmt.limit(limit)
     ops = {o.value: o for o in ChangeOp}
     kinds = {k.value: k for k in SignalKind}
     return [
-        Change(r[0], ops[r[1]], r[2], r[3], kinds[r[4]], r[5], at if at is not None else r[6])
+        Change(r[0], ops[r[1]], r[2], r[3], kinds[r[4]], r[5], at if at is not None else r[7], r[6])
         for r in s.execute(stmt)
     ]
 

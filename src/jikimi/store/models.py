@@ -187,9 +187,23 @@ class ScanRow(Base):
     tenant_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("tenants.id", ondelete="CASCADE"))
     created_at: Mapped[datetime]
     verdict: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
-    pdq: Mapped[str | None] = mapped_column(sa.String(64), index=True)
-    md5: Mapped[str | None] = mapped_column(sa.String(32), index=True)
-    sha256: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+
+
+class ScanSignalRow(Base):
+    """One signal of a stored scan, for retroactive matching: a row per kind, any kind.
+
+    ``key`` is what :mod:`jikimi.matching.kinds` says a stored scan keeps of the
+    kind (the hash; a video's identity for ``vpdq``, whose frames stay in the Verdict).
+    """
+
+    __tablename__ = "scan_signals"
+    __table_args__ = (sa.Index(None, "kind", "key"),)
+
+    scan_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("scans.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(8), primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(64))
 
 
 class ScanMatchRow(Base):
@@ -253,6 +267,108 @@ class JobRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+
+
+class BankImportRow(Base):
+    """The record of one bank import (see :mod:`jikimi.store.imports`).
+
+    ``rows_done`` and the counts are written in the transaction of each page of
+    entries, so they always say what the bank holds of the file. A running import
+    holds a lease (``lease_owner``/``lease_until``), renewed while it runs; a lapsed
+    lease means its process died, and the import reads as interrupted to any process.
+    """
+
+    __tablename__ = "imports"
+    __table_args__ = (
+        sa.Index(None, "tenant_id", "bank_id", "started_at"),
+        sa.Index(None, "state", "lease_until"),
+    )
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("tenants.id", ondelete="CASCADE"))
+    bank_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("banks.id", ondelete="CASCADE"))
+    key_id: Mapped[str] = mapped_column(ID)
+    file_sha256: Mapped[str] = mapped_column(sa.String(64))
+    file_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    format: Mapped[str] = mapped_column(sa.String(8))
+    source: Mapped[str | None] = mapped_column(sa.Text)
+    state: Mapped[str] = mapped_column(sa.String(12))
+    rows_done: Mapped[int] = mapped_column(sa.BigInteger)
+    added: Mapped[int] = mapped_column(sa.BigInteger)
+    duplicates: Mapped[int] = mapped_column(sa.BigInteger)
+    error_count: Mapped[int] = mapped_column(sa.BigInteger)
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(sa.JSON)
+    failure: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    runs: Mapped[int]
+    lease_owner: Mapped[str | None] = mapped_column(sa.String(64))
+    lease_until: Mapped[datetime | None]
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class PersonRow(Base):
+    """A person enrolled for face protection, with the consent that allows it.
+
+    ``status`` goes active → withdrawn (final). Withdrawal deletes her templates
+    (``person_templates``) in the same transaction; this row stays, without any
+    biometric data, as the record that she was enrolled and withdrew.
+    """
+
+    __tablename__ = "persons"
+    __table_args__ = (sa.Index(None, "tenant_id", "status"),)
+
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("tenants.id", ondelete="CASCADE"))
+    case_id: Mapped[str | None] = mapped_column(sa.String(64))
+    status: Mapped[str] = mapped_column(sa.String(12))
+    consent_text: Mapped[str] = mapped_column(sa.Text)
+    consent_by: Mapped[str] = mapped_column(ID)
+    consent_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    withdrawn_at: Mapped[datetime | None]
+    withdrawn_by: Mapped[str | None] = mapped_column(ID)
+
+
+class PersonTemplateRow(Base):
+    """One face template, sealed (AES-256-GCM, see ``jikimi.faces.crypto``)."""
+
+    __tablename__ = "person_templates"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("persons.id", ondelete="CASCADE"), index=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("tenants.id", ondelete="CASCADE"))
+    sealed: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    key_id: Mapped[str] = mapped_column(sa.String(16))
+    photo_sha256: Mapped[str] = mapped_column(sa.String(64))
+    face_px: Mapped[int]
+    created_at: Mapped[datetime]
+
+
+class PersonEventRow(Base):
+    """The append-only record of what happened to a person: enrolled, withdrawn.
+
+    No foreign key to ``persons``: the record outlives everything else about her.
+    ``id`` orders events; processes poll its maximum to learn that some tenant's
+    enrolled faces changed (their indexes are rebuilt).
+    """
+
+    __tablename__ = "person_events"
+    __table_args__ = (
+        sa.Index(None, "person_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    person_id: Mapped[str] = mapped_column(ID)
+    tenant_id: Mapped[str] = mapped_column(ID)
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    actor: Mapped[str] = mapped_column(ID)
+    at: Mapped[datetime]
+    detail: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
 
 
 from jikimi.store import case_models as _case_models  # noqa: E402,F401  (the casework tables join the metadata)

@@ -1,15 +1,17 @@
 """Repository of stored scans and the matches found for them later.
 
-A scan is stored as its Verdict (JSON) plus its hashes in indexed columns, so
-that entries added afterwards can be checked against past uploads
-(retroactive matching) without keeping the media. Matches found that way are
-rows of ``scan_matches``; :func:`get_scan` appends them to the Verdict's
-``matches`` so readers see one Verdict v1 with every match known today.
+A scan is stored as its Verdict (JSON) plus a ``scan_signals`` row per signal
+(``kind``, ``key``; indexed), so that entries added afterwards can be checked
+against past uploads (retroactive matching) without keeping the media. The
+keys are computed by the caller (what a stored scan keeps of each kind is
+declared in :mod:`jikimi.matching.kinds`). Matches found that way are rows of
+``scan_matches``; :func:`get_scan` appends them to the Verdict's ``matches`` so
+readers see one Verdict v1 with every match known today.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import NamedTuple, cast
 
@@ -17,37 +19,47 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from jikimi.domain import EntryStatus, ScanHashes, ScanMatch, ScanRecord
-from jikimi.model import Match, SignalKind, Verdict
-from jikimi.store.models import BankRow, BankShareRow, EntryRow, ScanMatchRow, ScanRow
+from jikimi.domain import EntryStatus, ScanMatch, ScanRecord
+from jikimi.model import BankKind, Match, SignalKind, Verdict
+from jikimi.store.models import (
+    BankRow,
+    BankShareRow,
+    EntryRow,
+    ScanMatchRow,
+    ScanRow,
+    ScanSignalRow,
+)
 
-_HASH_COLUMNS = {
-    SignalKind.PDQ: ScanRow.pdq,
-    SignalKind.MD5: ScanRow.md5,
-    SignalKind.SHA256: ScanRow.sha256,
-}
 _IN_CHUNK = 500
 
 
-def save_scan(s: Session, tenant_id: str, verdict: Verdict, at: datetime) -> ScanRecord:
-    """Store a scan under ``verdict.id`` with its PDQ/MD5/SHA-256 for later matching."""
+class ScanSignal(NamedTuple):
+    """One stored scan's signal of one kind, for re-checking against later entries."""
 
-    def value(kind: SignalKind) -> str | None:
-        signal = verdict.signal(kind)
-        return None if signal is None else signal.value
+    scan_id: str
+    tenant_id: str
+    created_at: datetime
+    value: str
+    """The row's key, or (``full=True``) the Verdict's value of that signal."""
 
+
+def save_scan(
+    s: Session,
+    tenant_id: str,
+    verdict: Verdict,
+    at: datetime,
+    keys: Sequence[tuple[SignalKind, str]] = (),
+) -> ScanRecord:
+    """Store a scan under ``verdict.id`` with its signals' ``(kind, key)`` rows."""
     s.add(
-        ScanRow(
-            id=verdict.id,
-            tenant_id=tenant_id,
-            created_at=at,
-            verdict=verdict.to_json_dict(),
-            pdq=value(SignalKind.PDQ),
-            md5=value(SignalKind.MD5),
-            sha256=value(SignalKind.SHA256),
-        )
+        ScanRow(id=verdict.id, tenant_id=tenant_id, created_at=at, verdict=verdict.to_json_dict())
     )
     s.flush()
+    if keys:
+        s.execute(
+            sa.insert(ScanSignalRow),
+            [{"scan_id": verdict.id, "kind": kind.value, "key": key} for kind, key in keys],
+        )
     return ScanRecord(id=verdict.id, tenant_id=tenant_id, created_at=at, verdict=verdict)
 
 
@@ -77,7 +89,14 @@ def get_scan(s: Session, tenant_id: str, scan_id: str) -> ScanRecord | None:
 def _later_matches(s: Session, scan_id: str, tenant_id: str) -> list[Match]:
     shared = sa.select(BankShareRow.bank_id).where(BankShareRow.tenant_id == tenant_id)
     stmt = (
-        sa.select(BankRow.name, EntryRow.signal, ScanMatchRow.distance, EntryRow.id)
+        sa.select(
+            BankRow.name,
+            EntryRow.signal,
+            ScanMatchRow.distance,
+            EntryRow.id,
+            BankRow.id,
+            BankRow.kind,
+        )
         .select_from(ScanMatchRow)
         .join(EntryRow, EntryRow.seq == ScanMatchRow.entry_seq)
         .join(BankRow, BankRow.id == EntryRow.bank_id)
@@ -89,73 +108,51 @@ def _later_matches(s: Session, scan_id: str, tenant_id: str) -> list[Match]:
         .order_by(ScanMatchRow.found_at, ScanMatchRow.entry_seq)
     )
     return [
-        Match(bank=bank, signal=SignalKind(signal), distance=distance, entry=entry)
-        for bank, signal, distance, entry in s.execute(stmt)
+        Match(
+            bank=bank,
+            bank_id=bank_id,
+            bank_kind=BankKind(kind),
+            signal=SignalKind(signal),
+            distance=distance,
+            entry=entry,
+        )
+        for bank, signal, distance, entry, bank_id, kind in s.execute(stmt)
     ]
 
 
-def _hashes_select() -> sa.Select[str, str, datetime, str | None, str | None, str | None]:
-    return sa.select(
-        ScanRow.id, ScanRow.tenant_id, ScanRow.created_at, ScanRow.pdq, ScanRow.md5, ScanRow.sha256
-    )
-
-
-def iter_scan_hashes(
+def iter_scan_signals(
     s: Session,
     tenant_ids: Collection[str],
-    since: datetime | None = None,
+    kind: SignalKind,
     *,
+    before: datetime | None = None,
+    full: bool = False,
     batch_size: int = 5_000,
-) -> Iterator[ScanHashes]:
-    """Hashes of the tenants' stored scans (created at or after ``since``), oldest first."""
-    if not tenant_ids:
-        return
-    stmt = _hashes_select().where(ScanRow.tenant_id.in_(list(tenant_ids)))
-    if since is not None:
-        stmt = stmt.where(ScanRow.created_at >= since)
-    stmt = stmt.order_by(ScanRow.created_at, ScanRow.id).execution_options(yield_per=batch_size)
-    for row in s.execute(stmt):
-        yield ScanHashes._make(row)
+) -> Iterator[ScanSignal]:
+    """The tenants' stored scans that have a ``kind`` signal, oldest first, streamed.
 
-
-class VideoScan(NamedTuple):
-    """A stored video scan's frame hashes, for re-checking against videos banked later."""
-
-    scan_id: str
-    created_at: datetime
-    vpdq: str
-    """The Verdict's ``vpdq`` signal: a vPDQ text (see :func:`jikimi.signals.vpdq.parse_vpdq`)."""
-
-
-def iter_video_scans(
-    s: Session, tenant_ids: Collection[str], before: datetime, *, batch_size: int = 500
-) -> Iterator[VideoScan]:
-    """The tenants' stored video scans created before ``before``, oldest first, streamed.
-
-    A video scan is told apart in SQL by its columns (no PDQ, a SHA-256 of its bytes),
-    which works alike on SQLite and PostgreSQL and uses the ``(tenant_id, created_at)``
-    index; only the Verdict's ``signals`` are fetched and the ``vpdq`` one is picked in
-    Python (JSON path operators differ between the two). Rows without one (an image
-    too small for PDQ, say) are skipped. ``batch_size`` is small because a vPDQ text
-    is about 80 bytes per hashed frame: an hour-long video is ~300 kB.
+    ``before``: only scans created before it. ``full``: the value is the Verdict's
+    signal (a video's frames, say) rather than the row's key; only the Verdict's
+    ``signals`` are fetched and the one of ``kind`` picked in Python (JSON path
+    operators differ between SQLite and PostgreSQL). Rows whose Verdict has no such
+    signal are skipped. Keep ``batch_size`` small with ``full``: a vPDQ text is
+    about 80 bytes per hashed frame, an hour-long video ~300 kB.
     """
     if not tenant_ids:
         return
+    value = ScanRow.verdict["signals"] if full else ScanSignalRow.key
     stmt = (
-        sa.select(ScanRow.id, ScanRow.created_at, ScanRow.verdict["signals"])
-        .where(
-            ScanRow.tenant_id.in_(list(tenant_ids)),
-            ScanRow.created_at < before,
-            ScanRow.pdq.is_(None),
-            ScanRow.sha256.is_not(None),
-        )
-        .order_by(ScanRow.created_at, ScanRow.id)
-        .execution_options(yield_per=batch_size)
+        sa.select(ScanRow.id, ScanRow.tenant_id, ScanRow.created_at, value)
+        .join(ScanSignalRow, ScanSignalRow.scan_id == ScanRow.id)
+        .where(ScanRow.tenant_id.in_(list(tenant_ids)), ScanSignalRow.kind == kind.value)
     )
-    for scan_id, created_at, signals in s.execute(stmt):
-        vpdq = _signal_value(signals, SignalKind.VPDQ)
-        if vpdq is not None:
-            yield VideoScan(scan_id=scan_id, created_at=created_at, vpdq=vpdq)
+    if before is not None:
+        stmt = stmt.where(ScanRow.created_at < before)
+    stmt = stmt.order_by(ScanRow.created_at, ScanRow.id).execution_options(yield_per=batch_size)
+    for scan_id, tenant_id, created_at, got in s.execute(stmt):
+        text = _signal_value(got, kind) if full else got
+        if text is not None:
+            yield ScanSignal(scan_id, tenant_id, created_at, text)
 
 
 def _signal_value(signals: object, kind: SignalKind) -> str | None:
@@ -169,21 +166,32 @@ def _signal_value(signals: object, kind: SignalKind) -> str | None:
     return None
 
 
-def find_scans_by_hash(
-    s: Session, tenant_ids: Collection[str], signal: SignalKind, values: Collection[str]
-) -> list[ScanHashes]:
-    """Stored scans of the tenants whose ``signal`` hash equals one of ``values`` (indexed)."""
-    column = _HASH_COLUMNS[signal]
-    wanted = list(values)
-    out: list[ScanHashes] = []
+def find_scans_by_key(
+    s: Session, tenant_ids: Collection[str], kind: SignalKind, keys: Collection[str]
+) -> list[ScanSignal]:
+    """Stored scans of the tenants whose ``kind`` key is one of ``keys`` (indexed)."""
+    wanted = list(keys)
+    out: list[ScanSignal] = []
     if not tenant_ids:
         return out
     for i in range(0, len(wanted), _IN_CHUNK):
-        stmt = _hashes_select().where(
-            column.in_(wanted[i : i + _IN_CHUNK]), ScanRow.tenant_id.in_(list(tenant_ids))
+        stmt = (
+            sa.select(ScanRow.id, ScanRow.tenant_id, ScanRow.created_at, ScanSignalRow.key)
+            .join(ScanSignalRow, ScanSignalRow.scan_id == ScanRow.id)
+            .where(
+                ScanSignalRow.kind == kind.value,
+                ScanSignalRow.key.in_(wanted[i : i + _IN_CHUNK]),
+                ScanRow.tenant_id.in_(list(tenant_ids)),
+            )
         )
-        out.extend(ScanHashes._make(row) for row in s.execute(stmt))
+        out.extend(ScanSignal._make(row) for row in s.execute(stmt))
     return out
+
+
+def count_scans(s: Session, tenant_ids: Collection[str]) -> int:
+    """How many scans the tenants have stored."""
+    stmt = sa.select(sa.func.count()).where(ScanRow.tenant_id.in_(list(tenant_ids)))
+    return int(s.scalar(stmt) or 0)
 
 
 def add_scan_matches(s: Session, matches: Iterable[ScanMatch], at: datetime) -> int:

@@ -37,6 +37,20 @@ COLOUR_WHEEL = SKIMAGE / "color.png"
 """Not a photo: a colour wheel that the model reads as BUTTOCKS_EXPOSED (0.83)."""
 
 
+def wheel_beside_a_face() -> np.ndarray:
+    """320 x 240: the colour wheel (read as BUTTOCKS_EXPOSED, 0.66) beside the
+    astronaut's face (FACE_FEMALE, 0.71). The face is person context, so the
+    second stage leaves the wheel's region alone: a benign stand-in for a real
+    detection next to a face."""
+    canvas = Image.new("RGB", (320, 240))
+    with Image.open(COLOUR_WHEEL) as wheel:
+        canvas.paste(wheel.convert("RGB").resize((220, 240)), (0, 0))
+    with Image.open(SKIMAGE / "astronaut.png") as astronaut:
+        face = astronaut.convert("RGB").crop((140, 20, 340, 220)).resize((100, 100))
+    canvas.paste(face, (220, 70))
+    return np.asarray(canvas)
+
+
 def conformance_photos() -> list[Path]:
     """The bridge photo and its edits, plus odd sizes and two rotations."""
     if not CONFORMANCE.exists():

@@ -50,7 +50,13 @@ def test_public_names_do_not_drift() -> None:
 
 def test_every_registered_checker_is_built_from_settings(detector: SyntheticDetector) -> None:
     names = [c.get_name() for c in detector.checkers]
-    assert names == ["c2pa", "xmp_source_type", "generator_metadata", "watermark"]
+    assert names == [
+        "c2pa",
+        "xmp_source_type",
+        "generator_metadata",
+        "stealth_metadata",
+        "watermark",
+    ]
 
 
 def test_duplicate_names_are_refused() -> None:
@@ -203,12 +209,12 @@ class CheckerContract:
 
 class TestC2paContract(CheckerContract):
     checker_class = CHECKERS[0]
-    kinds = frozenset({EvidenceKind.C2PA})
+    kinds = frozenset({EvidenceKind.C2PA, EvidenceKind.ALGORITHMIC_MEDIA})
 
 
 class TestXmpContract(CheckerContract):
     checker_class = CHECKERS[1]
-    kinds = frozenset({EvidenceKind.IPTC_SOURCE_TYPE})
+    kinds = frozenset({EvidenceKind.IPTC_SOURCE_TYPE, EvidenceKind.ALGORITHMIC_MEDIA})
 
 
 class TestGeneratorContract(CheckerContract):
@@ -216,8 +222,13 @@ class TestGeneratorContract(CheckerContract):
     kinds = frozenset({EvidenceKind.GENERATOR_METADATA})
 
 
-class TestWatermarkContract(CheckerContract):
+class TestStealthContract(CheckerContract):
     checker_class = CHECKERS[3]
+    kinds = frozenset({EvidenceKind.GENERATOR_METADATA})
+
+
+class TestWatermarkContract(CheckerContract):
+    checker_class = CHECKERS[4]
     kinds = frozenset({EvidenceKind.WATERMARK})
 
 

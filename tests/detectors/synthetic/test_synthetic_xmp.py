@@ -65,6 +65,7 @@ def test_algorithmic_media_is_weak(small: Array, read: Read) -> None:
     attrs = f'Iptc4xmpExt:DigitalSourceType="{IPTC}algorithmicMedia"'
     evidence = _only(checker.check(read(encode_jpeg(small, xmp=xmp_packet(attrs)))))
     assert evidence.strength is Strength.WEAK
+    assert evidence.kind is EvidenceKind.ALGORITHMIC_MEDIA  # its own kind: not AI
 
 
 @pytest.mark.parametrize("code", ["digitalCapture", "digitalCreation", "compositeSynthetic"])

@@ -9,10 +9,12 @@ from jikimi.api.routes import (
     cases,
     entries,
     health,
+    imports,
     jobs,
     keys,
     match,
     metrics,
+    persons,
     scan,
     scans,
 )
@@ -26,7 +28,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     match.router,
     banks.router,
     entries.router,
+    imports.router,
     keys.router,
+    persons.router,
     cases.router,
 )
 

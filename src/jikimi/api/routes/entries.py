@@ -27,9 +27,11 @@ from jikimi.api.schemas import (
     EntryUpdate,
     ImportReportPublic,
 )
+from jikimi.api.uploads import check_media_size, media_file_limit
 from jikimi.domain import EntryMeta, EntryStatus, RowFormat
+from jikimi.media.sniff import sniff
 from jikimi.model import SignalKind
-from jikimi.services import importing, read_rows
+from jikimi.services import importing
 from jikimi.services.importing import utf8
 from jikimi.signals.vpdq import vpdq_file_text
 
@@ -118,7 +120,7 @@ async def add_entry(
         entry = await run_in_threadpool(banks.add_entry, principal, name, body.to_domain())
         return EntryPublic.of(entry)
     settings = context.settings
-    form = await bodies.read_form(request, max(settings.max_bytes, settings.video_max_bytes))
+    form = await bodies.read_form(request, media_file_limit(settings))
     form.only({"source", "note", "metadata", "signal"})
     if form.file is None:
         raise ApiProblem(
@@ -138,6 +140,7 @@ async def add_entry(
         text = vpdq_file_text(form.file.data)
         entry = await run_in_threadpool(banks.add_vpdq_entry, principal, name, text, meta)
         return EntryPublic.of(entry)
+    check_media_size(len(form.file.data), sniff(form.file.data), settings)  # as a scan would
     entry = await run_in_threadpool(banks.add_media_entry, principal, name, form.file.data, meta)
     return EntryPublic.of(entry)
 
@@ -183,8 +186,12 @@ def withdraw_entry(
     summary="Import hashes from a CSV, JSON or JSON Lines file (ThreatExchange signal form)",
     description="Rows that cannot be imported (bad hex, unknown signal type, bad metadata) "
     "are reported with their line numbers; the others are imported. Re-importing a file is "
-    "safe: rows already in the bank count as duplicates.",
-    responses=error_responses(401, 403, 404, 413, 422),
+    "safe: rows already in the bank count as duplicates. Each import is recorded "
+    "(`import_id`; GET /v1/banks/{name}/imports): one cut short shows as `interrupted` "
+    "with the rows it committed, and is resumed by sending the same file with "
+    "`resume=imp_…` (422 `import_file_mismatch` for another file, 409 "
+    "`import_not_resumable` if it is done or still running).",
+    responses=error_responses(401, 403, 404, 409, 413, 422),
 )
 def import_entries(
     name: str,
@@ -196,11 +203,22 @@ def import_entries(
         Form(alias="format", description="Default: from the file name, else from the content."),
     ] = None,
     source: Annotated[str | None, Form(max_length=2048)] = None,
+    resume: Annotated[
+        str | None,
+        Form(
+            max_length=40,
+            description="The imp_… id of an interrupted or failed import of this same file "
+            "(checked by its SHA-256): it goes on after the rows it had committed, and the "
+            "answer counts the whole file.",
+        ),
+    ] = None,
 ) -> ImportReportPublic:
     fmt = file_format or _format_of(file.filename)
     file.file.seek(0)
-    report = banks.import_rows(principal, name, read_rows(file.file, fmt), source=source)
-    return ImportReportPublic.of(report)
+    record = banks.import_file(
+        principal, name, file.file, fmt, source=source, resume=resume or False
+    )
+    return ImportReportPublic.of(record.report(), record.id)
 
 
 @router.get(

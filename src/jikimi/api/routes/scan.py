@@ -27,8 +27,9 @@ from jikimi.api.deps import ContextDep, PrincipalDep
 from jikimi.api.problems import ApiProblem, error_responses, verdict_problem
 from jikimi.api.routes.jobs import JobPublic
 from jikimi.api.schemas import ScanUrl
+from jikimi.api.uploads import check_media_size, media_file_limit
 from jikimi.config import Settings
-from jikimi.errors import JikimiError, MediaTooLarge
+from jikimi.errors import JikimiError
 from jikimi.media import MediaLimits, Sniffed, load, sniff
 from jikimi.model import MediaKind, Verdict
 from jikimi.pipeline_video import ANIMATIONS, is_animation
@@ -87,7 +88,7 @@ async def scan(
 ) -> JSONResponse:
     data, source = await _media(request, context)
     sniffed = sniff(data)
-    _check_size(len(data), sniffed, context.settings)
+    check_media_size(len(data), sniffed, context.settings)
     if await _as_job(data, sniffed, context.settings, run_async):
         job = await run_in_threadpool(context.jobs.submit, principal, data, source)
         return JobPublic.of(job).response(202)
@@ -105,7 +106,7 @@ async def _media(request: Request, context: ContextDep) -> tuple[bytes, dict[str
         url = (await bodies.json_body(request, ScanUrl)).url
     else:
         settings = context.settings
-        form = await bodies.read_form(request, max(settings.max_bytes, settings.video_max_bytes))
+        form = await bodies.read_form(request, media_file_limit(settings))
         form.only({"url"})
         if form.file is not None:
             if "url" in form.fields:
@@ -116,17 +117,6 @@ async def _media(request: Request, context: ContextDep) -> tuple[bytes, dict[str
         url = ScanUrl.model_validate({"url": form.fields["url"]}).url
     data = await run_in_threadpool(context.fetcher.fetch, url)
     return data, {"url": url}
-
-
-def _check_size(size: int, sniffed: Sniffed, settings: Settings) -> None:
-    """Hold images (and anything not a video) to ``max_bytes``, videos to ``video_max_bytes``."""
-    video = sniffed.kind is MediaKind.VIDEO
-    limit = settings.video_max_bytes if video else settings.max_bytes
-    if size > limit:
-        raise MediaTooLarge(
-            f"The upload is {size:,} bytes, over the limit of {limit:,} bytes for "
-            f"{'videos' if video else 'images'}."
-        )
 
 
 async def _as_job(data: bytes, sniffed: Sniffed, settings: Settings, wanted: bool | None) -> bool:

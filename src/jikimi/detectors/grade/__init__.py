@@ -4,10 +4,13 @@
 same format) and returns :class:`~jikimi.model.Region` boxes in original-image
 pixels; ``GradeRules`` maps those regions to normal / suggestive / adult /
 obscene. They are separate so that a platform can re-grade stored regions with
-new rules without running the model again. See docs/grading.md.
+new rules without running the model again. Between the two, a second stage
+(``context.py``) gives each lone exposed region a context score from a
+whole-image classifier, which the table's ``context`` row weighs. See
+docs/grading.md.
 """
 
-from jikimi.detectors.grade.mapping import GradeRule, GradeRules
+from jikimi.detectors.grade.mapping import ContextRule, GradeRule, GradeRules
 from jikimi.detectors.grade.model import LABELS, DetectorLabel, GradeDetector
 
-__all__ = ["LABELS", "DetectorLabel", "GradeDetector", "GradeRule", "GradeRules"]
+__all__ = ["LABELS", "ContextRule", "DetectorLabel", "GradeDetector", "GradeRule", "GradeRules"]

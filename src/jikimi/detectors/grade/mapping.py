@@ -13,6 +13,11 @@ docs/grading.md)::
 Each grade above ``normal`` lists detector labels and a minimum score; the most
 severe grade with a region that qualifies wins. Keys left out keep their
 defaults, so a file may change one threshold without restating the labels.
+
+``[grade.context]`` is the second stage's row (see ``context.py``): a region
+that the detector had to check in context (an exposed body part with no face
+or other body part in the picture) counts only when its ``context_score``
+reaches ``min_score``; ``min_score = 0`` turns the second stage off.
 """
 
 from __future__ import annotations
@@ -67,6 +72,26 @@ DEFAULT_SUGGESTIVE = GradeRule(
 )
 
 
+class ContextRule(BaseModel):
+    """The second stage's row: from what context score a checked region counts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_score: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="A region with a context score counts when the score is >= this value.",
+    )
+
+    def counts(self, region: Region) -> bool:
+        """Unchecked regions always count; checked ones from ``min_score``."""
+        return region.context_score is None or region.context_score >= self.min_score
+
+
+DEFAULT_CONTEXT = ContextRule(min_score=0.10)
+"""Every benign photo measured scored <= 0.044 (bench.benign; docs/grading.md)."""
+
+
 class GradeRules(BaseModel):
     """The whole table. Build from the rules file with :meth:`from_dict`."""
 
@@ -75,6 +100,7 @@ class GradeRules(BaseModel):
     suggestive: GradeRule = DEFAULT_SUGGESTIVE
     adult: GradeRule = DEFAULT_ADULT
     obscene: GradeRule = DEFAULT_OBSCENE
+    context: ContextRule = DEFAULT_CONTEXT
 
     @classmethod
     def from_dict(cls, table: Mapping[str, Any]) -> GradeRules:
@@ -93,7 +119,7 @@ class GradeRules(BaseModel):
             if not isinstance(row, Mapping):
                 raise ConfigError(f"[grade.{key}] must be a table with labels and min_score")
             base = getattr(defaults, key, None)
-            start = base.model_dump() if isinstance(base, GradeRule) else {}
+            start = base.model_dump() if isinstance(base, GradeRule | ContextRule) else {}
             merged[key] = {**start, **row}
         try:
             return cls.model_validate(merged)
@@ -108,20 +134,24 @@ class GradeRules(BaseModel):
         return row
 
     def grade(self, regions: Sequence[Region]) -> Grade:
-        """The most severe grade any region qualifies for; every region is kept.
+        """The most severe grade any counting region qualifies for; every region is kept.
 
+        A region counts unless the second stage checked it and its context score
+        is below ``context.min_score``; it is still listed in ``regions``.
         ``score`` is the highest score among the regions that set the grade. For
-        ``normal`` it is ``1 - `` the highest score of any region whose label is in
-        the table (a near miss below its threshold), or 1.0 when there is none.
+        ``normal`` it is ``1 - `` the highest score of any counting region whose
+        label is in the table (a near miss below its threshold), or 1.0 when there
+        is none.
         """
         kept = tuple(regions)
+        counting = [r for r in kept if self.context.counts(r)]
         for label in _SEVERE_FIRST:
             row = self.rule(label)
-            hits = row.hits(kept) if row is not None else []
+            hits = row.hits(counting) if row is not None else []
             if hits:
                 return Grade(label=label, score=max(r.score for r in hits), regions=kept)
         graded = self.suggestive.labels | self.adult.labels | self.obscene.labels
-        near = [r.score for r in kept if r.label in graded]
+        near = [r.score for r in counting if r.label in graded]
         return Grade(label=GradeLabel.NORMAL, score=1.0 - max(near, default=0.0), regions=kept)
 
 
@@ -139,7 +169,9 @@ def _clause(kind: str, loc: tuple[int | str, ...], value: Any, msg: str) -> str:
     if kind == "frozen_set_type":
         return f"{where}: must be a list of detector labels"
     if kind == "extra_forbidden" and len(loc) == 1:
-        return f"{where}: unknown grade (grades: suggestive, adult, obscene)"
+        return f"{where}: unknown grade (grades: suggestive, adult, obscene; and context)"
+    if kind == "extra_forbidden" and loc[0] == "context":
+        return f"{where}: unknown key (keys: min_score)"
     if kind == "extra_forbidden":
         return f"{where}: unknown key (keys: labels, min_score)"
     return f"{where}: {msg}"

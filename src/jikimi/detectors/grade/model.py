@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -44,6 +44,9 @@ from jikimi.config import Settings
 from jikimi.errors import ConfigError, ModelUnavailable
 from jikimi.media.picture import RGB, Picture
 from jikimi.model import Region
+
+if TYPE_CHECKING:
+    from jikimi.detectors.grade.context import ContextClassifier
 
 Boxes = NDArray[np.float64]
 """N x 4 boxes ``[x, y, w, h]`` (top-left corner, width, height), pixels."""
@@ -159,10 +162,7 @@ def _open_model(path: Path, input_size: int, threads: int) -> _Model:
         )
     import onnxruntime as ort  # heavy: imported when a model is first needed
 
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    if threads > 0:
-        options.intra_op_num_threads = threads
+    options = session_options(ort, threads)
     try:
         session = ort.InferenceSession(
             str(path), sess_options=options, providers=["CPUExecutionProvider"]
@@ -171,6 +171,24 @@ def _open_model(path: Path, input_size: int, threads: int) -> _Model:
         raise ModelUnavailable(f"grade model {path} is not a loadable ONNX model: {exc}") from exc
     max_batch = _check_signature(session, path, input_size)
     return _Model(session, session.get_inputs()[0].name, path, max_batch)
+
+
+def session_options(ort: Any, threads: int) -> Any:
+    """onnxruntime options for a CPU session with ``threads`` intra-op threads (0 = all cores).
+
+    The thread count is always explicit and the pool never spins. With 0,
+    onnxruntime pins one thread per core and busy-waits between operators,
+    which is fastest on an idle machine and slowest on a busy one: on the
+    shared 2-core machine, one 320 x 320 inference took 290-360 ms with the
+    defaults (NudeNet's) and 120-230 ms with two unpinned, non-spinning threads
+    at the same moment (docs/grading.md, "Speed").
+    """
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads if threads > 0 else _available_cores()
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
 
 
 def _check_signature(session: Any, path: Path, input_size: int) -> int:
@@ -388,6 +406,7 @@ class GradeDetector:
         input_size: int = 320,
         threads: int = 0,
         batch_size: int = 4,
+        context: bool = True,
     ) -> None:
         if input_size < STRIDES[-1] or input_size % STRIDES[-1]:
             raise ConfigError(
@@ -399,6 +418,7 @@ class GradeDetector:
         self.input_size = input_size
         self.threads = threads
         self.batch_size = batch_size
+        self.context = context
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GradeDetector:
@@ -414,6 +434,8 @@ class GradeDetector:
         self._model(self.threads)
         if self.workers > 1:
             self._model(1)
+        if self.context:
+            self._context().load()
 
     def detect(self, pictures: Sequence[Picture]) -> list[tuple[Region, ...]]:
         """Regions for each picture, in order; boxes in original-image pixels.
@@ -425,18 +447,48 @@ class GradeDetector:
         against 17-23 ms per image; 23 against 49 ms when other processes were
         busy), as no thread waits for a descheduled sibling inside a convolution,
         and decoding overlaps inference (docs/grading.md, "Speed").
+
+        With ``context`` (the default), each lone exposed region then gets a
+        ``context_score`` from the second stage (``context.py``); no region is
+        removed or changed otherwise.
         """
         if not pictures:
             return []
         workers = min(self.workers, len(pictures))
         if workers == 1:
-            return self._run(self._model(self.threads), pictures)
-        model = self._model(1)
-        size = min(self.batch_size, model.max_batch, -(-len(pictures) // workers))
-        chunks = list(_chunks(pictures, size))
-        with ThreadPoolExecutor(workers, thread_name_prefix="jikimi-grade") as pool:
-            done = pool.map(lambda chunk: self._run(model, chunk), chunks)
-            return [regions for chunk_regions in done for regions in chunk_regions]
+            found = self._run(self._model(self.threads), pictures)
+        else:
+            model = self._model(1)
+            size = min(self.batch_size, model.max_batch, -(-len(pictures) // workers))
+            chunks = list(_chunks(pictures, size))
+            with ThreadPoolExecutor(workers, thread_name_prefix="jikimi-grade") as pool:
+                done = pool.map(lambda chunk: self._run(model, chunk), chunks)
+                found = [regions for chunk_regions in done for regions in chunk_regions]
+        return self._in_context(pictures, found) if self.context else found
+
+    def _in_context(
+        self, pictures: Sequence[Picture], found: list[tuple[Region, ...]]
+    ) -> list[tuple[Region, ...]]:
+        """The second stage: a context score on each lone exposed region (context.py).
+
+        Runs only for pictures that have one; their pixels come from the
+        Picture's cache (the decode the detector just used).
+        """
+        from jikimi.detectors.grade.context import lone  # context.py imports this module
+
+        out = list(found)
+        for i, (picture, regions) in enumerate(zip(pictures, found, strict=True)):
+            if any(lone(r, regions) for r in regions):
+                width, height = picture.media.width, picture.media.height
+                rgb = picture.rgb(min_side=decode_min_side(width, height, self.input_size))
+                scale = (rgb.shape[1] / width, rgb.shape[0] / height)
+                out[i] = self._context().annotate(rgb, scale, regions)
+        return out
+
+    def _context(self) -> ContextClassifier:
+        from jikimi.detectors.grade.context import ContextClassifier
+
+        return ContextClassifier(threads=self.threads)
 
     @property
     def workers(self) -> int:

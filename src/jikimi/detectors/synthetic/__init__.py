@@ -9,6 +9,7 @@ Each kind of evidence has its own checker behind one interface
     Picture ─► c2pa               signed C2PA assertion        strong / moderate
             ─► xmp_source_type    IPTC DigitalSourceType        strong / moderate / weak
             ─► generator_metadata generation record, tool name  strong / moderate
+            ─► stealth_metadata   record in the pixels' low bits strong / moderate
             ─► watermark          SD invisible watermark        weak
             ─► Synthetic(label, evidence)
 
@@ -31,6 +32,7 @@ from jikimi.config import Settings
 from jikimi.detectors.synthetic.base import Checker
 from jikimi.detectors.synthetic.c2pa import C2paChecker
 from jikimi.detectors.synthetic.generators import GeneratorMetadataChecker
+from jikimi.detectors.synthetic.stealth import StealthMetadataChecker
 from jikimi.detectors.synthetic.watermark import WatermarkChecker
 from jikimi.detectors.synthetic.xmp import XmpSourceTypeChecker
 from jikimi.errors import ConfigError
@@ -45,6 +47,7 @@ CHECKERS: Final[tuple[type[Checker], ...]] = (
     C2paChecker,
     XmpSourceTypeChecker,
     GeneratorMetadataChecker,
+    StealthMetadataChecker,
     WatermarkChecker,
 )
 """Every checker, in the order their evidence is listed (strongest kinds first)."""

@@ -4,7 +4,14 @@ Generators that sign their output (OpenAI, Adobe Firefly, Google, Microsoft,
 ...) write a C2PA manifest whose ``c2pa.actions`` assertion says how the image
 came to be; a ``digitalSourceType`` of ``trainedAlgorithmicMedia`` (or
 ``compositeWithTrainedAlgorithmicMedia`` for AI edits of a real picture) is
-the tool's own, signed statement that AI made it.
+the tool's own, signed statement that AI made it. Not every generator writes
+one, so two more declarations count (see :class:`Basis`): an assertion whose
+label declares AI (Adobe Firefly's ``com.adobe.generative-ai``), and an AI
+generator's signed identity, as claim generator of a manifest that made or
+changed the content (Microsoft Image Creator) or as the software agent of a
+content action (generative fill: ``c2pa.placed`` by Firefly). Permissions
+about training on the asset (CAWG ``training-mining``) never count, and
+``algorithmicMedia`` (no trained model) is reported as its own, non-AI kind.
 
 How much that statement weighs depends on validation (``docs/synthetic.md``):
 
@@ -28,14 +35,16 @@ import functools
 import io
 import json
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any, Final
 
 import c2pa
 
 from jikimi.detectors.synthetic.base import Checker, SourceType, clean_text, parse_source_type
+from jikimi.detectors.synthetic.generators import KNOWN_GENERATORS
 from jikimi.media.picture import Picture
 from jikimi.model import Evidence, EvidenceKind, Strength
 
@@ -61,14 +70,61 @@ class Validation(StrEnum):
     INVALID = "Invalid"
 
 
+class Basis(IntEnum):
+    """What a declaration rests on, most explicit first (the order evidence is chosen in)."""
+
+    SOURCE = 0  # digitalSourceType trainedAlgorithmicMedia / compositeWith...
+    ASSERTION = 1  # an assertion that declares AI by its label (com.adobe.generative-ai)
+    TOOL = 2  # the claim generator or an action's software agent is an AI generator
+    ALGORITHMIC = 3  # digitalSourceType algorithmicMedia: not AI, reported on its own
+
+
 @dataclass(frozen=True)
 class Declaration:
-    """An AI source type found in one manifest."""
+    """A declaration of AI generation found in one manifest."""
 
-    source_type: SourceType
+    what: str
+    basis: Basis
     active: bool
     generator: str | None
     agent: str | None
+
+
+AI_ASSERTIONS: Final[Mapping[str, str]] = {
+    "com.adobe.generative-ai": "Adobe's declaration of generative-AI output",
+}
+"""Assertion labels that declare AI generation by themselves. CAWG and C2PA
+``training-mining`` assertions are *permissions* about training on the asset
+(``cawg.ai_generative_training: notAllowed``), not generation, and never count."""
+
+NON_CONTENT_ACTIONS: Final = frozenset(
+    {
+        "c2pa.opened",
+        "c2pa.published",
+        "c2pa.converted",
+        "c2pa.transcoded",
+        "c2pa.repackaged",
+        "c2pa.redacted",
+        "c2pa.removed",
+        "c2pa.watermarked",
+        "c2pa.edited.metadata",
+    }
+)
+"""Actions that do not make or change the pictured content."""
+
+C2PA_GENERATORS: Final[tuple[tuple[str, re.Pattern[str]], ...]] = tuple(
+    (name, re.compile(pattern, re.IGNORECASE))
+    for name, pattern in (
+        (
+            "Microsoft Image Creator",
+            r"\bmicrosoft\s+responsible\s+ai\b|\bimage\s+creator\s+from\s+(?:microsoft\s+)?designer\b"
+            r"|\bbing\s+image\s+creator\b",
+        ),
+        ("Amazon Titan", r"\btitan\s+image\s+generator\b|\bamazon\s+nova\s+canvas\b"),
+    )
+)
+"""Generators as they name themselves in C2PA claims (with
+:data:`~jikimi.detectors.synthetic.generators.KNOWN_GENERATORS`)."""
 
 
 class C2paChecker(Checker):
@@ -152,29 +208,40 @@ def _failure_codes(results: Any) -> list[str]:
 def _evidence(
     store: dict[str, Any], state: Validation, failures: list[str]
 ) -> tuple[Evidence, ...]:
-    """One evidence item: the strongest declaration in the store, if any."""
+    """One evidence item: the strongest AI declaration in the store, else ``algorithmicMedia``."""
     declarations = list(_declarations(store))
-    if not declarations:
-        return ()
-    best = min(declarations, key=lambda d: (not d.active, d.source_type is SourceType.ALGORITHMIC))
+    validation = _describe_validation(state, failures, _signer(store))
+    ai = [d for d in declarations if d.basis is not Basis.ALGORITHMIC]
+    if not ai:
+        if not declarations:
+            return ()
+        best = min(declarations, key=lambda d: not d.active)
+        return (
+            Evidence(
+                kind=EvidenceKind.ALGORITHMIC_MEDIA,
+                strength=Strength.WEAK,
+                detail=f"{_sentence(best)}; {validation}",
+            ),
+        )
+    best = min(ai, key=lambda d: (not d.active, d.basis))
     # A valid claim by the image's own manifest is strong; a broken binding
-    # (edited after signing, tampered) or a claim about an ingredient is not.
+    # (edited after signing, tampered, an invalid certificate) or a claim about
+    # an ingredient is not. Trust changes the strength, never whether it counts.
     sound = best.active and state is not Validation.INVALID
-    strength = Strength.STRONG if sound else Strength.MODERATE
-    where = "C2PA manifest" if best.active else "C2PA manifest of an ingredient"
-    by = f" by '{best.generator}'" if best.generator else ""
-    agent = f", action by '{best.agent}'" if best.agent and best.agent != best.generator else ""
     return (
         Evidence(
             kind=EvidenceKind.C2PA,
-            strength=best.source_type.strength(strength),
-            detail=(
-                f"{where}{by} declares digitalSourceType {best.source_type.value} "
-                f"({best.source_type.meaning}){agent}; "
-                f"{_describe_validation(state, failures, _signer(store))}"
-            ),
+            strength=Strength.STRONG if sound else Strength.MODERATE,
+            detail=f"{_sentence(best)}; {validation}",
         ),
     )
+
+
+def _sentence(d: Declaration) -> str:
+    where = "C2PA manifest" if d.active else "C2PA manifest of an ingredient"
+    by = f" by '{d.generator}'" if d.generator else ""
+    agent = f", action by '{d.agent}'" if d.agent and d.agent != d.generator else ""
+    return f"{where}{by} {d.what}{agent}"
 
 
 def _describe_validation(state: Validation, failures: list[str], signer: str | None) -> str:
@@ -210,18 +277,117 @@ def _manifests(store: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _declarations(store: dict[str, Any]) -> Iterator[Declaration]:
-    """AI source types declared by any manifest in the store."""
+    """AI (and ``algorithmicMedia``) declarations made by any manifest in the store."""
     active_label = str(store.get("active_manifest"))
     for label, manifest in _manifests(store).items():
+        active = label == active_label
         generator = _generator(manifest)
         assertions = manifest.get("assertions")
         if not isinstance(assertions, list):
             continue
+        assertions = [a for a in assertions if isinstance(a, dict)]
         for assertion in assertions:
-            if not isinstance(assertion, dict):
-                continue
             for source_type, agent in _source_types(assertion.get("data"), None, 0):
-                yield Declaration(source_type, label == active_label, generator, agent)
+                basis = Basis.ALGORITHMIC if source_type is SourceType.ALGORITHMIC else Basis.SOURCE
+                what = f"declares digitalSourceType {source_type.value} ({source_type.meaning})"
+                yield Declaration(what, basis, active, generator, agent)
+        yield from _ai_assertions(assertions, active, generator)
+        yield from _ai_tools(manifest, assertions, active, generator)
+
+
+def _ai_assertions(
+    assertions: list[dict[str, Any]], active: bool, generator: str | None
+) -> Iterator[Declaration]:
+    """Assertions whose label itself declares AI generation (Adobe Firefly's, 2023 on)."""
+    for assertion in assertions:
+        label = _bare_label(assertion.get("label"))
+        meaning = AI_ASSERTIONS.get(label)
+        if meaning is not None:
+            what = f"carries the assertion '{label}' ({meaning}), without a digitalSourceType"
+            yield Declaration(what, Basis.ASSERTION, active, generator, None)
+
+
+def _ai_tools(
+    manifest: dict[str, Any], assertions: list[dict[str, Any]], active: bool, generator: str | None
+) -> Iterator[Declaration]:
+    """An AI generator that signed the claim, or that performed an action on the content.
+
+    Microsoft's Image Creator and early Firefly signed their output without a
+    digitalSourceType: the signed identity of the tool is the declaration. The
+    claim generator counts when its manifest records a content action (it made
+    or changed the pixels); a ``softwareAgent`` counts on any content action
+    (generative fill is ``c2pa.placed`` by Firefly inside a Photoshop manifest).
+    """
+    actions = [a for a in _actions(assertions) if a.get("action") not in NON_CONTENT_ACTIONS]
+    for step in actions:
+        agent = _agent(step.get("softwareAgent"))
+        named = ai_generator(agent) if agent else None
+        if named is not None:
+            action = clean_text(str(step.get("action")), 40)
+            what = (
+                f"records action {action} by '{agent}' (the AI generator {named}), "
+                "without a digitalSourceType"
+            )
+            yield Declaration(what, Basis.TOOL, active, generator, None)
+            return
+    for name in _generator_names(manifest):
+        named = ai_generator(name)
+        if named is not None and actions:
+            first = clean_text(str(actions[0].get("action")), 40)
+            shown = clean_text(name, 60)
+            what = (
+                f"was signed for the AI generator {named} (claim generator '{shown}', "
+                f"action {first}), without a digitalSourceType"
+            )
+            agent = _agent(actions[0].get("softwareAgent"))
+            yield Declaration(what, Basis.TOOL, active, None, agent)
+            return
+
+
+def _actions(assertions: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The steps of every ``c2pa.actions`` / ``c2pa.actions.v2`` assertion."""
+    for assertion in assertions:
+        if _bare_label(assertion.get("label")) != "c2pa.actions":
+            continue
+        data = assertion.get("data")
+        steps = data.get("actions") if isinstance(data, dict) else None
+        for step in steps if isinstance(steps, list) else ():
+            if isinstance(step, dict):
+                yield step
+
+
+def _bare_label(label: Any) -> str:
+    """An assertion label without its version (``.v2``) or instance (``__1``) suffix."""
+    return _LABEL_SUFFIX.sub("", str(label or ""))
+
+
+_LABEL_SUFFIX: Final = re.compile(r"(?:\.v\d+)?(?:__\d+)?$")
+
+
+def ai_generator(text: str) -> str | None:
+    """The AI generator named by a C2PA claim generator or software agent, or None.
+
+    Claim generators are written ``Name_With_Underscores/1.0 lib/0.1``: underscores
+    count as spaces. Only generator names count, never editors or cameras.
+    """
+    head = text[:_NAME_MAX_CHARS].replace("_", " ")
+    for name, pattern in (*C2PA_GENERATORS, *KNOWN_GENERATORS):
+        if pattern.search(head):
+            return name
+    return None
+
+
+_NAME_MAX_CHARS: Final = 300
+
+
+def _generator_names(manifest: dict[str, Any]) -> Iterator[str]:
+    info = manifest.get("claim_generator_info")
+    for item in info if isinstance(info, list) else ():
+        if isinstance(item, dict) and isinstance(item.get("name"), str):
+            yield item["name"]
+    generator = manifest.get("claim_generator")
+    if isinstance(generator, str):
+        yield generator
 
 
 def _source_types(

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -159,8 +159,44 @@ def automatic1111(metadata: Metadata) -> Finding | None:
 _FACE_NODE: Final = re.compile(r"faceswap|reactor|roop|instantid|pulid|faceid", re.IGNORECASE)
 
 
+_COMFY_PREFIX: Final = re.compile(r"\s{0,8}(prompt|workflow)\s{0,8}:\s{0,8}(?=\{)", re.IGNORECASE)
+"""``prompt:{...}`` (ComfyUI's WebP EXIF) or ``Prompt: {...}`` (save-image-extended's JPEG)."""
+
+_COMFY_TAGS: Final = ("Make", "Model", "ImageDescription", "UserComment", "Artist", "Copyright")
+"""EXIF tags where ComfyUI and its third-party save nodes put a graph."""
+
+
+def _comfy_graphs(metadata: Metadata) -> Iterator[tuple[Field, Any]]:
+    """Every place a ComfyUI graph may be, with the parsed (or still textual) graph.
+
+    - PNG text ``prompt`` / ``workflow`` (ComfyUI's own SaveImage);
+    - EXIF tags ``prompt:{...}`` / ``workflow:{...}`` (ComfyUI's WebP: Make, Model;
+      save-image-extended's JPEG: ImageDescription ``Workflow: {...}``, Make
+      ``Prompt: {...}``), in any case, with or without a space;
+    - a JSON envelope ``{"prompt": ..., "workflow": ...}`` in EXIF UserComment or
+      a parameters text (SaveImage+ and other JPEG/WebP savers).
+    """
+    for key in ("prompt", "workflow"):
+        field = _text(metadata, key)
+        if field is not None:
+            yield field, field.value
+    for tag in _COMFY_TAGS:
+        field = _exif(metadata, tag)
+        match = _COMFY_PREFIX.match(field.value) if field is not None else None
+        if field is not None and match is not None:
+            yield field, field.value[match.end() :]
+    for field in (*_parameter_fields(metadata), _exif(metadata, "ImageDescription")):
+        envelope = _json_object(field.value) if field is not None else None
+        if field is None or envelope is None:
+            continue
+        for key in ("prompt", "workflow"):
+            part = envelope.get(key)
+            if isinstance(part, dict | str):
+                yield field, part
+
+
 def _comfy_nodes(metadata: Metadata) -> tuple[list[Field], list[dict[str, Any]]]:
-    """ComfyUI graphs: PNG ``prompt``/``workflow``, or WebP EXIF ``prompt:``/``workflow:``.
+    """ComfyUI graphs found by :func:`_comfy_graphs`.
 
     Returns the fields that hold a graph and the nodes to describe: those of the
     API graph when there is one (it carries the inputs: model names), else the
@@ -169,18 +205,14 @@ def _comfy_nodes(metadata: Metadata) -> tuple[list[Field], list[dict[str, Any]]]
     fields: list[Field] = []
     api: list[dict[str, Any]] = []
     workflow: list[dict[str, Any]] = []
-    candidates = [_text(metadata, "prompt"), _text(metadata, "workflow")]
-    for tag in ("Make", "Model", "ImageDescription"):
-        field = _exif(metadata, tag)
-        if field is not None and field.value.startswith(("prompt:", "workflow:")):
-            candidates.append(Field(field.where, field.value.partition(":")[2]))
-    for field in candidates:
-        graph = _json_object(field.value) if field is not None else None
-        if field is None or graph is None:
+    for field, value in _comfy_graphs(metadata):
+        graph = value if isinstance(value, dict) else _json_object(value)
+        if graph is None:
             continue
         found_api, found_workflow = _api_nodes(graph), _workflow_nodes(graph)
         if found_api or found_workflow:
-            fields.append(field)
+            if field not in fields:
+                fields.append(field)
             api = api or found_api
             workflow = workflow or found_workflow
     return fields, api or workflow
@@ -281,9 +313,13 @@ _NOVELAI_KEYS: Final = frozenset({"uc", "noise_schedule", "signed_hash", "n_samp
 
 def novelai(metadata: Metadata) -> Finding | None:
     """NovelAI: ``Software: NovelAI`` with ``Source`` and a ``Comment`` JSON."""
-    software = _text(metadata, "Software")
-    comment = _text(metadata, "Comment")
+    # PNG text chunks; the WebP export puts the same in EXIF Software / UserComment.
+    software = _text(metadata, "Software") or _exif(metadata, "Software")
+    comment = _text(metadata, "Comment") or _exif(metadata, "UserComment")
     params = _json_object(comment.value) if comment is not None else None
+    inner = params.get("Comment") if params is not None else None
+    if isinstance(inner, str):  # the WebP's UserComment: every PNG chunk as one JSON object
+        params = _json_object(inner) or params
     by_name = software is not None and software.value.strip().lower() == "novelai"
     by_params = params is not None and len(_NOVELAI_KEYS & params.keys()) >= 2
     if not (by_name or by_params):
@@ -503,8 +539,7 @@ class GeneratorMetadataChecker(Checker):
 
     def check(self, picture: Picture) -> tuple[Evidence, ...]:
         metadata = picture.metadata
-        findings = [f for f in (r(metadata) for r in self.records) if f is not None]
-        best = max(findings, key=lambda f: _STRENGTHS.index(f.strength), default=None)
+        best = strongest(r(metadata) for r in self.records)
         if best is None:
             best = self.names(metadata)
         if best is None:
@@ -517,3 +552,9 @@ class GeneratorMetadataChecker(Checker):
 
 
 _STRENGTHS: Final = (Strength.WEAK, Strength.MODERATE, Strength.STRONG)
+
+
+def strongest(findings: Iterable[Finding | None]) -> Finding | None:
+    """The strongest finding (the first on ties), or None."""
+    found = [f for f in findings if f is not None]
+    return max(found, key=lambda f: _STRENGTHS.index(f.strength), default=None)

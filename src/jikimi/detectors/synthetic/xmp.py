@@ -188,7 +188,11 @@ class XmpSourceTypeChecker(Checker):
             how, strength = "", Strength.STRONG
         return tuple(
             Evidence(
-                kind=EvidenceKind.IPTC_SOURCE_TYPE,
+                kind=(
+                    EvidenceKind.ALGORITHMIC_MEDIA
+                    if source_type is SourceType.ALGORITHMIC
+                    else EvidenceKind.IPTC_SOURCE_TYPE
+                ),
                 strength=source_type.strength(strength),
                 detail=(
                     f"XMP {clean_text(name, 100)} declares {source_type.value} "

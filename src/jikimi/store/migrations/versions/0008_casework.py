@@ -1,7 +1,7 @@
 """Casework: hosts, cases, items, notices, sources, the audit chain and the outbox.
 
 Revision ID: 0008
-Revises: 0003 (re-chained at merge onto the newest revision before it)
+Revises: 0006
 Create Date: 2026-12-01
 
 Written out in full: it must keep meaning what it meant.
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0003"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
