@@ -101,6 +101,7 @@ class Item(_Frozen):
         """Notified, past the deadline, and not yet confirmed gone."""
         return (
             self.status in (ItemStatus.NOTIFIED, ItemStatus.REAPPEARED)
+            and self.removed_at is None  # a re-upload's old URL is gone; its new notice counts
             and self.deadline_at is not None
             and datetime.now(UTC) > self.deadline_at
         )

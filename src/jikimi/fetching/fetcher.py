@@ -12,7 +12,9 @@ body is streamed and cut off past ``max_bytes``, and the whole fetch has a deadl
 
 from __future__ import annotations
 
+import functools
 import socket
+import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -153,13 +155,20 @@ class _GuardedBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
+@functools.cache
+def _ssl_context(verify: bool) -> ssl.SSLContext:
+    """One TLS context per process (loading the CA store takes a fifth of a second)."""
+    return httpx.create_ssl_context(verify=verify, trust_env=False)
+
+
 class _GuardedTransport(httpx.HTTPTransport):
     """httpx's transport over a connection pool that uses the guarded backend."""
 
     def __init__(self, backend: _GuardedBackend, verify: bool = True) -> None:
-        super().__init__(trust_env=False, verify=verify)
+        context = _ssl_context(verify)
+        super().__init__(trust_env=False, verify=context)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify, trust_env=False),
+            ssl_context=context,
             max_connections=4,
             network_backend=backend,
         )

@@ -105,7 +105,7 @@ def was_overdue(item: Item, at: datetime) -> bool:
     """Its deadline passed before it was removed (or passed and it is still up)."""
     if item.deadline_at is None:
         return False
-    if item.removed_at is not None and item.status not in STILL_UP:
+    if item.removed_at is not None:  # a re-upload is a new copy: this URL went when it went
         return item.removed_at > item.deadline_at
     return item.status in STILL_UP and at > item.deadline_at
 
@@ -121,7 +121,7 @@ def figures(host: str, name: str, items: Sequence[Item], at: datetime) -> HostFi
         host_name=name,
         requested=len(items),
         removed=sum(1 for i in items if i.removed_at is not None),
-        still_up=sum(1 for i in items if i.status in STILL_UP),
+        still_up=sum(1 for i in items if i.status in STILL_UP and i.removed_at is None),
         reappeared=sum(1 for i in items if i.reappeared_at is not None),
         overdue=sum(1 for i in items if was_overdue(i, at)),
         median_hours_to_removal=round(statistics.median(removal), 2) if removal else None,
@@ -215,7 +215,11 @@ class CaseReports:
         at = self.clock()
         with self.store.session() as s:
             items = repo.list_items(s, principal.tenant_id, statuses=STILL_UP)
-        late = [i for i in items if i.deadline_at is not None and at > i.deadline_at]
+        late = [
+            i
+            for i in items
+            if i.removed_at is None and i.deadline_at is not None and at > i.deadline_at
+        ]
         return sorted(late, key=lambda i: (i.deadline_at or at, i.id))
 
     def victim_status(self, number: str, pin: str, client: str) -> VictimView:

@@ -375,4 +375,16 @@ def mark_delivered(
                 at=at,
                 not_before=at + timedelta(hours=1),
             )
+            # and one just before the deadline, so that a removal is known to have
+            # come in time (or not) whatever the schedule's steps; the schedule
+            # goes on from there (its next key is already queued)
+            outbox.enqueue(
+                s,
+                tenant_id=tenant_id,
+                kind="recheck",
+                key=f"recheck:{item_id}:{notice_id}:deadline",
+                payload={"item": item_id, "notice": notice_id, "n": 0, "at_deadline": True},
+                at=at,
+                not_before=deadline - timedelta(minutes=5),
+            )
     return notice
