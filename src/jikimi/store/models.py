@@ -369,6 +369,3 @@ class PersonEventRow(Base):
     actor: Mapped[str] = mapped_column(ID)
     at: Mapped[datetime]
     detail: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
-
-
-from jikimi.store import case_models as _case_models  # noqa: E402,F401  (the casework tables join the metadata)
