@@ -15,7 +15,7 @@ nothing about them leaks), and runs in its own transaction::
     record = banks.import_file(principal, "KCSC_TAKEDOWNS", open("hashes.csv", "rb"))
     record = banks.import_file(..., resume=True)   # after a crash: go on where it stopped
 
-Additions to, and deviations from, the issue-3 contract (``/tmp/issue3-spec.md``):
+What the bank service's signatures mean beyond their names:
 
 - ``BankService(store, *, settings=None, listener=None)``: ``settings`` gives
   the media limits for ``add_media_entry``; ``listener`` (a
