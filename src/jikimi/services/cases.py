@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import hashlib
 import re
 import secrets
@@ -292,7 +293,7 @@ class CaseService:
         """The case with this number and PIN, or ``None`` (no hint which one was wrong)."""
         with self.store.session() as s:
             found = repo.get_case_by_number(s, number.strip())
-        pin_hash = found[1] if found is not None else _DUMMY_PIN_HASH
+        pin_hash = found[1] if found is not None else _dummy_pin_hash()
         try:
             self._hasher.verify(pin_hash, pin.strip())
         except (VerifyMismatchError, InvalidHashError):
@@ -513,7 +514,13 @@ class CaseService:
 
 _LANG_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8}){0,3}$")
 
-_DUMMY_PIN_HASH = PasswordHasher().hash("jikimi: no such case")
+
+@functools.cache
+def _dummy_pin_hash() -> str:
+    """Hashed once, on first use (not at import)."""
+    return PasswordHasher().hash("jikimi: no such case")
+
+
 """Verified against when a case number is unknown, so timing does not tell the two apart."""
 
 
