@@ -22,12 +22,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jikimi import pipeline
 from jikimi.config import Settings
 from jikimi.detectors.grade.model import GradeDetector
 from jikimi.media import Picture
 from jikimi.model import BankKind, GradeLabel, Match, Region, Signal, SignalKind, Verdict
 from jikimi.pipeline import INTERNAL_ERROR, Item, Scanner
+from jikimi.pipeline import scanner as pipeline
 
 SAMPLES = Path(str(resources.files("jikimi.data").joinpath("samples")))
 EXTREME_SIZES = [(1, 1281), (2000, 2), (1, 30000), (30000, 1)]

@@ -41,7 +41,7 @@ from jikimi.model import (
     Verdict,
 )
 from jikimi.pipeline import Item, Scanner
-from jikimi.pipeline_video import Sampling, VideoOptions
+from jikimi.pipeline.video import Sampling, VideoOptions
 from jikimi.signals.distance import hamming_hex
 from jikimi.signals.vpdq import parse_vpdq
 

@@ -22,7 +22,7 @@ from jikimi.model import (
     Strength,
     Synthetic,
 )
-from jikimi.policy import Policy, load_rules
+from jikimi.pipeline.policy import Policy, load_rules
 
 NONE = Synthetic.from_evidence([])
 WEAK = Synthetic.from_evidence(

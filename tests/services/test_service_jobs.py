@@ -30,7 +30,7 @@ from jikimi.domain import Job, JobState, Principal, Role
 from jikimi.errors import EmptyMedia, Forbidden, NotFound
 from jikimi.model import MediaKind
 from jikimi.pipeline import INTERNAL_ERROR, Matcher
-from jikimi.pipeline_video import VideoScanner
+from jikimi.pipeline.video import VideoScanner
 from jikimi.services._common import now
 from jikimi.services.jobs import INTERRUPTED, MEDIA_MISSING, JobService
 from jikimi.services.matching import MatchService

@@ -277,7 +277,7 @@ class BankService:
         # Imported here: decoding pulls in Pillow/pdqhash (and PyAV), which only this path needs.
         from jikimi.media import load, sniff
         from jikimi.media.sniff import FileFormat
-        from jikimi.pipeline_video import is_animation
+        from jikimi.pipeline.video import is_animation
         from jikimi.signals import PdqSignal
 
         sniffed = sniff(data)

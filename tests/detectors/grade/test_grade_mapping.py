@@ -18,7 +18,7 @@ from jikimi.detectors.grade import LABELS, DetectorLabel, GradeDetector, GradeRu
 from jikimi.errors import ConfigError
 from jikimi.media import Picture
 from jikimi.model import Grade, GradeLabel, Region
-from jikimi.policy import load_rules
+from jikimi.pipeline.policy import load_rules
 
 NORMAL, SUGGESTIVE = GradeLabel.NORMAL, GradeLabel.SUGGESTIVE
 ADULT, OBSCENE = GradeLabel.ADULT, GradeLabel.OBSCENE

@@ -32,7 +32,7 @@ from jikimi.config import Settings
 from jikimi.errors import JikimiError
 from jikimi.media import MediaLimits, Sniffed, load, sniff
 from jikimi.model import MediaKind, Verdict
-from jikimi.pipeline_video import ANIMATIONS, is_animation
+from jikimi.pipeline.video import ANIMATIONS, is_animation
 
 router = APIRouter(prefix="/v1", tags=["scan"])
 

@@ -1,7 +1,7 @@
 """Grade over time: per-frame grades of a video → the video's grade and its segments.
 
 A video is graded by grading sampled frames as still images (one a second, plus the
-first frame of each new shot, see :mod:`jikimi.pipeline_video`). This module turns
+first frame of each new shot, see :mod:`jikimi.pipeline.video`). This module turns
 those per-frame grades into one :class:`~jikimi.model.Grade`; it is pure (no model,
 no pixels), so a platform can re-aggregate stored frame grades under other rules.
 

@@ -8,7 +8,7 @@
               │                            ─► matcher (bank snapshot; optional)
               │                            ─► faces (enrolled persons; optional)
               │                            ─► policy ─► Verdict
-              └─► a video, or an animated GIF/WebP ─► pipeline_video:
+              └─► a video, or an animated GIF/WebP ─► pipeline.video:
                     vPDQ + MD5 + SHA-256, grade over time (segments, regions with t_s),
                     container provenance, faces in the graded frames (t_s)
                     ─► matcher (vPDQ) ─► policy ─► Verdict
@@ -64,8 +64,8 @@ from jikimi.model import (
     Synthetic,
     Verdict,
 )
-from jikimi.pipeline_video import VideoOptions, VideoScanner, is_animation
-from jikimi.policy import Policy, load_rules
+from jikimi.pipeline.policy import Policy, load_rules
+from jikimi.pipeline.video import VideoOptions, VideoScanner, is_animation
 from jikimi.signals import Md5Signal, PdqSignal
 
 log = logging.getLogger(__name__)
@@ -203,7 +203,7 @@ class Scanner:
     ) -> list[Verdict]:
         """Scan items together (the nudity model runs batched); order is kept.
 
-        Videos (and animated GIF/WebP) go through :mod:`jikimi.pipeline_video`, one
+        Videos (and animated GIF/WebP) go through :mod:`jikimi.pipeline.video`, one
         at a time after the still images; ``progress`` hears how far each has got.
         Returns one Verdict per item, always: no item's failure raises (see the
         module docstring), except what ``progress`` itself raises, which propagates.
