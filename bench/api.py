@@ -53,8 +53,7 @@ from bench.common import CACHE, emit, parse_args
 from bench.import_rows import make_csv
 from bench.pdq import make_large, skimage_photo
 from jikimi.config import Settings
-from jikimi.domain import BankCreate, EntryMeta, Role
-from jikimi.model import BankKind
+from jikimi.domain import BankCreate, BankKind, EntryMeta, Role
 from jikimi.services import BankService, KeyService, TenantService, read_rows
 from jikimi.store import Store, migrate
 

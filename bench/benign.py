@@ -36,9 +36,9 @@ from bench.grade import same
 from jikimi.config import Settings
 from jikimi.detectors.grade import GradeDetector, GradeRules
 from jikimi.detectors.grade.context import ContextClassifier, lone
+from jikimi.domain import GradeLabel, Region
 from jikimi.errors import MediaError
 from jikimi.media import MediaLimits, Picture, load
-from jikimi.model import GradeLabel, Region
 
 CORPUS = SHARED.parent / "corpus" / "benign" / "images"
 PACKAGE_DIRS = (

@@ -585,7 +585,7 @@ def _worker(seed: int, full_every: int) -> None:
 def _scanners() -> tuple[Any, Any]:
     from jikimi.config import Settings
     from jikimi.detectors.grade import GradeDetector
-    from jikimi.model import Region
+    from jikimi.domain import Region
     from jikimi.pipeline import Scanner
 
     class DecodeOnly(GradeDetector):

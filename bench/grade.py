@@ -37,8 +37,8 @@ from PIL import Image
 from bench.common import CACHE, SHARED, emit, interleaved, parse_args
 from jikimi.config import Settings
 from jikimi.detectors.grade import GradeDetector
+from jikimi.domain import Region
 from jikimi.media import MediaLimits, load
-from jikimi.model import Region
 
 SKIMAGE_PHOTOS = (
     "astronaut.png",

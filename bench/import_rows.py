@@ -31,8 +31,7 @@ import sqlalchemy as sa
 
 from bench.common import CACHE, emit, parse_args
 from jikimi.config import Settings
-from jikimi.domain import BankCreate, Change
-from jikimi.model import BankKind
+from jikimi.domain import BankCreate, BankKind, Change
 from jikimi.services import BankService, KeyService, TenantService, read_rows
 from jikimi.store import Store, migrate
 

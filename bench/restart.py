@@ -41,8 +41,7 @@ from bench.api import HOST, free_port, stop_server, wait_ready
 from bench.common import CACHE, emit, parse_args
 from bench.import_rows import make_csv
 from jikimi.config import Settings
-from jikimi.domain import BankCreate, Role
-from jikimi.model import BankKind
+from jikimi.domain import BankCreate, BankKind, Role
 from jikimi.services import BankService, KeyService, TenantService, read_rows
 from jikimi.services.matching import MatchService
 from jikimi.store import Store, migrate

@@ -466,8 +466,7 @@ def main() -> None:
     )
     from jikimi.config import Settings
     from jikimi.detectors.synthetic import SyntheticDetector
-    from jikimi.domain import BankCreate, BankUpdate, EntryMeta
-    from jikimi.model import BankKind, SignalKind
+    from jikimi.domain import BankCreate, BankKind, BankUpdate, EntryMeta, SignalKind
     from jikimi.pipeline import Scanner
     from jikimi.services import BankService, KeyService, TenantService
     from jikimi.services.matching import MatchService

@@ -56,8 +56,7 @@ from jikimi.audit.chain import verify
 from jikimi.cases.lifecycle import ItemStatus
 from jikimi.cases.types import Contact, ContactKind
 from jikimi.config import Settings
-from jikimi.domain import BankCreate, Role
-from jikimi.model import BankKind, Signal, SignalKind
+from jikimi.domain import BankCreate, BankKind, Role, Signal, SignalKind
 from jikimi.services import BankService, KeyService, TenantService
 from jikimi.services.casereports import was_overdue
 from jikimi.services.cases import HostSpec

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from jikimi.config import Settings
-from jikimi.model import SignalKind, Verdict
+from jikimi.domain import SignalKind, Verdict
 from jikimi.pipeline import Scanner
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "provenance"

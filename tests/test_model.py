@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from jikimi.ids import new_id, ulid
-from jikimi.model import (
+from jikimi.domain import (
     Action,
     Decision,
     ErrorInfo,
@@ -20,6 +19,7 @@ from jikimi.model import (
     Synthetic,
     Verdict,
 )
+from jikimi.ids import new_id, ulid
 
 CONTRACT_KEYS = {
     "schema",

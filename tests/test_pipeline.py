@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jikimi.config import Settings
-from jikimi.model import Action, BankKind, Match, Signal, SignalKind
+from jikimi.domain import Action, BankKind, Match, Signal, SignalKind
 from jikimi.pipeline import Item, Scanner
 from jikimi.signals import PdqSignal
 

@@ -11,8 +11,8 @@ from PIL import Image, PngImagePlugin
 
 from face_samples import GROUP_PHOTO, astronaut, rgb_of, sample, variant
 from jikimi.config import Settings
+from jikimi.domain import Action, Priority
 from jikimi.faces import FaceEngine, FaceIndex, FaceModels, TenantFaces
-from jikimi.model import Action, Priority
 from jikimi.pipeline import Item, Scanner
 
 THRESHOLD = Settings().face_threshold

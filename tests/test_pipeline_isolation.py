@@ -24,8 +24,8 @@ from PIL import Image
 
 from jikimi.config import Settings
 from jikimi.detectors.grade.model import GradeDetector
+from jikimi.domain import BankKind, GradeLabel, Match, Region, Signal, SignalKind, Verdict
 from jikimi.media import Picture
-from jikimi.model import BankKind, GradeLabel, Match, Region, Signal, SignalKind, Verdict
 from jikimi.pipeline import INTERNAL_ERROR, Item, Scanner
 from jikimi.pipeline import scanner as pipeline
 

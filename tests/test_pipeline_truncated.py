@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from jikimi.config import Settings
-from jikimi.model import Action, BankKind, Match, Signal, SignalKind, Verdict
+from jikimi.domain import Action, BankKind, Match, Signal, SignalKind, Verdict
 from jikimi.pipeline import Item, Scanner
 from jikimi.signals import PdqSignal
 from jikimi.signals.vpdq import parse_vpdq

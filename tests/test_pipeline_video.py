@@ -28,8 +28,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from jikimi.config import Settings
-from jikimi.media.video import VideoLimits
-from jikimi.model import (
+from jikimi.domain import (
     Action,
     BankKind,
     GradeLabel,
@@ -40,6 +39,7 @@ from jikimi.model import (
     SyntheticLabel,
     Verdict,
 )
+from jikimi.media.video import VideoLimits
 from jikimi.pipeline import Item, Scanner
 from jikimi.pipeline.video import Sampling, VideoOptions
 from jikimi.signals.distance import hamming_hex

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jikimi.errors import ConfigError
-from jikimi.model import (
+from jikimi.domain import (
     Action,
     BankKind,
     Evidence,
@@ -22,6 +21,7 @@ from jikimi.model import (
     Strength,
     Synthetic,
 )
+from jikimi.errors import ConfigError
 from jikimi.pipeline.policy import Policy, load_rules
 
 NONE = Synthetic.from_evidence([])

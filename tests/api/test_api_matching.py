@@ -13,8 +13,7 @@ from PIL import Image
 from jikimi.api.app import create_app
 from jikimi.api.scanning import LazyScanner
 from jikimi.config import Settings
-from jikimi.domain import BankCreate, EntryCreate
-from jikimi.model import BankKind, SignalKind
+from jikimi.domain import BankCreate, BankKind, EntryCreate, SignalKind
 from jikimi.services import BankService, KeyService, TenantService
 from jikimi.store import Store
 

@@ -10,9 +10,8 @@ from collections.abc import Sequence
 import pytest
 
 from jikimi.api.scanning import ScanBatcher
-from jikimi.domain import Principal, Role
+from jikimi.domain import Principal, Role, Verdict
 from jikimi.errors import Forbidden
-from jikimi.model import Verdict
 from jikimi.pipeline import Item
 
 ALICE = Principal(tenant_id="ten_a", key_id="key_a", role=Role.PLATFORM)

@@ -31,8 +31,7 @@ from starlette.routing import BaseRoute, Route
 
 from jikimi.api.app import create_app
 from jikimi.config import Settings
-from jikimi.domain import BankCreate, EnrolPhoto, EntryCreate, Role
-from jikimi.model import BankKind, SignalKind
+from jikimi.domain import BankCreate, BankKind, EnrolPhoto, EntryCreate, Role, SignalKind
 from jikimi.services import BankService, KeyService
 from jikimi.services.persons import PersonService
 

@@ -27,9 +27,8 @@ from sqlalchemy.orm import Session
 
 from jikimi.api.scanning import MAX_BATCH, ScanBatcher
 from jikimi.detectors.grade.model import GradeDetector
-from jikimi.domain import Principal
+from jikimi.domain import Principal, Region, Verdict
 from jikimi.media import Picture
-from jikimi.model import Region, Verdict
 from jikimi.pipeline import Item
 from jikimi.services import scans as scans_module
 from jikimi.store import scans as scan_repo

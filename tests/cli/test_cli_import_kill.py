@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 
 from jikimi.config import Settings
-from jikimi.domain import BankCreate, BankImport, ImportState
-from jikimi.model import BankKind
+from jikimi.domain import BankCreate, BankImport, BankKind, ImportState
 from jikimi.services import BankService, KeyService, TenantService
 from jikimi.services.banks import IMPORT_BATCH
 from jikimi.store import Store

@@ -29,8 +29,8 @@ from typer.testing import CliRunner
 
 from jikimi.cli import app
 from jikimi.detectors.grade.model import GradeDetector
+from jikimi.domain import Region, Verdict
 from jikimi.media import Picture
-from jikimi.model import Region, Verdict
 from jikimi.pipeline import INTERNAL_ERROR, Scanner
 from jikimi.scale import local
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from jikimi.domain import SignalKind
 from jikimi.errors import InvalidHash
 from jikimi.matching import SnapshotError
 from jikimi.matching.indexes import QueryOptions
 from jikimi.matching.kinds import KindSpec, kind_specs
-from jikimi.model import SignalKind
 
 _PDQ_A = "d8f8f0cee0f4a84f0637022a078f67f0b36e2ed596621e1d33e6339c4e9c9b22"
 _PDQ_B = "e4cc89d91c623842f8d1f1d9a398e78c9f199a3bf87925f2b7e11e0bf061b064"

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from jikimi.domain import Media, MediaKind
 from jikimi.media import MediaLimits, Picture, load
-from jikimi.model import Media, MediaKind
 
 Encode = Callable[..., bytes]
 Mad = Callable[[np.ndarray, np.ndarray], np.ndarray]

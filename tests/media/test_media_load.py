@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
+from jikimi.domain import MediaKind
 from jikimi.errors import CorruptMedia, EmptyMedia, MediaError, MediaTooLarge, UnsupportedMedia
 from jikimi.media import SUPPORTED_IMAGES, FileFormat, MediaLimits, Picture, load
-from jikimi.model import MediaKind
 
 Encode = Callable[..., bytes]
 Mad = Callable[[np.ndarray, np.ndarray], np.ndarray]

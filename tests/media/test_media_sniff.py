@@ -7,9 +7,9 @@ from collections.abc import Callable
 import pytest
 from PIL import Image
 
+from jikimi.domain import MediaKind
 from jikimi.media import FileFormat, sniff
 from jikimi.media.sniff import SNIFF_BYTES
-from jikimi.model import MediaKind
 
 Encode = Callable[..., bytes]
 

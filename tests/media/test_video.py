@@ -21,6 +21,7 @@ import pytest
 from PIL import Image
 
 from jikimi.config import Settings
+from jikimi.domain import MediaKind
 from jikimi.errors import (
     CorruptMedia,
     EmptyMedia,
@@ -32,7 +33,6 @@ from jikimi.errors import (
 )
 from jikimi.media import video as video_module
 from jikimi.media.video import Fate, Video, VideoLimits, load_video, plan_packets
-from jikimi.model import MediaKind
 
 CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "vpdq"
 FPS = 10

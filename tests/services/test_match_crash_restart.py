@@ -20,9 +20,8 @@ from pathlib import Path
 from service_helpers import Side
 
 from jikimi.config import Settings
-from jikimi.domain import BankCreate, EntryStatus, Role
+from jikimi.domain import BankCreate, BankKind, EntryStatus, Role, Signal, SignalKind
 from jikimi.matching.snapshot import read_snapshot
-from jikimi.model import BankKind, Signal, SignalKind
 from jikimi.services import BankService
 from jikimi.services.matching import MatchService
 from jikimi.store import Store

@@ -13,6 +13,7 @@ from service_helpers import Side, make_side
 from jikimi.domain import (
     ROLE_PERMISSIONS,
     BankCreate,
+    BankKind,
     BankUpdate,
     Change,
     ChangeOp,
@@ -23,6 +24,7 @@ from jikimi.domain import (
     Principal,
     Role,
     RowFormat,
+    SignalKind,
 )
 from jikimi.errors import (
     Conflict,
@@ -32,7 +34,6 @@ from jikimi.errors import (
     MediaError,
     NotFound,
 )
-from jikimi.model import BankKind, SignalKind
 from jikimi.services import BankService
 from jikimi.store import Store
 from jikimi.store import entries as entry_repo

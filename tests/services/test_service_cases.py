@@ -14,11 +14,10 @@ from service_helpers import Side
 from jikimi.audit.chain import verify
 from jikimi.cases.lifecycle import CaseStatus, ItemStatus
 from jikimi.cases.types import Contact, ContactKind
-from jikimi.domain import Role
+from jikimi.domain import Role, SignalKind
 from jikimi.errors import Conflict, Forbidden, InvalidHash, InvalidInput, NotFound
 from jikimi.evidence import Sealer
 from jikimi.fetching import AddressPolicy, SafeFetcher
-from jikimi.model import SignalKind
 from jikimi.services.cases import CaseService, HostService, HostSpec
 from jikimi.store import Store
 from jikimi.store import audit as audit_repo

@@ -13,12 +13,12 @@ from service_helpers import Side
 from jikimi.domain import (
     MAX_REPORTED_ERRORS,
     BankCreate,
+    BankKind,
     Role,
     RowErrorCode,
     RowFormat,
 )
 from jikimi.errors import Forbidden, InvalidInput
-from jikimi.model import BankKind
 from jikimi.services import BankService, read_rows
 from jikimi.store import Store
 from jikimi.store import entries as entry_repo

@@ -8,9 +8,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from jikimi.domain import Entry, EntryStatus, ImportRow, RowError, RowErrorCode, RowFormat
+from jikimi.domain import (
+    Entry,
+    EntryStatus,
+    ImportRow,
+    RowError,
+    RowErrorCode,
+    RowFormat,
+    SignalKind,
+)
 from jikimi.errors import InvalidHash
-from jikimi.model import SignalKind
 from jikimi.services.importing import (
     MAX_ELEMENT_CHARS,
     check_row,

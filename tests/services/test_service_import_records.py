@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from service_helpers import Side
 
 from jikimi.config import Settings
-from jikimi.domain import BankCreate, BankImport, ImportState, Principal, Role, RowFormat
+from jikimi.domain import BankCreate, BankImport, BankKind, ImportState, Principal, Role, RowFormat
 from jikimi.errors import (
     Forbidden,
     ImportFileMismatch,
@@ -27,7 +27,6 @@ from jikimi.errors import (
     InvalidInput,
     NotFound,
 )
-from jikimi.model import BankKind
 from jikimi.services import BankService, read_rows
 from jikimi.services.imports import ImportLeaseLost
 from jikimi.store import Store

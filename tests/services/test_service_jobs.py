@@ -26,9 +26,8 @@ from service_helpers import Side
 
 from jikimi.api.scanning import LazyScanner
 from jikimi.config import Settings
-from jikimi.domain import Job, JobState, Principal, Role
+from jikimi.domain import Job, JobState, MediaKind, Principal, Role
 from jikimi.errors import EmptyMedia, Forbidden, NotFound
-from jikimi.model import MediaKind
 from jikimi.pipeline import INTERNAL_ERROR, Matcher
 from jikimi.pipeline.video import VideoScanner
 from jikimi.services._common import now

@@ -13,11 +13,20 @@ import pytest
 from service_helpers import Side
 
 from jikimi.config import Settings
-from jikimi.domain import BankCreate, BankUpdate, Entry, EntryCreate, EntryStatus, Role
+from jikimi.domain import (
+    BankCreate,
+    BankKind,
+    BankUpdate,
+    Entry,
+    EntryCreate,
+    EntryStatus,
+    Role,
+    Signal,
+    SignalKind,
+)
 from jikimi.errors import Forbidden, InvalidHash
 from jikimi.matching.bank_index import BankIndex
 from jikimi.matching.bank_snapshot import BankSnapshot
-from jikimi.model import BankKind, Signal, SignalKind
 from jikimi.services import BankService
 from jikimi.services.matching import MatchService
 from jikimi.store import Store

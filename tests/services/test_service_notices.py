@@ -19,11 +19,10 @@ from service_helpers import Side
 from jikimi.audit.chain import verify
 from jikimi.cases.lifecycle import ItemStatus, NoticeState
 from jikimi.cases.types import Contact, ContactKind
-from jikimi.domain import Role
+from jikimi.domain import Role, SignalKind
 from jikimi.errors import Conflict, Forbidden, InvalidInput
 from jikimi.evidence import Sealer
 from jikimi.fetching import AddressPolicy, SafeFetcher
-from jikimi.model import SignalKind
 from jikimi.notices import NoticeRenderer, Sender, signing
 from jikimi.services.cases import CaseService, HostService, HostSpec
 from jikimi.services.delivery import NoticeDeliverer, SmtpConfig

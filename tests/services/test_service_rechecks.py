@@ -15,11 +15,10 @@ from service_helpers import Side
 from jikimi.cases.lifecycle import ItemStatus
 from jikimi.cases.types import Contact, ContactKind
 from jikimi.config import Settings
-from jikimi.domain import BankCreate, Role
+from jikimi.domain import BankCreate, BankKind, Role, SignalKind
 from jikimi.evidence import Sealer
 from jikimi.fetching import AddressPolicy, SafeFetcher
 from jikimi.media import MediaLimits
-from jikimi.model import BankKind, SignalKind
 from jikimi.notices import NoticeRenderer, Sender
 from jikimi.services import BankService
 from jikimi.services.cases import CaseService, HostService, HostSpec

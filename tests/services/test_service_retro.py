@@ -12,9 +12,17 @@ from PIL import Image
 from service_helpers import Side
 
 from jikimi.config import Settings
-from jikimi.domain import BankCreate, EntryCreate, EntryStatus, Role
+from jikimi.domain import (
+    BankCreate,
+    BankKind,
+    EntryCreate,
+    EntryStatus,
+    Match,
+    Role,
+    Signal,
+    SignalKind,
+)
 from jikimi.errors import Forbidden, NotFound
-from jikimi.model import BankKind, Match, Signal, SignalKind
 from jikimi.pipeline import Item, Matcher
 from jikimi.services import BankService
 from jikimi.services.matching import MatchService

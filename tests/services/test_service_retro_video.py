@@ -19,9 +19,18 @@ from service_helpers import Side, make_side
 
 import jikimi.services.retro as retro_module
 from jikimi.config import Settings
-from jikimi.domain import BankCreate, EntryCreate, Principal, Role
+from jikimi.domain import (
+    BankCreate,
+    BankKind,
+    EntryCreate,
+    Match,
+    Principal,
+    Role,
+    Signal,
+    SignalKind,
+    Verdict,
+)
 from jikimi.ids import new_id
-from jikimi.model import BankKind, Match, Signal, SignalKind, Verdict
 from jikimi.pipeline import Item
 from jikimi.services import BankService
 from jikimi.services._common import now

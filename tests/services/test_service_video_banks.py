@@ -19,16 +19,17 @@ from service_helpers import Side
 
 from jikimi.domain import (
     BankCreate,
+    BankKind,
     BankUpdate,
     Change,
     ChangeOp,
     EntryCreate,
     EntryMeta,
     Role,
+    SignalKind,
 )
 from jikimi.errors import Conflict, Forbidden, InvalidHash, InvalidInput, UnsupportedMedia
 from jikimi.media.video import VideoLimits, load_video
-from jikimi.model import BankKind, SignalKind
 from jikimi.services import BankService
 from jikimi.signals.vpdq import FrameHash, format_vpdq, hash_video, parse_vpdq
 from jikimi.store import Store

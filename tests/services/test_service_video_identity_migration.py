@@ -18,9 +18,8 @@ from alembic import command
 from service_helpers import Side
 
 from jikimi.config import Settings
-from jikimi.domain import BankCreate, Role
+from jikimi.domain import BankCreate, BankKind, Role
 from jikimi.errors import Conflict
-from jikimi.model import BankKind
 from jikimi.services import BankService
 from jikimi.signals.vpdq import FrameHash, format_vpdq
 from jikimi.store import Store, make_engine, upgrade

@@ -29,6 +29,7 @@ from jikimi.config import Settings
 from jikimi.domain import (
     Bank,
     BankCreate,
+    BankKind,
     Entry,
     EntryMeta,
     EntryStatus,
@@ -37,9 +38,10 @@ from jikimi.domain import (
     Role,
     RowErrorCode,
     RowFormat,
+    Signal,
+    SignalKind,
 )
 from jikimi.errors import NotFound
-from jikimi.model import BankKind, Signal, SignalKind
 from jikimi.services import BankService
 from jikimi.services.importing import read_rows
 from jikimi.services.matching import MatchService

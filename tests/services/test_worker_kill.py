@@ -34,8 +34,7 @@ from jikimi.audit.chain import verify
 from jikimi.cases.lifecycle import NoticeState
 from jikimi.cases.types import Contact, ContactKind
 from jikimi.config import Settings
-from jikimi.domain import Role
-from jikimi.model import SignalKind
+from jikimi.domain import Role, SignalKind
 from jikimi.services.cases import HostSpec
 from jikimi.services.casework import Casework
 from jikimi.store import Store, outbox

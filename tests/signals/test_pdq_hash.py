@@ -11,8 +11,8 @@ from PIL import Image
 from skimage import data as skdata
 from threatexchange.signal_type.pdq.pdq_hasher import _pdq_from_numpy_array
 
+from jikimi.domain import Media, MediaKind, SignalKind
 from jikimi.media import Picture
-from jikimi.model import Media, MediaKind, SignalKind
 from jikimi.signals import DihedralTransform, PdqSignal, hamming_hex
 from jikimi.signals.pdq import (
     DECODE_MIN_SIDE,

@@ -13,9 +13,9 @@ from typing import ClassVar
 
 import pytest
 
+from jikimi.domain import Signal, SignalKind
 from jikimi.errors import InvalidHash
 from jikimi.media import Picture
-from jikimi.model import Signal, SignalKind
 from jikimi.signals import (
     BytesHasher,
     HammingDistance,

@@ -7,8 +7,8 @@ import doctest
 import pytest
 
 import jikimi.signals
+from jikimi.domain import SignalKind
 from jikimi.errors import ConfigError
-from jikimi.model import SignalKind
 from jikimi.signals import (
     Md5Signal,
     PdqSignal,

@@ -20,9 +20,9 @@ import pdqhash
 import pytest
 from skimage import data as skdata
 
+from jikimi.domain import SignalKind
 from jikimi.errors import InvalidHash, InvalidInput
 from jikimi.media.video import VideoLimits, load_video
-from jikimi.model import SignalKind
 from jikimi.signals import hamming_hex
 from jikimi.signals.vpdq import (
     FrameHash,

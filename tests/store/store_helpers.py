@@ -5,8 +5,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime
 
-from jikimi.domain import Bank, BankCreate, Tenant
-from jikimi.model import BankKind
+from jikimi.domain import Bank, BankCreate, BankKind, Tenant
 from jikimi.store import Store
 from jikimi.store import banks as bank_repo
 from jikimi.store import tenants as tenant_repo

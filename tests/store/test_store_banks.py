@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from store_helpers import at, tenant_and_bank
 
-from jikimi.domain import BankCreate
-from jikimi.model import BankKind
+from jikimi.domain import BankCreate, BankKind
 from jikimi.store import Store
 from jikimi.store import banks as repo
 from jikimi.store import tenants as tenant_repo

@@ -10,10 +10,9 @@ import pytest
 import sqlalchemy as sa
 from store_helpers import at, random_hex, tenant_and_bank
 
-from jikimi.domain import BankCreate, ChangeOp, EntryMeta, EntryStatus
+from jikimi.domain import BankCreate, BankKind, ChangeOp, EntryMeta, EntryStatus, SignalKind
 from jikimi.errors import Conflict
 from jikimi.ids import ulid
-from jikimi.model import BankKind, SignalKind
 from jikimi.store import Store
 from jikimi.store import banks as bank_repo
 from jikimi.store import entries as repo

@@ -7,8 +7,7 @@ from datetime import datetime, timedelta
 
 from store_helpers import at, tenant_and_bank
 
-from jikimi.domain import Job, JobState, Role
-from jikimi.model import ErrorInfo
+from jikimi.domain import ErrorInfo, Job, JobState, Role
 from jikimi.store import Store
 from jikimi.store import jobs as repo
 from jikimi.store import tenants as tenant_repo

@@ -6,9 +6,8 @@ from datetime import timedelta
 
 from store_helpers import at, tenant_and_bank
 
-from jikimi.domain import EntryMeta, EntryStatus, ScanMatch
+from jikimi.domain import EntryMeta, EntryStatus, Match, ScanMatch, Signal, SignalKind, Verdict
 from jikimi.ids import new_id
-from jikimi.model import Match, Signal, SignalKind, Verdict
 from jikimi.store import Store
 from jikimi.store import entries as entry_repo
 from jikimi.store import scans as repo

@@ -10,8 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from store_helpers import at, random_hex, tenant_and_bank
 
-from jikimi.domain import BankCreate, EntryMeta, EntryStatus
-from jikimi.model import BankKind, SignalKind
+from jikimi.domain import BankCreate, BankKind, EntryMeta, EntryStatus, SignalKind
 from jikimi.signals.vpdq import FrameHash
 from jikimi.store import Store
 from jikimi.store import banks as bank_repo

@@ -14,8 +14,7 @@ from jikimi.api.fetch import UrlFetcher
 from jikimi.api.metrics import ApiMetrics
 from jikimi.api.scanning import LazyScanner, ScanBackend, ScanBatcher
 from jikimi.config import Settings
-from jikimi.domain import Principal
-from jikimi.model import Match, Signal
+from jikimi.domain import Match, Principal, Signal
 from jikimi.pipeline import Matcher
 from jikimi.services import BankService, KeyService
 from jikimi.services.casework import Casework, CaseworkRunner

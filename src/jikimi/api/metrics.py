@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from jikimi.model import Verdict
+from jikimi.domain import Verdict
 
 UNMATCHED_ROUTE = "<unmatched>"
 

@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
 from jikimi import errors
-from jikimi.model import ErrorInfo
+from jikimi.domain import ErrorInfo
 
 log = logging.getLogger(__name__)
 

@@ -40,9 +40,8 @@ from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
 
-from jikimi.domain import Principal
+from jikimi.domain import Principal, Verdict
 from jikimi.errors import JikimiError
-from jikimi.model import Verdict
 from jikimi.pipeline import Item
 from jikimi.services.scans import LazyScanner
 

@@ -4,7 +4,7 @@ Requests (``XCreate``, ``XUpdate``, ``MatchRequest``) validate shape and format 
 bad field is a 422 naming its path (``body.hashes.3.value``); they convert to the
 service inputs of :mod:`jikimi.domain`. Responses (``XPublic``) are built from the
 domain values and leave out what a caller must not see (tenant ids, secrets after
-issue). The scan endpoints answer with the Verdict JSON v1 of :mod:`jikimi.model`.
+issue). The scan endpoints answer with the Verdict JSON v1 of :mod:`jikimi.domain`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInf
 from pydantic_core import PydanticCustomError
 
 from jikimi import domain
+from jikimi.domain import BankKind, Match, SignalKind
 from jikimi.errors import InvalidHash
 from jikimi.matching.kinds import banked_kinds, kind_spec
-from jikimi.model import BankKind, Match, SignalKind
 
 MAX_MATCH_HASHES = 1000
 """Largest ``POST /v1/match`` batch."""

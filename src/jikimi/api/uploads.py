@@ -11,9 +11,9 @@ banked, and the other way round.
 from __future__ import annotations
 
 from jikimi.config import Settings
+from jikimi.domain import MediaKind
 from jikimi.errors import MediaTooLarge
 from jikimi.media.sniff import Sniffed
-from jikimi.model import MediaKind
 
 
 def media_body_limit(settings: Settings) -> int:

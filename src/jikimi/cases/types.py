@@ -11,13 +11,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from jikimi.cases.lifecycle import CaseStatus, ItemStatus, NoticeState
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+from jikimi.domain.base import Frozen as _Frozen
 
 
 class ContactKind(StrEnum):

@@ -43,6 +43,7 @@ from jikimi.domain import (
     Bank,
     BankCreate,
     BankImport,
+    BankKind,
     BankUpdate,
     ImportReport,
     Principal,
@@ -50,7 +51,6 @@ from jikimi.domain import (
     RowFormat,
 )
 from jikimi.errors import JikimiError
-from jikimi.model import BankKind
 from jikimi.services import BankService, KeyService, TenantService
 from jikimi.services.persons import PersonService
 from jikimi.store import Store, migrate

@@ -30,10 +30,9 @@ from jikimi.cases.lifecycle import CaseStatus
 from jikimi.cases.types import Contact, ContactKind
 from jikimi.cli.admin import EXIT_USAGE, JsonOption, KeyOption, _err, _fail, _print_json, _table
 from jikimi.config import Settings, load_settings
-from jikimi.domain import Principal
+from jikimi.domain import Principal, SignalKind
 from jikimi.errors import JikimiError
 from jikimi.evidence import verify_bundle
-from jikimi.model import SignalKind
 from jikimi.services import BankService, KeyService
 from jikimi.services.cases import HostSpec
 from jikimi.services.casework import CaptureScanner, Casework, CaseworkRunner

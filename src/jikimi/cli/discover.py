@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from jikimi.domain import MediaKind
 from jikimi.media import sniff
-from jikimi.model import MediaKind
 
 MEDIA_EXTENSIONS: Final = frozenset(
     {

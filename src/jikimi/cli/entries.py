@@ -42,9 +42,8 @@ from jikimi.cli.admin import (
     bank_app,
 )
 from jikimi.config import Settings
-from jikimi.domain import Entry, EntryCreate, EntryMeta, EntryStatus, Principal
+from jikimi.domain import Entry, EntryCreate, EntryMeta, EntryStatus, Principal, SignalKind
 from jikimi.errors import PayloadTooLarge
-from jikimi.model import SignalKind
 from jikimi.services import importing
 from jikimi.services.banks import DEFAULT_PAGE
 from jikimi.signals.vpdq import vpdq_file_text

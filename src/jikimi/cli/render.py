@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.table import Table
 from rich.text import Text
 
-from jikimi.model import Action, SyntheticLabel, Verdict
+from jikimi.domain import Action, SyntheticLabel, Verdict
 
 _ACTION_STYLE = {
     Action.ALLOW: "green",

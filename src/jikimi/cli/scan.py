@@ -23,10 +23,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from jikimi.cli.discover import discover
 from jikimi.cli.render import Summary, verdict_table
 from jikimi.config import Settings, load_settings
-from jikimi.domain import Principal, Role
+from jikimi.domain import Principal, Role, Verdict
 from jikimi.errors import JikimiError
 from jikimi.matching.bank_snapshot import BankSnapshot
-from jikimi.model import Verdict
 from jikimi.scale.local import scan_files
 from jikimi.services import KeyService, TenantService
 from jikimi.services.matching import load_snapshot

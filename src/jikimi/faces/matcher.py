@@ -4,7 +4,7 @@
 (models, shared by every tenant) with one tenant's :class:`~jikimi.faces.FaceIndex`
 (an immutable snapshot of her enrolled templates). The pipeline hands it every
 still image and sampled video frame of a scan together, so one matrix product
-searches all their faces; it returns typed :class:`~jikimi.model.Face` values,
+searches all their faces; it returns typed :class:`~jikimi.domain.Face` values,
 never a template.
 """
 
@@ -15,9 +15,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from jikimi.domain import Face
 from jikimi.faces.engine import FaceEngine, FoundFace, Pixels
 from jikimi.faces.index import FaceIndex
-from jikimi.model import Face
 
 
 class FaceInput(NamedTuple):

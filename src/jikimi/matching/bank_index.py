@@ -22,12 +22,11 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from jikimi.domain import DEFAULT_PDQ_THRESHOLD, Bank, Change, ChangeOp
+from jikimi.domain import DEFAULT_PDQ_THRESHOLD, Bank, Change, ChangeOp, SignalKind
 from jikimi.matching.indexes import IndexHit, QueryOptions, SignalIndex
 from jikimi.matching.kinds import KindSpec, kind_spec, kind_specs
 from jikimi.matching.refs import EntryRefs
 from jikimi.matching.snapshot import SnapshotError, SnapshotProblem
-from jikimi.model import SignalKind
 
 BANK_FILE = "bank.json"
 REFS_FILE = "refs.snap"

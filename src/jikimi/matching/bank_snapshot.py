@@ -9,7 +9,7 @@
               .match_each(signals)       ─► Matches of each hash (POST /v1/match)
 
 The set of banks, their settings and how each is named in Matches are fixed
-when the snapshot is taken. Every :class:`~jikimi.model.Match` carries its
+when the snapshot is taken. Every :class:`~jikimi.domain.Match` carries its
 bank's label, id and kind, so the policy reads the kinds from the matches
 themselves. In a process that keeps indexes in step with the database the
 entries are read under that process's lock (``guard``), so a hash withdrawn
@@ -32,13 +32,12 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from jikimi.domain import Bank
+from jikimi.domain import Bank, Match, Signal, SignalKind
 from jikimi.errors import InvalidInput
 from jikimi.matching.bank_index import BankIndex
 from jikimi.matching.indexes import IndexHit
 from jikimi.matching.kinds import banked_kinds, kind_spec
 from jikimi.matching.snapshot import SnapshotError
-from jikimi.model import Match, Signal, SignalKind
 
 log = logging.getLogger(__name__)
 

@@ -29,12 +29,12 @@ from typing import Any, ClassVar, NamedTuple, Self
 import numpy as np
 from numpy.typing import NDArray
 
+from jikimi.domain import SignalKind
 from jikimi.errors import InvalidHash, InvalidInput
 from jikimi.matching.digest_index import DigestIndex, DigestKind
 from jikimi.matching.pdq_index import PdqIndex, parse_pdq_hex
 from jikimi.matching.snapshot import SnapshotError, SnapshotProblem, read_snapshot, write_snapshot
 from jikimi.matching.vpdq_index import VpdqIndex
-from jikimi.model import SignalKind
 from jikimi.signals.vpdq import FrameHash, parse_vpdq
 
 

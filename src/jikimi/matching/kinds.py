@@ -15,7 +15,7 @@ Each kind (pdq, vpdq, md5, sha256; face embeddings will be one more line) says h
 * whether the pipeline's dihedral variants apply (``dihedral``).
 
 Banks, matching, stored scans, import/export and the API read these fields
-instead of switching on :class:`~jikimi.model.SignalKind`. Nothing is computed
+instead of switching on :class:`~jikimi.domain.SignalKind`. Nothing is computed
 at import time.
 """
 
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 
+from jikimi.domain import SignalKind
 from jikimi.errors import ConfigError
 from jikimi.matching.indexes import (
     Md5SignalIndex,
@@ -34,7 +35,6 @@ from jikimi.matching.indexes import (
     SignalIndex,
     VpdqSignalIndex,
 )
-from jikimi.model import SignalKind
 from jikimi.signals import Md5Signal, PdqSignal, Sha256Signal, SignalType, signal_types
 from jikimi.signals.vpdq import VpdqSignal, parse_vpdq, video_identity
 

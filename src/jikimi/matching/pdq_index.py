@@ -60,6 +60,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from jikimi.domain import SignalKind
 from jikimi.errors import InvalidHash, InvalidInput
 from jikimi.matching.mih import (
     BLOCK_BITS,
@@ -77,7 +78,6 @@ from jikimi.matching.snapshot import (
     read_snapshot,
     write_snapshot,
 )
-from jikimi.model import SignalKind
 
 DEFAULT_MAX_THRESHOLD = 31
 """PDQ's conventional match threshold (DESIGN.md), the default ceiling per index."""

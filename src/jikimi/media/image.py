@@ -49,6 +49,7 @@ from PIL import (
     WebPImagePlugin,
 )
 
+from jikimi.domain import Media, MediaKind
 from jikimi.errors import CorruptMedia, MediaError, MediaTooLarge, UnsupportedMedia
 from jikimi.media import heif, pngtext
 from jikimi.media.jpeg import FAST_MODES, decode_jpeg
@@ -56,7 +57,6 @@ from jikimi.media.limits import MediaLimits, check_dimensions, check_size
 from jikimi.media.picture import RGB, Metadata, Picture
 from jikimi.media.sniff import FileFormat, Sniffed, sniff
 from jikimi.media.truncation import complete
-from jikimi.model import Media, MediaKind
 
 _T = TypeVar("_T")
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from jikimi.model import Media
+from jikimi.domain import Media
 
 RGB = NDArray[np.uint8]
 """H x W x 3, uint8, C-contiguous, EXIF orientation applied."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from jikimi.model import MediaKind
+from jikimi.domain import MediaKind
 
 SNIFF_BYTES = 64
 """The longest prefix :func:`sniff` looks at."""

@@ -89,6 +89,7 @@ from av.stream import Disposition
 from numpy.typing import NDArray
 from PIL import Image, WebPImagePlugin
 
+from jikimi.domain import Media, MediaKind
 from jikimi.errors import (
     CorruptMedia,
     EmptyMedia,
@@ -100,7 +101,6 @@ from jikimi.errors import (
 )
 from jikimi.media.picture import RGB, Metadata, Picture
 from jikimi.media.sniff import FileFormat, Sniffed, sniff
-from jikimi.model import Media, MediaKind
 
 if TYPE_CHECKING:
     from av.container import InputContainer

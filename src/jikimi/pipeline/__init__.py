@@ -1,4 +1,4 @@
-"""The scan pipeline: bytes → :class:`~jikimi.model.Verdict`. Pure, no database.
+"""The scan pipeline: bytes → :class:`~jikimi.domain.Verdict`. Pure, no database.
 
 Read :mod:`jikimi.pipeline.scanner` first (the :class:`Scanner` every door
 calls), then :mod:`jikimi.pipeline.video` (videos and animations, frame by

@@ -35,8 +35,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from jikimi.errors import ConfigError
-from jikimi.model import (
+from jikimi.domain import (
     Action,
     BankKind,
     Decision,
@@ -48,6 +47,7 @@ from jikimi.model import (
     Strength,
     Synthetic,
 )
+from jikimi.errors import ConfigError
 
 _UNGRADED_PREFIXES = ("FACE_", "FEET_", "ARMPITS_", "BELLY_", "MALE_BREAST_")
 _STRENGTH_ORDER = [Strength.WEAK, Strength.MODERATE, Strength.STRONG]

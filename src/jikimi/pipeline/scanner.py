@@ -1,4 +1,4 @@
-"""The scan pipeline: bytes → :class:`~jikimi.model.Verdict`. Pure, no database.
+"""The scan pipeline: bytes → :class:`~jikimi.domain.Verdict`. Pure, no database.
 
 ::
 
@@ -47,11 +47,7 @@ from jikimi.config import Settings
 from jikimi.detectors.grade import GradeDetector, GradeRules
 from jikimi.detectors.synthetic import SyntheticDetector
 from jikimi.detectors.synthetic.container import ContainerProvenance
-from jikimi.errors import JikimiError
-from jikimi.faces.matcher import FaceInput
-from jikimi.ids import new_id
-from jikimi.media import MediaLimits, Picture, load, sniff
-from jikimi.model import (
+from jikimi.domain import (
     ErrorInfo,
     Face,
     Grade,
@@ -64,6 +60,10 @@ from jikimi.model import (
     Synthetic,
     Verdict,
 )
+from jikimi.errors import JikimiError
+from jikimi.faces.matcher import FaceInput
+from jikimi.ids import new_id
+from jikimi.media import MediaLimits, Picture, load, sniff
 from jikimi.pipeline.policy import Policy, load_rules
 from jikimi.pipeline.video import VideoOptions, VideoScanner, is_animation
 from jikimi.signals import Md5Signal, PdqSignal

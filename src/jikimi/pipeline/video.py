@@ -51,10 +51,10 @@ from jikimi.detectors.grade.scenes import (
 from jikimi.detectors.grade.timeline import FrameGrade, Sustain, grade_video
 from jikimi.detectors.synthetic import SyntheticDetector
 from jikimi.detectors.synthetic.container import ContainerProvenance
+from jikimi.domain import Face, Grade, Media, Signal, Synthetic
 from jikimi.faces.matcher import FaceInput
 from jikimi.media.picture import Picture
 from jikimi.media.sniff import FileFormat, sniff
-from jikimi.model import Face, Grade, Media, Signal, Synthetic
 from jikimi.signals import Md5Signal
 from jikimi.signals.vpdq import DEFAULT_SECONDS_PER_HASH, FrameHash, VideoHash, hash_frame
 

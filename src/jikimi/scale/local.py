@@ -23,9 +23,9 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from jikimi.config import Settings
+from jikimi.domain import Verdict
 from jikimi.matching.bank_snapshot import BankSnapshot
 from jikimi.media import MediaLimits, read_file
-from jikimi.model import Verdict
 from jikimi.pipeline import Item, Scanner, ScanProgress, error_verdict, failed_verdict
 from jikimi.sources import path_source
 

@@ -51,14 +51,17 @@ from jikimi.domain import (
     EntryMeta,
     EntryPage,
     EntryStatus,
+    ErrorInfo,
     ImportReport,
     ImportRow,
     ImportState,
+    MediaKind,
     Permission,
     Principal,
     RowError,
     RowErrorCode,
     RowFormat,
+    SignalKind,
 )
 from jikimi.errors import (
     Conflict,
@@ -72,7 +75,6 @@ from jikimi.errors import (
     UnsupportedMedia,
 )
 from jikimi.matching.kinds import holds_frames
-from jikimi.model import ErrorInfo, MediaKind, SignalKind
 from jikimi.services import importing, imports
 from jikimi.services._common import now, require
 from jikimi.services._writer import InOrderWriter

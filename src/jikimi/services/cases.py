@@ -30,12 +30,11 @@ from sqlalchemy.orm import Session
 
 from jikimi.cases.lifecycle import CASE_MOVES, ITEM_MOVES, CaseStatus, ItemStatus, check_move
 from jikimi.cases.types import Case, CaseOpened, Contact, ContactKind, Host, Item
-from jikimi.domain import Permission, Principal
+from jikimi.domain import Permission, Principal, SignalKind, Verdict
 from jikimi.errors import InvalidInput, JikimiError, NotFound
 from jikimi.evidence import Sealer
 from jikimi.fetching import Capture, SafeFetcher
 from jikimi.media import MediaLimits, load
-from jikimi.model import SignalKind, Verdict
 from jikimi.notices import LegalBasis, normalise_language
 from jikimi.services._common import now, require
 from jikimi.signals import PdqSignal, signal_type

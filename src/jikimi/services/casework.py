@@ -16,11 +16,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from jikimi.config import Settings
-from jikimi.domain import Principal, Role
+from jikimi.domain import Principal, Role, Verdict
 from jikimi.evidence import InstanceKey, Sealer, build_bundle, load_or_create_secret
 from jikimi.fetching import AddressPolicy, Resolver, SafeFetcher
 from jikimi.media import MediaLimits
-from jikimi.model import Verdict
 from jikimi.notices import NoticeRenderer, Sender
 from jikimi.pipeline import Item
 from jikimi.services.casereports import CaseReports

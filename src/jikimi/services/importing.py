@@ -41,10 +41,10 @@ from jikimi.domain import (
     RowError,
     RowErrorCode,
     RowFormat,
+    SignalKind,
 )
 from jikimi.errors import InvalidHash
 from jikimi.matching.kinds import banked_kinds, kind_spec
-from jikimi.model import SignalKind
 from jikimi.signals import FixedHex, SignalType, signal_type
 from jikimi.signals.vpdq import FrameHash, format_vpdq_json
 

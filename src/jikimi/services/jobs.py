@@ -62,9 +62,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from jikimi.config import Settings
-from jikimi.domain import Job, JobState, Permission, Principal
+from jikimi.domain import ErrorInfo, Job, JobState, Permission, Principal, Verdict
 from jikimi.errors import EmptyMedia, IndexNotReady, JikimiError, ModelUnavailable, NotFound
-from jikimi.model import ErrorInfo, Verdict
 from jikimi.pipeline import Item
 from jikimi.services._common import now, require
 from jikimi.services.scans import ScanService

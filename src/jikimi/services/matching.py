@@ -49,13 +49,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from jikimi.config import Settings
-from jikimi.domain import Bank, Change, ChangeOp, Permission, Principal
+from jikimi.domain import Bank, Change, ChangeOp, Match, Permission, Principal, Signal, SignalKind
 from jikimi.errors import IndexNotReady
 from jikimi.matching import SnapshotError
 from jikimi.matching.bank_index import BankIndex, group_adds
 from jikimi.matching.bank_snapshot import BankSnapshot
 from jikimi.matching.kinds import Payload, kind_spec
-from jikimi.model import Match, Signal, SignalKind
 from jikimi.services._common import require
 from jikimi.services._rwlock import ReadWriteLock
 from jikimi.signals.vpdq import FrameHash, format_vpdq

@@ -29,11 +29,10 @@ from sqlalchemy.orm import Session
 
 from jikimi.cases.lifecycle import ITEM_MOVES, ItemStatus
 from jikimi.cases.types import Item
-from jikimi.domain import EntryCreate, Principal, Role
+from jikimi.domain import EntryCreate, Principal, Role, SignalKind
 from jikimi.errors import Conflict, JikimiError
 from jikimi.fetching import Capture, SafeFetcher
 from jikimi.media import MediaLimits, load
-from jikimi.model import SignalKind
 from jikimi.signals import PdqSignal, hamming_hex
 from jikimi.store import Store, outbox
 from jikimi.store import audit as audit_repo

@@ -26,8 +26,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from jikimi.cases.lifecycle import NoticeState
+from jikimi.domain import Match, Verdict
 from jikimi.errors import JikimiError
-from jikimi.model import Match, Verdict
 from jikimi.services._common import now
 from jikimi.services.notices import NoticeService
 from jikimi.services.rechecks import link_reuploads

@@ -32,10 +32,9 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from jikimi.config import Settings
-from jikimi.domain import Permission, Principal
+from jikimi.domain import Permission, Principal, SignalKind, Verdict
 from jikimi.errors import InvalidInput, JikimiError, NotFound
 from jikimi.matching.kinds import banked_kinds, kind_spec
-from jikimi.model import SignalKind, Verdict
 from jikimi.pipeline import FaceMatcher, Item, Matcher, Scanner, ScanProgress, failed_verdict
 from jikimi.services._common import now, require
 from jikimi.store import Store

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from functools import cache
 
+from jikimi.domain import SignalKind
 from jikimi.errors import ConfigError
-from jikimi.model import SignalKind
 from jikimi.signals.base import (
     BytesHasher,
     FixedHex,

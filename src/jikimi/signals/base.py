@@ -13,7 +13,7 @@ mixins rather than discovered by ``hasattr`` probes::
       + BytesHasher         hash_bytes(data) -> Signal         needs only the file bytes
 
 Callers check an ability with ``issubclass(t, PictureHasher)``; mypy then knows the
-method exists. Hashers return a :class:`~jikimi.model.Signal` or raise a typed
+method exists. Hashers return a :class:`~jikimi.domain.Signal` or raise a typed
 error: never a sentinel such as an empty string.
 """
 
@@ -23,9 +23,9 @@ import string
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
+from jikimi.domain import Signal, SignalKind
 from jikimi.errors import InvalidHash
 from jikimi.media.picture import Picture
-from jikimi.model import Signal, SignalKind
 from jikimi.signals.distance import hamming_hex
 
 _HEX_DIGITS = frozenset(string.hexdigits)

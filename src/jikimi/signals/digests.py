@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from typing import ClassVar
 
-from jikimi.model import Signal, SignalKind
+from jikimi.domain import Signal, SignalKind
 from jikimi.signals.base import BytesHasher, FixedHex
 
 

@@ -77,8 +77,8 @@ from typing import Any, Final
 import numpy as np
 import pdqhash
 
+from jikimi.domain import Signal, SignalKind
 from jikimi.media.picture import RGB, Picture
-from jikimi.model import Signal, SignalKind
 from jikimi.signals.base import HammingDistance, PictureHasher
 
 REFERENCE_SIDE: Final = 512

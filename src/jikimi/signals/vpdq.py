@@ -76,10 +76,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from jikimi import jsontext
+from jikimi.domain import FrameHash as FrameHash  # re-exported (it was defined here)
+from jikimi.domain import Signal, SignalKind
 from jikimi.errors import InvalidHash, InvalidInput
 from jikimi.media.picture import RGB
-from jikimi.model import FrameHash as FrameHash  # re-exported (it was defined here)
-from jikimi.model import Signal, SignalKind
 from jikimi.signals.base import SignalType
 from jikimi.signals.digests import Md5Signal
 from jikimi.signals.pdq import PdqSignal

@@ -15,10 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from jikimi.domain import Bank, BankCreate, BankUpdate
+from jikimi.domain import Bank, BankCreate, BankKind, BankUpdate
 from jikimi.errors import Conflict
 from jikimi.ids import new_id
-from jikimi.model import BankKind
 from jikimi.store.models import BankRow, BankShareRow
 
 

@@ -43,10 +43,10 @@ from jikimi.domain import (
     EntryRef,
     EntryStatus,
     IndexEntry,
+    SignalKind,
 )
 from jikimi.errors import Conflict
 from jikimi.ids import new_id
-from jikimi.model import SignalKind
 from jikimi.store.banks import adjust_entry_count
 from jikimi.store.models import BankRow, ChangeRow, EntryRow
 

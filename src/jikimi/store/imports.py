@@ -29,9 +29,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from jikimi.domain import BankImport, ImportState, RowError, RowFormat
+from jikimi.domain import BankImport, ErrorInfo, ImportState, RowError, RowFormat
 from jikimi.ids import new_id
-from jikimi.model import ErrorInfo
 from jikimi.store.models import BankImportRow, BankRow
 
 _RUNNING = ImportState.RUNNING.value

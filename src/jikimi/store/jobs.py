@@ -31,9 +31,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from jikimi.domain import Job, JobState, Role
+from jikimi.domain import ErrorInfo, Job, JobState, Role
 from jikimi.ids import new_id
-from jikimi.model import ErrorInfo
 from jikimi.store.models import JobRow
 
 _QUEUED, _RUNNING = JobState.QUEUED.value, JobState.RUNNING.value

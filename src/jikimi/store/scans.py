@@ -19,8 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from jikimi.domain import EntryStatus, ScanMatch, ScanRecord
-from jikimi.model import BankKind, Match, SignalKind, Verdict
+from jikimi.domain import BankKind, EntryStatus, Match, ScanMatch, ScanRecord, SignalKind, Verdict
 from jikimi.store.models import (
     BankRow,
     BankShareRow,

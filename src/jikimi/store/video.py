@@ -22,8 +22,7 @@ from typing import cast
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from jikimi.domain import EntryStatus
-from jikimi.model import FrameHash, SignalKind
+from jikimi.domain import EntryStatus, FrameHash, SignalKind
 from jikimi.store.models import EntryRow, VideoFrameRow
 
 _IN_CHUNK = 500  # seqs per IN (...) list: well under every driver's parameter limit

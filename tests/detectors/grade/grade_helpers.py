@@ -15,7 +15,7 @@ import numpy as np
 import skimage
 from PIL import Image
 
-from jikimi.model import Region
+from jikimi.domain import Region
 
 SKIMAGE = Path(skimage.__file__).parent / "data"
 CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "pdq"

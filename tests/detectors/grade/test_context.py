@@ -28,9 +28,9 @@ from jikimi.detectors.grade.context import (
     lone,
     preprocess,
 )
+from jikimi.domain import GradeLabel, Media, MediaKind, Region
 from jikimi.errors import ConfigError, ModelUnavailable
 from jikimi.media import Picture
-from jikimi.model import GradeLabel, Media, MediaKind, Region
 
 _L = DetectorLabel
 OBSCENE_LABELS = (_L.FEMALE_GENITALIA_EXPOSED, _L.MALE_GENITALIA_EXPOSED, _L.ANUS_EXPOSED)

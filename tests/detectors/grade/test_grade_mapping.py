@@ -15,9 +15,9 @@ import pytest
 from grade_helpers import COLOUR_WHEEL, NATURAL_PHOTOS, conformance_photos
 
 from jikimi.detectors.grade import LABELS, DetectorLabel, GradeDetector, GradeRule, GradeRules
+from jikimi.domain import Grade, GradeLabel, Region
 from jikimi.errors import ConfigError
 from jikimi.media import Picture
-from jikimi.model import Grade, GradeLabel, Region
 from jikimi.pipeline.policy import load_rules
 
 NORMAL, SUGGESTIVE = GradeLabel.NORMAL, GradeLabel.SUGGESTIVE

@@ -12,8 +12,8 @@ import pytest
 
 from jikimi.detectors.grade import GradeRules
 from jikimi.detectors.grade.timeline import FrameGrade, Sustain, grade_video, segments
+from jikimi.domain import GradeLabel, Region
 from jikimi.errors import ConfigError, InvalidInput
-from jikimi.model import GradeLabel, Region
 
 N, S, A, O = (  # noqa: E741 (the grades' initials, as in the timeline strings)
     GradeLabel.NORMAL,

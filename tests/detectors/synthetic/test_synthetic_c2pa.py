@@ -34,8 +34,8 @@ from synthetic_files import (
 )
 
 from jikimi.detectors.synthetic.c2pa import C2paChecker
+from jikimi.domain import EvidenceKind, Strength
 from jikimi.media import Picture
-from jikimi.model import EvidenceKind, Strength
 
 Read = Callable[[bytes], Picture]
 
@@ -145,7 +145,7 @@ def test_broken_manifest_bytes_do_not_raise(
 
 
 def test_a_picture_without_bytes_is_skipped(checker: C2paChecker, astronaut: Array) -> None:
-    from jikimi.model import Media, MediaKind
+    from jikimi.domain import Media, MediaKind
 
     media = Media(kind=MediaKind.IMAGE, format="raw", width=512, height=512, bytes=0, sha256="0")
     assert checker.check(Picture.from_array(astronaut, media)) == ()

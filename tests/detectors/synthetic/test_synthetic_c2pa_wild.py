@@ -31,8 +31,8 @@ from synthetic_files import (
 
 from jikimi.detectors.synthetic import SyntheticDetector
 from jikimi.detectors.synthetic.c2pa import C2paChecker, ai_generator
+from jikimi.domain import EvidenceKind, Strength, SyntheticLabel
 from jikimi.media import Picture
-from jikimi.model import EvidenceKind, Strength, SyntheticLabel
 
 Read = Callable[[bytes], Picture]
 ALGORITHMIC = "http://cv.iptc.org/newscodes/digitalsourcetype/algorithmicMedia"

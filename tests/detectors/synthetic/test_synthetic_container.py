@@ -23,9 +23,9 @@ from jikimi.detectors.synthetic.container import (
     container_metadata,
     iso_xmp,
 )
+from jikimi.domain import EvidenceKind, Strength, Synthetic, SyntheticLabel
 from jikimi.media import sniff
 from jikimi.media.video import VideoLimits, load_video
-from jikimi.model import EvidenceKind, Strength, Synthetic, SyntheticLabel
 
 
 def video(

@@ -36,10 +36,10 @@ from jikimi.config import Settings
 from jikimi.detectors.synthetic import CHECKERS, Checker, SyntheticDetector
 from jikimi.detectors.synthetic import base as synthetic_base
 from jikimi.detectors.synthetic.watermark import SDXL
+from jikimi.domain import Evidence, EvidenceKind, Media, MediaKind, Strength, SyntheticLabel
 from jikimi.errors import ConfigError
 from jikimi.media import Picture
 from jikimi.media.picture import Metadata
-from jikimi.model import Evidence, EvidenceKind, Media, MediaKind, Strength, SyntheticLabel
 
 Read = Callable[[bytes], Picture]
 

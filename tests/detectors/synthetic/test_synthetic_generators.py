@@ -24,8 +24,8 @@ from synthetic_files import (
 )
 
 from jikimi.detectors.synthetic.generators import GeneratorMetadataChecker
+from jikimi.domain import EvidenceKind, Strength
 from jikimi.media import Picture
-from jikimi.model import EvidenceKind, Strength
 
 Read = Callable[[bytes], Picture]
 checker = GeneratorMetadataChecker()

@@ -31,8 +31,8 @@ from jikimi.detectors.synthetic.watermark import (
     find_watermarks,
     haar_low,
 )
+from jikimi.domain import EvidenceKind, Strength
 from jikimi.media import Picture
-from jikimi.model import EvidenceKind, Strength
 
 Read = Callable[[bytes], Picture]
 

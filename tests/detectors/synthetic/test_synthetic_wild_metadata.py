@@ -24,8 +24,8 @@ from synthetic_files import Array, encode_jpeg, encode_png, encode_webp, exif_bl
 from jikimi.detectors.synthetic import SyntheticDetector
 from jikimi.detectors.synthetic.generators import GeneratorMetadataChecker
 from jikimi.detectors.synthetic.stealth import StealthMetadataChecker, read_stealth
+from jikimi.domain import EvidenceKind, Strength, SyntheticLabel
 from jikimi.media import Picture
-from jikimi.model import EvidenceKind, Strength, SyntheticLabel
 
 Read = Callable[[bytes], Picture]
 generators = GeneratorMetadataChecker()

@@ -11,9 +11,9 @@ from synthetic_files import Array, encode_jpeg, encode_png, xmp_packet
 
 from jikimi.detectors.synthetic.base import SourceType, parse_source_type
 from jikimi.detectors.synthetic.xmp import XmpSourceTypeChecker, xmp_properties
+from jikimi.domain import Evidence, EvidenceKind, Media, MediaKind, Strength
 from jikimi.media import Picture
 from jikimi.media.picture import Metadata
-from jikimi.model import Evidence, EvidenceKind, Media, MediaKind, Strength
 
 Read = Callable[[bytes], Picture]
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"

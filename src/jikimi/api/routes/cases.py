@@ -44,9 +44,8 @@ from jikimi.api.deps import ContextDep, PrincipalDep
 from jikimi.api.problems import error_responses
 from jikimi.audit.chain import Checkpoint
 from jikimi.cases.lifecycle import CaseStatus
-from jikimi.domain import Permission
+from jikimi.domain import Permission, SignalKind
 from jikimi.errors import InvalidInput
-from jikimi.model import SignalKind
 from jikimi.services._common import require
 from jikimi.services.cases import HostSpec
 from jikimi.services.casework import Casework

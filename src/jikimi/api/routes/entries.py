@@ -28,9 +28,8 @@ from jikimi.api.schemas import (
     ImportReportPublic,
 )
 from jikimi.api.uploads import check_media_size, media_file_limit
-from jikimi.domain import EntryMeta, EntryStatus, RowFormat
+from jikimi.domain import EntryMeta, EntryStatus, RowFormat, SignalKind
 from jikimi.media.sniff import sniff
-from jikimi.model import SignalKind
 from jikimi.services import importing
 from jikimi.services.importing import utf8
 from jikimi.signals.vpdq import vpdq_file_text

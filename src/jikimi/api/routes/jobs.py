@@ -18,8 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jikimi.api.deps import ContextDep, PrincipalDep
 from jikimi.api.problems import error_responses
-from jikimi.domain import Job, JobState
-from jikimi.model import ErrorInfo, Verdict
+from jikimi.domain import ErrorInfo, Job, JobState, Verdict
 
 router = APIRouter(prefix="/v1", tags=["scan"])
 

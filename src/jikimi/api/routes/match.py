@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from jikimi.api.deps import ContextDep, MatchingDep, PrincipalDep
 from jikimi.api.problems import error_responses
 from jikimi.api.schemas import MatchRequest, MatchResponse
-from jikimi.model import Signal
+from jikimi.domain import Signal
 
 router = APIRouter(prefix="/v1", tags=["match"])
 

@@ -29,9 +29,9 @@ from jikimi.api.routes.jobs import JobPublic
 from jikimi.api.schemas import ScanUrl
 from jikimi.api.uploads import check_media_size, media_file_limit
 from jikimi.config import Settings
+from jikimi.domain import MediaKind, Verdict
 from jikimi.errors import JikimiError
 from jikimi.media import MediaLimits, Sniffed, load, sniff
-from jikimi.model import MediaKind, Verdict
 from jikimi.pipeline.video import ANIMATIONS, is_animation
 
 router = APIRouter(prefix="/v1", tags=["scan"])

@@ -7,7 +7,7 @@ from fastapi.responses import JSONResponse
 
 from jikimi.api.deps import PrincipalDep, ScansDep
 from jikimi.api.problems import error_responses
-from jikimi.model import Verdict
+from jikimi.domain import Verdict
 
 router = APIRouter(prefix="/v1", tags=["scan"])
 

@@ -51,9 +51,9 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from jikimi.detectors.grade.model import DetectorLabel, session_options
+from jikimi.domain import Region
 from jikimi.errors import ModelUnavailable
 from jikimi.media.picture import RGB
-from jikimi.model import Region
 
 _L = DetectorLabel
 

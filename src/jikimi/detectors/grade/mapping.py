@@ -28,8 +28,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jikimi.detectors.grade.model import DetectorLabel
+from jikimi.domain import Grade, GradeLabel, Region
 from jikimi.errors import ConfigError
-from jikimi.model import Grade, GradeLabel, Region
 
 _SEVERE_FIRST = (GradeLabel.OBSCENE, GradeLabel.ADULT, GradeLabel.SUGGESTIVE)
 

@@ -41,9 +41,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from jikimi.config import Settings
+from jikimi.domain import Region
 from jikimi.errors import ConfigError, ModelUnavailable
 from jikimi.media.picture import RGB, Picture
-from jikimi.model import Region
 
 if TYPE_CHECKING:
     from jikimi.detectors.grade.context import ContextClassifier

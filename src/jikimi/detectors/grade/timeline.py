@@ -2,7 +2,7 @@
 
 A video is graded by grading sampled frames as still images (one a second, plus the
 first frame of each new shot, see :mod:`jikimi.pipeline.video`). This module turns
-those per-frame grades into one :class:`~jikimi.model.Grade`; it is pure (no model,
+those per-frame grades into one :class:`~jikimi.domain.Grade`; it is pure (no model,
 no pixels), so a platform can re-aggregate stored frame grades under other rules.
 
 The label: the worst *sustained* grade
@@ -51,8 +51,8 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from jikimi.domain import Grade, GradeLabel, Region, Segment
 from jikimi.errors import ConfigError, InvalidInput
-from jikimi.model import Grade, GradeLabel, Region, Segment
 
 _SEVERE_FIRST = (GradeLabel.OBSCENE, GradeLabel.ADULT, GradeLabel.SUGGESTIVE)
 

@@ -35,9 +35,9 @@ from jikimi.detectors.synthetic.generators import GeneratorMetadataChecker
 from jikimi.detectors.synthetic.stealth import StealthMetadataChecker
 from jikimi.detectors.synthetic.watermark import WatermarkChecker
 from jikimi.detectors.synthetic.xmp import XmpSourceTypeChecker
+from jikimi.domain import Evidence, Synthetic
 from jikimi.errors import ConfigError
 from jikimi.media.picture import Picture
-from jikimi.model import Evidence, Synthetic
 
 __all__ = ["CHECKERS", "Checker", "SyntheticDetector"]
 

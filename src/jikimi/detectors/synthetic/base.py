@@ -19,8 +19,8 @@ from enum import StrEnum
 from typing import Self
 
 from jikimi.config import Settings
+from jikimi.domain import Evidence, Strength
 from jikimi.media.picture import Picture
-from jikimi.model import Evidence, Strength
 
 
 class Checker(ABC):

@@ -45,8 +45,8 @@ import c2pa
 
 from jikimi.detectors.synthetic.base import Checker, SourceType, clean_text, parse_source_type
 from jikimi.detectors.synthetic.generators import KNOWN_GENERATORS
+from jikimi.domain import Evidence, EvidenceKind, Strength
 from jikimi.media.picture import Picture
-from jikimi.model import Evidence, EvidenceKind, Strength
 
 log = logging.getLogger(__name__)
 

@@ -52,10 +52,10 @@ from jikimi.detectors.synthetic.generators import (
     named_generator,
 )
 from jikimi.detectors.synthetic.xmp import XmpSourceTypeChecker
+from jikimi.domain import Media, Strength, Synthetic
 from jikimi.errors import UnsupportedMedia
 from jikimi.media.picture import RGB, Metadata, Picture
 from jikimi.media.sniff import FileFormat, Sniffed
-from jikimi.model import Media, Strength, Synthetic
 
 log = logging.getLogger(__name__)
 

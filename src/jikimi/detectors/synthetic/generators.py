@@ -28,8 +28,8 @@ from typing import Any, Final
 
 from jikimi.detectors.synthetic.base import Checker, clean_text
 from jikimi.detectors.synthetic.xmp import xmp_packet, xmp_properties
+from jikimi.domain import Evidence, EvidenceKind, Strength
 from jikimi.media.picture import Metadata, Picture
-from jikimi.model import Evidence, EvidenceKind, Strength
 
 MAX_JSON_CHARS: Final = 8 * 1024 * 1024
 """Larger JSON texts are not parsed (a big ComfyUI workflow is well below 1 MB)."""

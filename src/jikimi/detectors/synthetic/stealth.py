@@ -31,9 +31,9 @@ from numpy.typing import NDArray
 
 from jikimi.detectors.synthetic.base import Checker
 from jikimi.detectors.synthetic.generators import RECORDS, Finding, strongest
+from jikimi.domain import Evidence, EvidenceKind, Strength
 from jikimi.media.picture import Metadata, Picture
 from jikimi.media.samples import alpha_plane
-from jikimi.model import Evidence, EvidenceKind, Strength
 
 SIGNATURES: Final = {
     b"stealth_pnginfo": ("alpha", False),

@@ -45,8 +45,8 @@ from PIL import Image
 
 from jikimi.config import Settings
 from jikimi.detectors.synthetic.base import Checker
+from jikimi.domain import Evidence, EvidenceKind, Strength
 from jikimi.media.picture import RGB, Picture
-from jikimi.model import Evidence, EvidenceKind, Strength
 
 SCALE: Final = 36
 """Quantisation step of the package's default ``scales=[0, 36, 36]``."""

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from jikimi.detectors.synthetic.base import Checker, SourceType, clean_text, parse_source_type
+from jikimi.domain import Evidence, EvidenceKind, Strength
 from jikimi.media.picture import Metadata, Picture
-from jikimi.model import Evidence, EvidenceKind, Strength
 
 log = logging.getLogger(__name__)
 

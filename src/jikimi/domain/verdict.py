@@ -12,13 +12,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from jikimi.domain.base import Frozen
 
 VERDICT_SCHEMA = "jikimi.verdict/1"
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class MediaKind(StrEnum):
@@ -119,7 +117,7 @@ class BankKind(StrEnum):
     SUPPRESSION = "suppression"  # known-safe content: overrides classifier-driven holds
 
 
-class Media(_Frozen):
+class Media(Frozen):
     """What was scanned, as decoded (width/height after EXIF orientation)."""
 
     kind: MediaKind
@@ -163,7 +161,7 @@ class FrameHash:
         return f"{self.frame},{self.quality},{self.pdq},{self.t_s:.3f}"
 
 
-class Signal(_Frozen):
+class Signal(Frozen):
     """One hash of the media. ``quality`` is set for perceptual hashes only."""
 
     type: SignalKind
@@ -171,7 +169,7 @@ class Signal(_Frozen):
     quality: int | None = None
 
 
-class Region(_Frozen):
+class Region(Frozen):
     """A detector box in original-image pixels: ``[x, y, w, h]``."""
 
     label: str
@@ -189,7 +187,7 @@ class Region(_Frozen):
     )
 
 
-class Segment(_Frozen):
+class Segment(Frozen):
     """A stretch of a video with one grade (``end_s`` exclusive)."""
 
     start_s: float
@@ -197,7 +195,7 @@ class Segment(_Frozen):
     label: GradeLabel
 
 
-class Grade(_Frozen):
+class Grade(Frozen):
     label: GradeLabel
     score: float = Field(description="Confidence of the region that set the label (1.0 if none).")
     regions: tuple[Region, ...] = ()
@@ -206,13 +204,13 @@ class Grade(_Frozen):
     )
 
 
-class Evidence(_Frozen):
+class Evidence(Frozen):
     kind: EvidenceKind
     strength: Strength
     detail: str
 
 
-class Synthetic(_Frozen):
+class Synthetic(Frozen):
     label: SyntheticLabel
     evidence: tuple[Evidence, ...] = ()
 
@@ -223,7 +221,7 @@ class Synthetic(_Frozen):
         return cls(label=label, evidence=tuple(evidence))
 
 
-class Match(_Frozen):
+class Match(Frozen):
     bank: str = Field(
         description="The bank's name (a bank shared with the caller whose name clashes "
         "with another visible bank's: its id)."
@@ -246,7 +244,7 @@ class Match(_Frozen):
     )
 
 
-class Face(_Frozen):
+class Face(Frozen):
     """A face found in the media, and the registered person it matches, if any.
 
     Never carries a template (embedding): only where the face is, how sure the
@@ -268,18 +266,18 @@ class Face(_Frozen):
     t_s: float | None = Field(default=None, description="Videos: the frame's time, seconds.")
 
 
-class Decision(_Frozen):
+class Decision(Frozen):
     action: Action
     priority: Priority
     reasons: tuple[str, ...] = ()
 
 
-class ErrorInfo(_Frozen):
+class ErrorInfo(Frozen):
     code: str
     message: str
 
 
-class Verdict(_Frozen):
+class Verdict(Frozen):
     """Everything jikimi concluded about one item: the public contract."""
 
     schema_: str = Field(default=VERDICT_SCHEMA, alias="schema")
