@@ -18,7 +18,7 @@ from jikimi.domain import (
     SignalKind,
 )
 from jikimi.errors import InvalidHash
-from jikimi.services.importing import (
+from jikimi.services.banks.rows import (
     MAX_ELEMENT_CHARS,
     check_row,
     read_rows,

@@ -24,7 +24,7 @@ import pytest
 import sqlalchemy as sa
 from service_helpers import Side
 
-import jikimi.services.banks as banks_module
+import jikimi.services.banks.transfer as banks_module
 from jikimi.config import Settings
 from jikimi.domain import (
     Bank,
@@ -43,7 +43,7 @@ from jikimi.domain import (
 )
 from jikimi.errors import NotFound
 from jikimi.services import BankService
-from jikimi.services.importing import read_rows
+from jikimi.services.banks.rows import read_rows
 from jikimi.services.matching import MatchService
 from jikimi.signals.vpdq import FrameHash, format_vpdq, format_vpdq_json, parse_vpdq
 from jikimi.store import Store

@@ -44,8 +44,8 @@ from jikimi.cli.admin import (
 from jikimi.config import Settings
 from jikimi.domain import Entry, EntryCreate, EntryMeta, EntryStatus, Principal, SignalKind
 from jikimi.errors import PayloadTooLarge
-from jikimi.services import importing
 from jikimi.services.banks import DEFAULT_PAGE
+from jikimi.services.banks import rows as importing
 from jikimi.signals.vpdq import vpdq_file_text
 
 SHOWN_VALUE_CHARS = 16

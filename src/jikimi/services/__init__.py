@@ -56,7 +56,7 @@ What the bank service's signatures mean beyond their names:
 from __future__ import annotations
 
 from jikimi.services.banks import BankListener, BankService
-from jikimi.services.importing import read_rows, write_rows
+from jikimi.services.banks.rows import read_rows, write_rows
 from jikimi.services.keys import KeyService
 from jikimi.services.tenants import TenantService
 

@@ -30,8 +30,8 @@ from jikimi.api.schemas import (
 from jikimi.api.uploads import check_media_size, media_file_limit
 from jikimi.domain import EntryMeta, EntryStatus, RowFormat, SignalKind
 from jikimi.media.sniff import sniff
-from jikimi.services import importing
-from jikimi.services.importing import utf8
+from jikimi.services.banks import rows as importing
+from jikimi.services.banks.rows import utf8
 from jikimi.signals.vpdq import vpdq_file_text
 
 router = APIRouter(prefix="/v1/banks/{name}", tags=["entries"])

@@ -1,61 +1,36 @@
-"""Banks and their entries: the service behind ``/v1/banks`` and ``jikimi bank …``.
+"""Import and export of bank entries.
 
-Every method takes the caller's :class:`~jikimi.domain.Principal` first and
-checks, in this order: the role's permission (:class:`Forbidden`), that the
-bank is visible to the caller's tenant (:class:`NotFound` otherwise, so other
-tenants' bank names never leak), and for changes, that the caller's tenant
-owns it (a bank shared with it is read-only: :class:`Forbidden`).
-
-Each call is one transaction, except imports, which commit every batch of
-~20,000 rows (and each ``vpdq`` row, a whole video, alone and in file order):
-a crash loses at most the batch in flight, never half of one,
-and importing the same file again is safe (rows already there are counted as
-duplicates). :meth:`BankService.import_file` also records the import, its progress
+Imports commit every batch of ~20,000 rows (and each ``vpdq`` row, a whole video,
+alone and in file order): a crash loses at most the batch in flight, never half of
+one, and importing the same file again is safe (rows already there are counted as
+duplicates). :meth:`TransferOps.import_file` also records the import, its progress
 written in each batch's transaction, so one cut short shows as interrupted with how
-far it got and can be resumed (see :mod:`jikimi.services.imports`). After each
-commit the optional :class:`BankListener` (the matching service) hears about the
-entries that started or stopped matching, so a withdrawn hash stops matching in
-this process at once; other processes follow the change log (see
-:mod:`jikimi.store.entries`).
+far it got and can be resumed (see :mod:`jikimi.services.imports`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import builtins
-import itertools
-import logging
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from datetime import datetime, timedelta
-from typing import IO, TYPE_CHECKING, Any, NamedTuple, Protocol
+from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from jikimi.config import Settings
 from jikimi.domain import (
-    BANK_NAME_RE,
-    BANK_SIGNALS,
-    MAX_PDQ_THRESHOLD,
     MAX_REPORTED_ERRORS,
     Bank,
-    BankCreate,
     BankImport,
-    BankUpdate,
     Change,
     Entry,
-    EntryCreate,
     EntryMeta,
-    EntryPage,
     EntryStatus,
     ErrorInfo,
     ImportReport,
     ImportRow,
     ImportState,
-    MediaKind,
     Permission,
     Principal,
     RowError,
@@ -65,352 +40,49 @@ from jikimi.domain import (
 )
 from jikimi.errors import (
     Conflict,
-    Forbidden,
     ImportFileMismatch,
     ImportNotResumable,
     InvalidHash,
     InvalidInput,
     JikimiError,
     NotFound,
-    UnsupportedMedia,
 )
 from jikimi.matching.kinds import holds_frames
-from jikimi.services import importing, imports
+from jikimi.services import imports
 from jikimi.services._common import now, require
 from jikimi.services._writer import InOrderWriter
-from jikimi.store import Store
-from jikimi.store import banks as bank_repo
+from jikimi.services.banks import rows as importing
 from jikimi.store import entries as entry_repo
 from jikimi.store import imports as import_repo
-from jikimi.store import tenants as tenant_repo
 from jikimi.store import video as video_repo
-from jikimi.store.banks import BankAccess
 from jikimi.store.entries import NewEntry
 
 if TYPE_CHECKING:
-    from jikimi.media import MediaLimits
     from jikimi.signals.vpdq import FrameHash
 
-log = logging.getLogger(__name__)
+from jikimi.services.banks._base import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    MAX_SOURCE_CHARS,
+    ServiceBase,
+    log,
+    owned,
+    visible,
+)
+from jikimi.services.banks.hashing import video_entry
 
 IMPORT_BATCH = 20_000
 EXPORT_VIDEOS = 100
 """Most vPDQ entries in one page of an export: their frames are read with the page (an
 hour of video at one hash a second is 3,600 frames)."""
-DEFAULT_PAGE = 100
-MAX_PAGE = 1_000
-MAX_LABELS = 32
-MAX_SOURCE_CHARS = 2_048
-MAX_NOTE_CHARS = 8_192
-MAX_VIDEO_FRAMES = 200_000
-"""Most frame hashes in one vPDQ entry: 55 hours at vPDQ's one a second, or nearly two
-hours of a hash file that lists every frame of a 30 fps video (as the reference can)."""
-_LABEL_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
 
 Progress = Callable[[int], None]
 """Called with the number of rows read so far, after each committed batch."""
 
 
-class BankListener(Protocol):
-    """Told about committed changes (the matching service implements this).
-
-    Called after the transaction commits, in the caller's thread; it must not
-    raise (an exception is logged and swallowed: the change is already durable,
-    and the change log lets the listener catch up).
-    """
-
-    def entries_changed(self, changes: Sequence[Change]) -> None:
-        """Entries started (``add``) or stopped (``remove``) matching."""
-
-    def banks_changed(self, bank_ids: Sequence[str]) -> None:
-        """A bank was created, updated (kind, threshold, enabled, ...), shared or deleted."""
-
-
-class BankService:
-    """Create, read, change, share and delete banks; add, list, withdraw, import, export entries."""
-
-    def __init__(
-        self,
-        store: Store,
-        *,
-        settings: Settings | None = None,
-        listener: BankListener | None = None,
-    ) -> None:
-        self.store = store
-        self.settings = settings
-        self.listener = listener
-
-    # --- banks ----------------------------------------------------------------
-
-    def create(self, principal: Principal, spec: BankCreate) -> Bank:
-        require(principal, Permission.BANK_WRITE)
-        _check_name(spec.name)
-        _check_threshold(spec.pdq_threshold)
-        _check_shares(spec.vpdq_query_pct, spec.vpdq_index_pct)
-        spec = spec.model_copy(update={"labels": _check_labels(spec.labels)})
-        with self.store.session(write=True) as s, s.begin():
-            bank = bank_repo.create_bank(s, principal.tenant_id, spec, now())
-        self._banks_changed([bank.id])
-        return bank
-
-    def get(self, principal: Principal, name: str) -> Bank:
-        """A bank by name (own first, then shared with the caller) or by ``bnk_`` id."""
-        require(principal, Permission.BANK_READ)
-        with self.store.session() as s, s.begin():
-            return _visible(s, principal, name).bank
-
-    def list(self, principal: Principal) -> builtins.list[Bank]:
-        """The caller's banks, then those shared with it."""
-        require(principal, Permission.BANK_READ)
-        with self.store.session() as s, s.begin():
-            return [a.bank for a in bank_repo.list_visible_banks(s, principal.tenant_id)]
-
-    def update(self, principal: Principal, name: str, update: BankUpdate) -> Bank:
-        require(principal, Permission.BANK_WRITE)
-        if update.pdq_threshold is not None:
-            _check_threshold(update.pdq_threshold)
-        _check_shares(update.vpdq_query_pct, update.vpdq_index_pct)
-        if update.labels is not None:
-            update = update.model_copy(update={"labels": _check_labels(update.labels)})
-        with self.store.session(write=True) as s, s.begin():
-            bank = _owned(s, principal, name)
-            updated = bank_repo.update_bank(s, bank.id, update, now())
-        self._banks_changed([updated.id])
-        return updated
-
-    def delete(self, principal: Principal, name: str) -> None:
-        """Delete the bank and all its entries; they stop matching at once."""
-        require(principal, Permission.BANK_WRITE)
-        with self.store.session(write=True) as s, s.begin():
-            bank = _owned(s, principal, name)
-            entry_repo.record_bank_removal(s, bank.id, now())
-            bank_repo.delete_bank(s, bank.id)
-        self._banks_changed([bank.id])
-
-    def share(self, principal: Principal, name: str, tenant_name: str) -> Bank:
-        """Let another tenant see this bank (read-only) and match against it."""
-        return self._set_share(principal, name, tenant_name, shared=True)
-
-    def unshare(self, principal: Principal, name: str, tenant_name: str) -> Bank:
-        """Stop sharing with a tenant (no error if it was not shared)."""
-        return self._set_share(principal, name, tenant_name, shared=False)
-
-    def _set_share(self, principal: Principal, name: str, tenant_name: str, shared: bool) -> Bank:
-        require(principal, Permission.BANK_WRITE)
-        with self.store.session(write=True) as s, s.begin():
-            bank = _owned(s, principal, name)
-            tenant = tenant_repo.get_tenant_by_name(s, tenant_name)
-            if tenant is None:
-                raise NotFound(f"no tenant named {tenant_name!r}")
-            if tenant.id == principal.tenant_id:
-                raise InvalidInput("a bank is always visible to its own tenant")
-            if shared:
-                bank_repo.add_share(s, bank.id, tenant.id, now())
-            else:
-                bank_repo.remove_share(s, bank.id, tenant.id)
-            result = bank_repo.get_bank(s, bank.id)
-        assert result is not None  # same transaction as _owned()
-        self._banks_changed([bank.id])
-        return result
-
-    # --- entries --------------------------------------------------------------
-
-    def add_entry(self, principal: Principal, bank: str, entry: EntryCreate) -> Entry:
-        """Add one hash; :class:`Conflict` if the bank has it (or had it, withdrawn).
-
-        A ``vpdq`` value is a whole vPDQ hash file (see :meth:`add_vpdq_entry`).
-        """
-        require(principal, Permission.BANK_WRITE)
-        if entry.signal not in BANK_SIGNALS:
-            raise InvalidInput(f"a bank cannot hold {entry.signal.value} hashes")
-        if holds_frames(entry.signal):
-            video = _video_entry(_parse_vpdq_file(entry.value))
-            meta = _check_meta(entry)
-            return self._add(principal, bank, video.signal, video.value, meta, None, video.frames)
-        value = importing.validate_hash(entry.signal, entry.value)
-        meta = _check_meta(entry)
-        return self._add(principal, bank, entry.signal, value, meta, media_sha256=None)
-
-    def add_vpdq_entry(
-        self, principal: Principal, bank: str, text: str, meta: EntryMeta | None = None
-    ) -> Entry:
-        """Add a video by its vPDQ hash file: ``frame,quality,pdq_hex,timestamp`` lines,
-        as Meta's ``vpdq`` and jikimi write them (:class:`InvalidHash` names a bad line).
-
-        The entry's ``value`` is the video's identity (:func:`~jikimi.signals.vpdq.
-        video_identity`: the SHA-256 of its frames' hashes, qualities and timestamps
-        to the millisecond, in frame order, without the frame numbers): the same video
-        hashed the same way is the same entry, however its frames were numbered. Its
-        frames are stored with it and matched as vPDQ.
-        """
-        fields = (meta or EntryMeta()).model_dump()
-        return self.add_entry(
-            principal, bank, EntryCreate(signal=SignalKind.VPDQ, value=text, **fields)
-        )
-
-    def add_media_entry(
-        self, principal: Principal, bank: str, data: bytes, meta: EntryMeta | None = None
-    ) -> Entry:
-        """Hash an uploaded image (PDQ) or video (vPDQ, also an animated GIF or WebP, as
-        scans treat them) and add it; the file is kept only if the bank keeps evidence
-        (in the blob store, by SHA-256), otherwise only its hashes are.
-
-        The entry's ``media_sha256`` names the file either way, so a later upload
-        of the same file can be recognised.
-        """
-        require(principal, Permission.BANK_WRITE)
-        checked = _check_meta(meta or EntryMeta())
-        with self.store.session() as s, s.begin():
-            target = _owned(s, principal, bank)  # fail before the expensive decode
-        hashed = self._hash_media(data)
-        if target.keep_evidence:
-            self.store.blobs.put(data)  # before the row: a crash leaves a harmless orphan blob
-        return self._add(
-            principal,
-            bank,
-            hashed.signal,
-            hashed.value,
-            checked,
-            hashed.media_sha256,
-            hashed.frames,
-        )
-
-    def _hash_media(self, data: bytes) -> _Hashed:
-        # Imported here: decoding pulls in Pillow/pdqhash (and PyAV), which only this path needs.
-        from jikimi.media import load, sniff
-        from jikimi.media.sniff import FileFormat
-        from jikimi.pipeline.video import is_animation
-        from jikimi.signals import PdqSignal
-
-        sniffed = sniff(data)
-        if sniffed.kind is MediaKind.VIDEO:
-            return self._hash_video(data)
-        if sniffed.format is FileFormat.TEXT:
-            raise UnsupportedMedia(
-                "This is a text file, not an image or a video; "
-                "a vPDQ hash file is added as a vpdq hash, not as media."
-            )
-        picture = load(data, self._media_limits())
-        if is_animation(picture):
-            return self._hash_video(data)
-        pdq = PdqSignal.hash_picture(picture).value
-        return _Hashed(SignalKind.PDQ, pdq, picture.media.sha256, ())
-
-    def _hash_video(self, data: bytes) -> _Hashed:
-        from jikimi.media.video import VideoLimits, load_video
-        from jikimi.signals.vpdq import hash_video
-
-        limits = VideoLimits.from_settings(self.settings) if self.settings else VideoLimits()
-        hashed = hash_video(load_video(data, limits))
-        video = _video_entry(hashed.frames)
-        return video._replace(media_sha256=hashed.sha256)
-
-    def _media_limits(self) -> MediaLimits:
-        from jikimi.media import MediaLimits
-
-        if self.settings is not None:
-            return MediaLimits.from_settings(self.settings)
-        fields = Settings.model_fields  # the documented defaults, without reading the environment
-        return MediaLimits(
-            max_bytes=fields["max_bytes"].default,
-            max_pixels=fields["max_pixels"].default,
-            max_dimension=fields["max_dimension"].default,
-        )
-
-    def _add(
-        self,
-        principal: Principal,
-        bank: str,
-        signal: SignalKind,
-        value: str,
-        meta: EntryMeta,
-        media_sha256: str | None,
-        frames: Sequence[FrameHash] = (),
-    ) -> Entry:
-        """Insert the entry (and a video's frames, in the same transaction)."""
-        with self.store.session(write=True) as s, s.begin():
-            target = _owned(s, principal, bank)
-            existing = entry_repo.find_entry_by_value(s, target.id, target.name, signal, value)
-            if existing is not None:
-                if existing.status == EntryStatus.WITHDRAWN:
-                    raise Conflict(
-                        f"this {signal.value} hash was withdrawn from bank {target.name}; "
-                        "withdrawal is final"
-                    )
-                raise Conflict(
-                    f"this {signal.value} hash is already in bank {target.name} as {existing.id}"
-                )
-            entry, change = entry_repo.add_entry(
-                s,
-                bank_id=target.id,
-                bank_name=target.name,
-                signal=signal,
-                value=value,
-                meta=meta,
-                media_sha256=media_sha256,
-                at=now(),
-            )
-            video_repo.add_frames(s, change.seq, frames)
-        self._entries_changed([change])
-        return entry
-
-    def get_entry(self, principal: Principal, bank: str, entry_id: str) -> Entry:
-        """An entry that is not withdrawn (withdrawn entries are :class:`NotFound`)."""
-        require(principal, Permission.BANK_READ)
-        with self.store.session() as s, s.begin():
-            target = _visible(s, principal, bank).bank
-            entry = entry_repo.get_entry(s, target.id, target.name, entry_id)
-        if entry is None:
-            raise NotFound(f"no entry {entry_id} in bank {target.name}")
-        return entry
-
-    def list_entries(
-        self,
-        principal: Principal,
-        bank: str,
-        cursor: str | None = None,
-        limit: int = DEFAULT_PAGE,
-        *,
-        status: EntryStatus | None = None,
-    ) -> EntryPage:
-        """Entries in the order they were added, ``limit`` (1..1000) at a time.
-
-        ``status`` filters to active or disabled entries; withdrawn entries are
-        never listed.
-        """
-        require(principal, Permission.BANK_READ)
-        if not 1 <= limit <= MAX_PAGE:
-            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
-        if status == EntryStatus.WITHDRAWN:
-            raise InvalidInput("withdrawn entries are never listed")
-        after = _decode_cursor(cursor)
-        with self.store.session() as s, s.begin():
-            target = _visible(s, principal, bank).bank
-            rows = entry_repo.list_entries(
-                s, target.id, target.name, after_seq=after, limit=limit + 1, status=status
-            )
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_cursor = _encode_cursor(rows[-1][0]) if more else None
-        return EntryPage(entries=tuple(e for _, e in rows), next_cursor=next_cursor)
-
-    def set_status(
-        self, principal: Principal, bank: str, entry_id: str, status: EntryStatus
-    ) -> Entry:
-        """Disable, enable or withdraw an entry. Withdrawal is final: afterwards the
-        entry is :class:`NotFound` everywhere and never matches again."""
-        require(principal, Permission.BANK_WRITE)
-        with self.store.session(write=True) as s, s.begin():
-            target = _owned(s, principal, bank)
-            result = entry_repo.set_entry_status(s, target.id, target.name, entry_id, status, now())
-        if result is None:
-            raise NotFound(f"no entry {entry_id} in bank {target.name}")
-        entry, change = result
-        if change is not None:
-            self._entries_changed([change])
-        return entry
-
-    # --- import and export ----------------------------------------------------
+class TransferOps(ServiceBase):
+    """Import entries (streaming, in committed batches, recorded and resumable) and export them."""
 
     def import_rows(
         self,
@@ -424,7 +96,7 @@ class BankService:
     ) -> ImportReport:
         """Add many hashes, streaming; bad rows are reported, not fatal.
 
-        ``rows`` come from :func:`jikimi.services.importing.read_rows` (which
+        ``rows`` come from :func:`jikimi.services.banks.rows.read_rows` (which
         numbers them by file line) or are plain dicts in the signal form
         (numbered by position). ``source`` is recorded on every new entry.
         Batches commit one by one (see the module docstring). Nothing records
@@ -433,7 +105,7 @@ class BankService:
         require(principal, Permission.BANK_TRANSFER)
         _check_import(source, batch_size)
         with self.store.session() as s, s.begin():
-            target = _owned(s, principal, bank)
+            target = owned(s, principal, bank)
         tally = _Tally()
         self._run_import(target, rows, tally, source, batch_size, on_progress)
         return tally.report()
@@ -467,7 +139,7 @@ class BankService:
         require(principal, Permission.BANK_TRANSFER)
         _check_import(source, batch_size)
         with self.store.session() as s, s.begin():
-            target = _owned(s, principal, bank)
+            target = owned(s, principal, bank)
         sha256, size = imports.file_digest(stream)
         owner = imports.owner_id()
         lease_s = self.settings.import_lease_s if self.settings else imports.DEFAULT_LEASE_S
@@ -620,7 +292,7 @@ class BankService:
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}")
         with self.store.session() as s, s.begin():
-            target = _visible(s, principal, bank).bank
+            target = visible(s, principal, bank).bank
             return import_repo.list_imports(s, principal.tenant_id, target.id, now(), limit)
 
     def recover_imports(self) -> builtins.list[BankImport]:
@@ -717,7 +389,7 @@ class BankService:
         bank = page.bank
         _, text, metadata = checked  # the canonical lines (check_row)
         try:
-            video = _video_entry(parse_vpdq(text))
+            video = video_entry(parse_vpdq(text))
         except (InvalidHash, InvalidInput) as exc:
             page.tally.error(
                 RowError(line=line, code=RowErrorCode.INVALID_HASH, message=exc.message)
@@ -782,12 +454,12 @@ class BankService:
         """
         require(principal, Permission.BANK_TRANSFER)
         with self.store.session() as s, s.begin():
-            target = _visible(s, principal, bank).bank
+            target = visible(s, principal, bank).bank
         return importing.write_rows(self._active_pages(target), fmt)
 
     def _active_pages(self, bank: Bank) -> Iterator[builtins.list[importing.Exportable]]:
         """Pages of active entries in ``seq`` order; vPDQ entries as their frames
-        (:func:`~jikimi.services.importing.video_row`), read in the page's transaction.
+        (:func:`~jikimi.services.banks.rows.video_row`), read in the page's transaction.
 
         A page holds at most :data:`EXPORT_VIDEOS` videos, so that a bank of long
         videos is not read into memory twenty thousand videos at a time. After a
@@ -817,22 +489,6 @@ class BankService:
             yield [
                 e if not holds_frames(e.signal) else _video_row(e, seq, frames) for seq, e in rows
             ]
-
-    # --- notifications --------------------------------------------------------
-
-    def _entries_changed(self, changes: Sequence[Change]) -> None:
-        if self.listener is not None and changes:
-            try:
-                self.listener.entries_changed(changes)
-            except Exception:
-                log.exception("bank listener failed on %d entry changes", len(changes))
-
-    def _banks_changed(self, bank_ids: Sequence[str]) -> None:
-        if self.listener is not None:
-            try:
-                self.listener.banks_changed(bank_ids)
-            except Exception:
-                log.exception("bank listener failed on bank change %s", bank_ids)
 
 
 class _Tally:
@@ -932,16 +588,6 @@ class _Page:
         )
 
 
-class _Hashed(NamedTuple):
-    """What an entry is made of: its signal and value, the media it came from, and for
-    a video its frame hashes (stored beside the entry)."""
-
-    signal: SignalKind
-    value: str
-    media_sha256: str | None
-    frames: Sequence[FrameHash]
-
-
 def _find_video(s: Session, bank: Bank, value: str) -> Entry | None:
     """The bank's vPDQ entry with this value, whatever its status (withdrawn too)."""
     return entry_repo.find_entry_by_value(s, bank.id, bank.name, SignalKind.VPDQ, value)
@@ -969,47 +615,6 @@ def _video_row(
     return importing.video_row(entry, frames[seq])
 
 
-def _parse_vpdq_file(text: str) -> list[FrameHash]:
-    """The frames of a vPDQ hash file (lines or ThreatExchange's JSON form);
-    :class:`InvalidHash` names a bad line or element."""
-    from jikimi.signals.vpdq import VpdqSignal, parse_vpdq
-
-    return parse_vpdq(VpdqSignal.validate(text))
-
-
-def _video_entry(frames: Sequence[FrameHash]) -> _Hashed:
-    """A vPDQ entry: its frames in frame order, timestamps to the millisecond (as its
-    text says), and its value, :func:`~jikimi.signals.vpdq.video_identity`.
-
-    Refused: a frame number listed twice (the frames' key), more than
-    :data:`MAX_VIDEO_FRAMES` frames, and videos with no frame of PDQ quality 50 or
-    more: vPDQ ignores those frames, so such an entry could never match.
-    """
-    from jikimi.matching.vpdq_index import VPDQ_QUALITY_MIN
-    from jikimi.signals.vpdq import format_vpdq, parse_vpdq, video_identity
-
-    if len(frames) > MAX_VIDEO_FRAMES:
-        raise InvalidInput(
-            f"the video has {len(frames):,} frame hashes; a bank entry holds at most "
-            f"{MAX_VIDEO_FRAMES:,}"
-        )
-    ordered = sorted(frames, key=lambda f: f.frame)
-    for before, after in itertools.pairwise(ordered):
-        if before.frame == after.frame:
-            raise InvalidHash(f"not a valid vpdq hash file: frame {after.frame} is listed twice")
-    if not any(f.quality >= VPDQ_QUALITY_MIN for f in ordered):
-        raise InvalidInput(
-            f"none of the video's {len(ordered)} frame hashes has a PDQ quality of "
-            f"{VPDQ_QUALITY_MIN} or more (nearly flat pictures); vPDQ ignores such frames, "
-            "so this video could never match"
-        )
-    frames = parse_vpdq(format_vpdq(ordered))  # timestamps to the millisecond, as stored
-    return _Hashed(SignalKind.VPDQ, video_identity(frames), None, frames)
-
-
-# --- lookups and checks -------------------------------------------------------------
-
-
 def _check_import(source: str | None, batch_size: int) -> None:
     if batch_size < 1:
         raise InvalidInput("batch_size must be positive")
@@ -1021,78 +626,3 @@ def _found(record: BankImport | None) -> BankImport:
     """An import read back in the transaction that wrote it: it is there."""
     assert record is not None
     return record
-
-
-def _visible(s: Session, principal: Principal, ref: str) -> BankAccess:
-    access = bank_repo.resolve_bank(s, principal.tenant_id, ref)
-    if access is None:
-        raise NotFound(f"no bank {ref!r}")
-    return access
-
-
-def _owned(s: Session, principal: Principal, ref: str) -> Bank:
-    access = _visible(s, principal, ref)
-    if not access.owned:
-        raise Forbidden(f"bank {access.bank.name} is shared with you read-only")
-    return access.bank
-
-
-def _check_name(name: str) -> None:
-    if not BANK_NAME_RE.match(name):
-        raise InvalidInput(
-            "a bank name is 2 to 64 characters: uppercase letters, digits and '_' "
-            "(e.g. KCSC_TAKEDOWNS)"
-        )
-
-
-def _check_threshold(threshold: int) -> None:
-    if not 0 <= threshold <= MAX_PDQ_THRESHOLD:
-        raise InvalidInput(f"pdq_threshold must be between 0 and {MAX_PDQ_THRESHOLD} bits")
-
-
-def _check_shares(query_pct: int | None, index_pct: int | None) -> None:
-    for name, pct in (("vpdq_query_pct", query_pct), ("vpdq_index_pct", index_pct)):
-        if pct is not None and not 0 <= pct <= 100:
-            raise InvalidInput(f"{name} must be a percentage between 0 and 100")
-
-
-def _check_labels(labels: Sequence[str]) -> tuple[str, ...]:
-    unique = tuple(dict.fromkeys(labels))
-    if len(unique) > MAX_LABELS:
-        raise InvalidInput(f"at most {MAX_LABELS} labels")
-    for label in unique:
-        if not _LABEL_RE.match(label):
-            raise InvalidInput(
-                f"label {label[:70]!r}: 1 to 64 letters, digits or '_', '.', ':', '-'"
-            )
-    return unique
-
-
-def _check_meta(meta: EntryMeta) -> EntryMeta:
-    if meta.source is not None and len(meta.source) > MAX_SOURCE_CHARS:
-        raise InvalidInput(f"source is at most {MAX_SOURCE_CHARS} characters")
-    if meta.note is not None and len(meta.note) > MAX_NOTE_CHARS:
-        raise InvalidInput(f"note is at most {MAX_NOTE_CHARS} characters")
-    metadata = importing.check_metadata(meta.metadata)
-    if isinstance(metadata, str):
-        raise InvalidInput(metadata)
-    return EntryMeta(source=meta.source, note=meta.note, metadata=metadata)
-
-
-def _encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"e{seq}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-        if not text.startswith("e"):
-            raise ValueError(text)
-        seq = int(text[1:])
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidInput("invalid cursor: pass back next_cursor unchanged") from None
-    if seq < 0:
-        raise InvalidInput("invalid cursor: pass back next_cursor unchanged")
-    return seq

@@ -1,0 +1,17 @@
+"""The bank service: its parts, by concern, put together as one object."""
+
+from __future__ import annotations
+
+from jikimi.services.banks.banks import BankOps
+from jikimi.services.banks.entries import EntryOps
+from jikimi.services.banks.transfer import TransferOps
+
+
+class BankService(BankOps, EntryOps, TransferOps):
+    """Create, read, change, share and delete banks; add, list, withdraw, import, export entries.
+
+    ``BankService(store, *, settings=None, listener=None)``: ``settings`` gives the
+    media limits for ``add_media_entry``; ``listener`` (a
+    :class:`~jikimi.services.banks.BankListener`, the matching service) is told after
+    each commit which entries started or stopped matching and which banks changed.
+    """
