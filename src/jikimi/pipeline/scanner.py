@@ -53,20 +53,19 @@ from jikimi.domain import (
     Grade,
     Match,
     Media,
-    MediaKind,
     Region,
     Signal,
-    SignalKind,
     Synthetic,
     Verdict,
 )
 from jikimi.errors import JikimiError
 from jikimi.faces.matcher import FaceInput
 from jikimi.ids import new_id
-from jikimi.media import MediaLimits, Picture, load, sniff
+from jikimi.media import MediaLimits, Picture
+from jikimi.pipeline.hashing import Route, classify, still_signals
 from jikimi.pipeline.policy import Policy, load_rules
-from jikimi.pipeline.video import VideoOptions, VideoScanner, is_animation
-from jikimi.signals import Md5Signal, PdqSignal
+from jikimi.pipeline.video import VideoOptions, VideoScanner
+from jikimi.signals import PdqSignal
 
 log = logging.getLogger(__name__)
 
@@ -239,18 +238,11 @@ class Scanner:
 
     def _open(self, item: Item) -> tuple[Picture, tuple[Signal, ...]] | _Video:
         """A still image loaded and hashed, or a video to scan later (raises on bad input)."""
-        if sniff(item.data).kind is MediaKind.VIDEO:
-            return _Video(None)
-        picture = load(item.data, self.limits)
-        if is_animation(picture):
-            return _Video(picture)
-        signals: tuple[Signal, ...] = (
-            PdqSignal.hash_picture(picture),
-            Md5Signal.hash_bytes(item.data),
-            # load() already hashed the bytes for Media.sha256
-            Signal(type=SignalKind.SHA256, value=picture.media.sha256),
-        )
-        return picture, signals
+        found = classify(item.data, self.limits)
+        if found.route is Route.VIDEO:
+            return _Video(found.picture)
+        assert found.picture is not None  # the still route always decodes
+        return found.picture, still_signals(found.picture, item.data)
 
     def _video_verdict(
         self, item: Item, still: Picture | None, progress: ScanProgress | None

@@ -29,10 +29,10 @@ from jikimi.api.routes.jobs import JobPublic
 from jikimi.api.schemas import ScanUrl
 from jikimi.api.uploads import check_media_size, media_file_limit
 from jikimi.config import Settings
-from jikimi.domain import MediaKind, Verdict
+from jikimi.domain import Verdict
 from jikimi.errors import JikimiError
-from jikimi.media import MediaLimits, Sniffed, load, sniff
-from jikimi.pipeline.video import ANIMATIONS, is_animation
+from jikimi.media import MediaLimits, Sniffed, sniff
+from jikimi.pipeline.hashing import Route, classify, route_of
 
 router = APIRouter(prefix="/v1", tags=["scan"])
 
@@ -127,15 +127,14 @@ async def _as_job(data: bytes, sniffed: Sniffed, settings: Settings, wanted: boo
         return wanted
     if len(data) < settings.async_scan_min_bytes:
         return False
-    if sniffed.kind is MediaKind.VIDEO:
-        return True
-    if sniffed.format in ANIMATIONS:  # scanned as a video when it has several frames
-        return await run_in_threadpool(_is_animated, data, settings)
-    return False
+    route = route_of(sniffed)
+    if route is None:  # a GIF or WebP: scanned as a video when it has several frames
+        route = await run_in_threadpool(_decoded_route, data, sniffed, settings)
+    return route is Route.VIDEO
 
 
-def _is_animated(data: bytes, settings: Settings) -> bool:
+def _decoded_route(data: bytes, sniffed: Sniffed, settings: Settings) -> Route:
     try:
-        return is_animation(load(data, MediaLimits.from_settings(settings)))
+        return classify(data, MediaLimits.from_settings(settings), sniffed).route
     except JikimiError:  # the scan itself will report what is wrong
-        return False
+        return Route.STILL

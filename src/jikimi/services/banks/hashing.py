@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from jikimi.config import Settings
 from jikimi.domain import (
-    MediaKind,
     SignalKind,
 )
 from jikimi.errors import (
@@ -38,34 +37,34 @@ class Hashed(NamedTuple):
 
 
 def hash_media(data: bytes, settings: Settings | None) -> Hashed:
-    """The entry an uploaded image (PDQ) or video (vPDQ; an animated GIF or WebP too) makes."""
+    """The entry an uploaded image (PDQ) or video (vPDQ; an animated GIF or WebP too)
+    makes: the route and signal :mod:`jikimi.pipeline.hashing` decides, as for a scan."""
     # Imported here: decoding pulls in Pillow/pdqhash (and PyAV), which only this path needs.
-    from jikimi.media import load, sniff
+    from jikimi.media import sniff
     from jikimi.media.sniff import FileFormat
-    from jikimi.pipeline.video import is_animation
-    from jikimi.signals import PdqSignal
+    from jikimi.pipeline.hashing import ENTRY_SIGNAL, Route, classify, still_signals
 
     sniffed = sniff(data)
-    if sniffed.kind is MediaKind.VIDEO:
-        return hash_video(data, settings)
     if sniffed.format is FileFormat.TEXT:
         raise UnsupportedMedia(
             "This is a text file, not an image or a video; "
             "a vPDQ hash file is added as a vpdq hash, not as media."
         )
-    picture = load(data, media_limits(settings))
-    if is_animation(picture):
+    found = classify(data, media_limits(settings), sniffed)
+    if found.route is Route.VIDEO:
         return hash_video(data, settings)
-    pdq = PdqSignal.hash_picture(picture).value
-    return Hashed(SignalKind.PDQ, pdq, picture.media.sha256, ())
+    assert found.picture is not None  # the still route always decodes
+    (signal,) = still_signals(found.picture, data, (ENTRY_SIGNAL[Route.STILL],))
+    return Hashed(signal.type, signal.value, found.picture.media.sha256, ())
 
 
 def hash_video(data: bytes, settings: Settings | None) -> Hashed:
-    from jikimi.media.video import VideoLimits, load_video
-    from jikimi.signals.vpdq import hash_video
+    """The entry a video (or an animated GIF/WebP) makes: its vPDQ frames."""
+    from jikimi.media.video import VideoLimits
+    from jikimi.pipeline.hashing import video_hash
 
     limits = VideoLimits.from_settings(settings) if settings else VideoLimits()
-    hashed = hash_video(load_video(data, limits))
+    hashed = video_hash(data, limits)
     video = video_entry(hashed.frames)
     return video._replace(media_sha256=hashed.sha256)
 
