@@ -27,7 +27,8 @@ def _modules() -> list[ModuleType]:
 
 def _public(module: ModuleType) -> set[str]:
     """Names a module defines itself (not imports), without a leading underscore."""
-    constants = set(re.findall(r"^([A-Z][A-Z0-9_]*)\s*[:=]", inspect.getsource(module), re.M))
+    assigned = r"^([A-Za-z][A-Za-z0-9_]*)\s*(?::[^=\n]*)?=\s"  # constants, Annotated types
+    constants = set(re.findall(assigned, inspect.getsource(module), re.M))
     out: set[str] = set()
     for name, value in vars(module).items():
         if name.startswith("_"):

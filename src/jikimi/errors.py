@@ -78,6 +78,18 @@ class InvalidInput(JikimiError):
     code = "invalid_input"
 
 
+class InvalidField(InvalidInput):
+    """A bounded field is out of its bounds (:mod:`jikimi.domain.limits`): the code the
+    API's JSON schema validation gives, so every door refuses it alike."""
+
+    code = "validation_error"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
 class InvalidHash(InvalidInput):
     """A hash string has the wrong length or alphabet for its signal type."""
 

@@ -29,7 +29,8 @@ def test_service_errors_map_to_statuses(sqlite_world: World) -> None:
     dup = {"name": a.bank, "kind": "watch"}
     assert_problem(c.post("/v1/banks", json=dup, headers=a.headers()), 409, "conflict")
     bad_label = {"name": "LABELLED", "kind": "watch", "labels": ["no spaces allowed"]}
-    assert_problem(c.post("/v1/banks", json=bad_label, headers=a.headers()), 422, "invalid_input")
+    r = c.post("/v1/banks", json=bad_label, headers=a.headers())
+    assert assert_problem(r, 422, "validation_error")["errors"][0]["loc"] == "body.labels.0"
     body = {"signal": "pdq", "value": a.entry_value}
     r = c.post(f"/v1/banks/{a.bank}/entries", json=body, headers=a.headers())
     assert_problem(r, 409, "conflict")

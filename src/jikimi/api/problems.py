@@ -212,6 +212,9 @@ async def _jikimi_error(request: Request, exc: Exception) -> Response:
     status = status_for(exc)
     if status >= 500:
         log.error("request failed: %s %s: %s", request.method, request.url.path, exc.code)
+    if isinstance(exc, errors.InvalidField):  # shaped as the JSON schema's own refusal
+        where = FieldProblem(loc=f"body.{exc.field}", message=exc.reason)
+        return problem_response(status, exc.code, exc.message, field_errors=[where])
     return problem_response(status, exc.code, exc.message)
 
 

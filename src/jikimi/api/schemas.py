@@ -15,27 +15,28 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from jikimi import domain
 from jikimi.domain import BankKind, Match, SignalKind
+from jikimi.domain.limits import (
+    BankName,
+    HttpUrl,
+    KeyName,
+    Labels,
+    Note,
+    PdqThreshold,
+    Percent,
+    Source,
+)
 from jikimi.errors import InvalidHash
 from jikimi.matching.kinds import banked_kinds, kind_spec
 
 MAX_MATCH_HASHES = 1000
 """Largest ``POST /v1/match`` batch."""
 
-BankName = Annotated[
-    str,
-    Field(
-        pattern=domain.BANK_NAME_RE.pattern,
-        description="Upper-case letters, digits and '_', 2 to 64 characters.",
-        examples=["KCSC_TAKEDOWNS"],
-    ),
-]
-Threshold = Annotated[int, Field(ge=0, le=domain.MAX_PDQ_THRESHOLD)]
-Percent = Annotated[int, Field(ge=0, le=100)]
+Threshold = PdqThreshold
 _VPDQ_QUERY_PCT = (
     "vPDQ: a video matches a banked video when at least this percentage of its hashed "
     "frames (PDQ quality >= 50) are within pdq_threshold of some frame of the banked video."
@@ -45,7 +46,6 @@ _VPDQ_INDEX_PCT = (
     "banked video's hashed frames are within pdq_threshold of some of its frames (0: a clip of "
     "a banked video matches it)."
 )
-Label = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class _Request(BaseModel):
@@ -66,7 +66,7 @@ class BankCreate(_Request):
     kind: BankKind
     pdq_threshold: Threshold = domain.DEFAULT_PDQ_THRESHOLD
     dihedral: bool = Field(default=False, description="Also match rotated/flipped copies.")
-    labels: list[Label] = Field(default_factory=list, max_length=32)
+    labels: Labels = ()
     enabled: bool = True
     keep_evidence: bool = Field(
         default=False, description="Keep the media of entries added by upload."
@@ -79,7 +79,7 @@ class BankCreate(_Request):
     )
 
     def to_domain(self) -> domain.BankCreate:
-        return domain.BankCreate(**self.model_dump(exclude={"labels"}), labels=tuple(self.labels))
+        return domain.BankCreate(**self.model_dump())
 
 
 class BankUpdate(_Request):
@@ -88,17 +88,14 @@ class BankUpdate(_Request):
     kind: BankKind | None = None
     pdq_threshold: Threshold | None = None
     dihedral: bool | None = None
-    labels: list[Label] | None = Field(default=None, max_length=32)
+    labels: Labels | None = None
     enabled: bool | None = None
     keep_evidence: bool | None = None
     vpdq_query_pct: Percent | None = Field(default=None, description=_VPDQ_QUERY_PCT)
     vpdq_index_pct: Percent | None = Field(default=None, description=_VPDQ_INDEX_PCT)
 
     def to_domain(self) -> domain.BankUpdate:
-        values = self.model_dump(exclude_unset=True, exclude={"labels"})
-        if self.labels is not None:
-            values["labels"] = tuple(self.labels)
-        return domain.BankUpdate(**values)
+        return domain.BankUpdate(**self.model_dump(exclude_unset=True))
 
 
 class BankPublic(_Response):
@@ -164,8 +161,8 @@ class EntryCreate(_Request):
         description="Lower- or upper-case hex of the right length; for vpdq, the whole vPDQ "
         "hash file (lines frame,quality,pdq_hex,timestamp_s)."
     )
-    source: str | None = Field(default=None, max_length=500)
-    note: str | None = Field(default=None, max_length=2000)
+    source: Source | None = None
+    note: Note | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("value")
@@ -314,16 +311,10 @@ class MatchResponse(_Response):
 # --- scans ------------------------------------------------------------------------
 
 
-def _http_url(value: str) -> str:
-    if not value.startswith(("http://", "https://")) or len(value) > 2048:
-        raise ValueError("must be an http(s) URL of at most 2048 characters")
-    return value
-
-
 class ScanUrl(_Request):
     """Scan media fetched from a URL (only when the server enables URL fetching)."""
 
-    url: Annotated[str, AfterValidator(_http_url)]
+    url: HttpUrl
 
 
 # --- keys -------------------------------------------------------------------------
@@ -331,7 +322,7 @@ class ScanUrl(_Request):
 
 class KeyCreate(_Request):
     role: domain.Role
-    name: str = Field(min_length=1, max_length=200, examples=["upload pipeline"])
+    name: Annotated[KeyName, Field(examples=["upload pipeline"])]
 
 
 class KeyPublic(_Response):

@@ -38,8 +38,10 @@ from rich.table import Table
 
 from jikimi.config import Settings, load_settings
 from jikimi.domain import (
+    DEFAULT_PDQ_THRESHOLD,
     DEFAULT_VPDQ_INDEX_PCT,
     DEFAULT_VPDQ_QUERY_PCT,
+    MAX_PDQ_THRESHOLD,
     Bank,
     BankCreate,
     BankImport,
@@ -238,7 +240,9 @@ def bank_create(
     name: Annotated[str, typer.Argument(help="UPPER_CASE name, e.g. KCSC_TAKEDOWNS.")],
     key: KeyOption,
     kind: Annotated[BankKind, typer.Option(help="What a match means.")] = BankKind.TAKEDOWN,
-    threshold: Annotated[int, typer.Option(min=0, max=64, help="PDQ distance (bits).")] = 31,
+    threshold: Annotated[
+        int, typer.Option(help=f"PDQ distance (bits), 0 to {MAX_PDQ_THRESHOLD}.")
+    ] = DEFAULT_PDQ_THRESHOLD,
     dihedral: Annotated[
         bool, typer.Option("--dihedral/--no-dihedral", help="Match rotated/flipped copies.")
     ] = False,
@@ -248,15 +252,11 @@ def bank_create(
     ] = False,
     vpdq_query_pct: Annotated[
         int,
-        typer.Option(
-            min=0, max=100, help="vPDQ: percent of a video's frames that must be in a banked one."
-        ),
+        typer.Option(help="vPDQ: percent of a video's frames that must be in a banked one."),
     ] = DEFAULT_VPDQ_QUERY_PCT,
     vpdq_index_pct: Annotated[
         int,
-        typer.Option(
-            min=0, max=100, help="vPDQ: percent of a banked video's frames that must be matched."
-        ),
+        typer.Option(help="vPDQ: percent of a banked video's frames that must be matched."),
     ] = DEFAULT_VPDQ_INDEX_PCT,
 ) -> None:
     """Create a bank."""
@@ -312,7 +312,7 @@ def bank_update(
     key: KeyOption,
     kind: Annotated[BankKind | None, typer.Option(help="What a match means.")] = None,
     threshold: Annotated[
-        int | None, typer.Option(min=0, max=64, help="PDQ distance (bits).")
+        int | None, typer.Option(help=f"PDQ distance (bits), 0 to {MAX_PDQ_THRESHOLD}.")
     ] = None,
     dihedral: Annotated[
         bool | None,
@@ -334,15 +334,11 @@ def bank_update(
     ] = None,
     vpdq_query_pct: Annotated[
         int | None,
-        typer.Option(
-            min=0, max=100, help="vPDQ: percent of a video's frames that must be in a banked one."
-        ),
+        typer.Option(help="vPDQ: percent of a video's frames that must be in a banked one."),
     ] = None,
     vpdq_index_pct: Annotated[
         int | None,
-        typer.Option(
-            min=0, max=100, help="vPDQ: percent of a banked video's frames that must be matched."
-        ),
+        typer.Option(help="vPDQ: percent of a banked video's frames that must be matched."),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:

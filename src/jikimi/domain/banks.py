@@ -12,7 +12,6 @@ paths, immutable too and ~10 times cheaper to create than a frozen model.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -20,13 +19,8 @@ from typing import Any, NamedTuple
 from pydantic import Field
 
 from jikimi.domain.base import Frozen
+from jikimi.domain.limits import DEFAULT_PDQ_THRESHOLD
 from jikimi.domain.verdict import BankKind, SignalKind
-
-DEFAULT_PDQ_THRESHOLD = 31
-MAX_PDQ_THRESHOLD = 64
-"""Above this a PDQ "match" is meaningless (unrelated images differ by ~128 bits)."""
-
-BANK_NAME_RE = re.compile(r"^[A-Z0-9_]{2,64}$")
 
 
 class EntryStatus(StrEnum):

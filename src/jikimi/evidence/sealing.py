@@ -1,4 +1,4 @@
-"""Evidence bytes encrypted at rest (AES-256-GCM).
+"""Evidence bytes encrypted at rest (AES-256-GCM, :class:`jikimi.crypto.Aead`).
 
 A sealed blob is ``b"JKE1" + nonce (12 bytes) + ciphertext-and-tag``. The
 associated data binds each blob to the digest of its plaintext, so a sealed blob
@@ -7,11 +7,7 @@ moved to another name fails to open rather than passing as other evidence.
 
 from __future__ import annotations
 
-import secrets
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
+from jikimi.crypto import Aead, SealOpenError
 from jikimi.errors import JikimiError
 
 MAGIC = b"JKE1"
@@ -29,17 +25,15 @@ class Sealer:
     def __init__(self, key: bytes) -> None:
         if len(key) != 32:
             raise ValueError("an evidence key is 32 bytes")
-        self._aead = AESGCM(key)
+        self._aead = Aead(key, magic=MAGIC)
 
     def seal(self, plaintext: bytes, digest: str) -> bytes:
-        nonce = secrets.token_bytes(12)
-        return MAGIC + nonce + self._aead.encrypt(nonce, plaintext, digest.encode())
+        return self._aead.seal(plaintext, digest.encode())
 
     def open(self, sealed: bytes, digest: str) -> bytes:
         if not sealed.startswith(MAGIC) or len(sealed) < len(MAGIC) + 12 + 16:
             raise SealBroken("not a sealed evidence blob")
-        nonce = sealed[4:16]
         try:
-            return self._aead.decrypt(nonce, sealed[16:], digest.encode())
-        except InvalidTag as exc:
+            return self._aead.open(sealed, digest.encode())
+        except SealOpenError as exc:
             raise SealBroken("the evidence blob was altered, or the key is wrong") from exc

@@ -31,22 +31,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import os
 import stat
 from pathlib import Path
 from typing import Final
 
 import numpy as np
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from numpy.typing import NDArray
 
 from jikimi.config import Settings
+from jikimi.crypto import Aead, SealOpenError
 from jikimi.errors import ConfigError, TemplateKeyError
 
 KEY_FILE: Final = "face.key"
-_NONCE: Final = 12
 _AAD_PREFIX: Final = b"jikimi.face/1"
 
 
@@ -56,8 +53,8 @@ class TemplateCipher:
     def __init__(self, key: bytes) -> None:
         if len(key) != 32:
             raise ConfigError("the face template key must be 32 bytes (AES-256)")
-        self._aead = AESGCM(key)
-        self.key_id = hashlib.sha256(key).hexdigest()[:16]
+        self._aead = Aead(key)  # no magic prefix: rows already sealed open as before
+        self.key_id = self._aead.key_id
 
     def __repr__(self) -> str:  # never show the key
         return f"TemplateCipher(key_id={self.key_id!r})"
@@ -82,14 +79,13 @@ class TemplateCipher:
         return cls(_key_file(Path(settings.data_dir) / KEY_FILE))
 
     def seal(self, template: NDArray[np.float32], tenant_id: str, person_id: str) -> bytes:
-        nonce = os.urandom(_NONCE)
         plain = np.ascontiguousarray(template, dtype="<f4").tobytes()
-        return nonce + self._aead.encrypt(nonce, plain, _aad(tenant_id, person_id))
+        return self._aead.seal(plain, _aad(tenant_id, person_id))
 
     def open(self, sealed: bytes, tenant_id: str, person_id: str) -> NDArray[np.float32]:
         try:
-            plain = self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], _aad(tenant_id, person_id))
-        except InvalidTag:
+            plain = self._aead.open(sealed, _aad(tenant_id, person_id))
+        except SealOpenError:
             raise TemplateKeyError(
                 f"a face template cannot be opened with key {self.key_id} (wrong key, "
                 "or the row was changed)"

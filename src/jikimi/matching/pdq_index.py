@@ -60,7 +60,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from jikimi.domain import SignalKind
+from jikimi.domain import DEFAULT_PDQ_THRESHOLD, SignalKind
 from jikimi.errors import InvalidHash, InvalidInput
 from jikimi.matching.mih import (
     BLOCK_BITS,
@@ -79,7 +79,7 @@ from jikimi.matching.snapshot import (
     write_snapshot,
 )
 
-DEFAULT_MAX_THRESHOLD = 31
+DEFAULT_MAX_THRESHOLD = DEFAULT_PDQ_THRESHOLD
 """PDQ's conventional match threshold (DESIGN.md), the default ceiling per index."""
 
 MAX_SUPPORTED_THRESHOLD = 64

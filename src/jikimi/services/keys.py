@@ -20,8 +20,8 @@ import secrets
 
 from sqlalchemy.orm import Session
 
-from jikimi.domain import ApiKey, IssuedKey, Permission, Principal, Role
-from jikimi.errors import InvalidInput, NotFound, Unauthorized
+from jikimi.domain import ApiKey, IssuedKey, Permission, Principal, Role, limits
+from jikimi.errors import NotFound, Unauthorized
 from jikimi.ids import ulid
 from jikimi.services._common import now, require
 from jikimi.store import Store
@@ -29,7 +29,7 @@ from jikimi.store import tenants as repo
 
 _SECRET_RE = re.compile(r"^jk_([0-9A-HJKMNP-TV-Z]{26})_([A-Za-z0-9_-]{43})$")
 _DUMMY_SHA256 = hashlib.sha256(b"jikimi: no such key").hexdigest()
-MAX_KEY_NAME = 128
+MAX_KEY_NAME = limits.MAX_KEY_NAME
 
 
 def _sha256(secret: str) -> str:
@@ -39,8 +39,7 @@ def _sha256(secret: str) -> str:
 def issue_key(s: Session, tenant_id: str, role: Role, name: str) -> IssuedKey:
     """Create a key in the current transaction (shared by KeyService and TenantService)."""
     name = name.strip()
-    if not 1 <= len(name) <= MAX_KEY_NAME or not name.isprintable():
-        raise InvalidInput(f"a key name is 1 to {MAX_KEY_NAME} printable characters")
+    limits.check("key_name", name, name="name")
     key_ulid = ulid()
     secret = f"jk_{key_ulid}_{secrets.token_urlsafe(32)}"
     key = repo.create_key(

@@ -77,7 +77,7 @@ from typing import Any, Final
 import numpy as np
 import pdqhash
 
-from jikimi.domain import Signal, SignalKind
+from jikimi.domain import DEFAULT_PDQ_THRESHOLD, Signal, SignalKind
 from jikimi.media.picture import RGB, Picture
 from jikimi.signals.base import HammingDistance, PictureHasher
 
@@ -121,7 +121,7 @@ class PdqSignal(HammingDistance, PictureHasher):
     """PDQ (64 hex digits). Matches at 31 bits or fewer unless a bank overrides it."""
 
     HEX_LENGTH = 64
-    DEFAULT_THRESHOLD = 31
+    DEFAULT_THRESHOLD = DEFAULT_PDQ_THRESHOLD
 
     @classmethod
     def get_name(cls) -> SignalKind:

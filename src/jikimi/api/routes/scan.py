@@ -29,7 +29,7 @@ from jikimi.api.routes.jobs import JobPublic
 from jikimi.api.schemas import ScanUrl
 from jikimi.api.uploads import check_media_size, media_file_limit
 from jikimi.config import Settings
-from jikimi.domain import Verdict
+from jikimi.domain import Verdict, limits
 from jikimi.errors import JikimiError
 from jikimi.media import MediaLimits, Sniffed, sniff
 from jikimi.pipeline.hashing import Route, classify, route_of
@@ -114,7 +114,7 @@ async def _media(request: Request, context: ContextDep) -> tuple[bytes, dict[str
             return form.file.data, form.file.source()
         if "url" not in form.fields:
             raise ApiProblem(422, "validation_error", "send a multipart 'file' field (or a 'url')")
-        url = ScanUrl.model_validate({"url": form.fields["url"]}).url
+        url = limits.check("url", form.fields["url"])  # as the JSON body's schema checks it
     data = await run_in_threadpool(context.fetcher.fetch, url)
     return data, {"url": url}
 

@@ -10,7 +10,8 @@ whole-image classifier, which the table's ``context`` row weighs. See
 docs/grading.md.
 """
 
+from jikimi.detectors.grade.labels import LABELS, DetectorLabel
 from jikimi.detectors.grade.mapping import ContextRule, GradeRule, GradeRules
-from jikimi.detectors.grade.model import LABELS, DetectorLabel, GradeDetector
+from jikimi.detectors.grade.model import GradeDetector
 
 __all__ = ["LABELS", "ContextRule", "DetectorLabel", "GradeDetector", "GradeRule", "GradeRules"]

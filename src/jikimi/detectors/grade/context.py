@@ -50,7 +50,8 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from jikimi.detectors.grade.model import DetectorLabel, session_options
+from jikimi.detectors.grade.labels import DetectorLabel
+from jikimi.detectors.grade.onnx import session_options
 from jikimi.domain import Region
 from jikimi.errors import ModelUnavailable
 from jikimi.media.picture import RGB

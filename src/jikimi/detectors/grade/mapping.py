@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from jikimi.detectors.grade.model import DetectorLabel
+from jikimi.detectors.grade.labels import DetectorLabel
 from jikimi.domain import Grade, GradeLabel, Region
 from jikimi.errors import ConfigError
 

@@ -32,7 +32,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +40,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from jikimi.config import Settings
+from jikimi.detectors.grade.labels import LABELS
+from jikimi.detectors.grade.onnx import available_cores, session_options
 from jikimi.domain import Region
 from jikimi.errors import ConfigError, ModelUnavailable
 from jikimi.media.picture import RGB, Picture
@@ -51,32 +52,6 @@ if TYPE_CHECKING:
 Boxes = NDArray[np.float64]
 """N x 4 boxes ``[x, y, w, h]`` (top-left corner, width, height), pixels."""
 
-
-class DetectorLabel(StrEnum):
-    """NudeNet's labels, in the order of the model's class outputs."""
-
-    FEMALE_GENITALIA_COVERED = "FEMALE_GENITALIA_COVERED"
-    FACE_FEMALE = "FACE_FEMALE"
-    BUTTOCKS_EXPOSED = "BUTTOCKS_EXPOSED"
-    FEMALE_BREAST_EXPOSED = "FEMALE_BREAST_EXPOSED"
-    FEMALE_GENITALIA_EXPOSED = "FEMALE_GENITALIA_EXPOSED"
-    MALE_BREAST_EXPOSED = "MALE_BREAST_EXPOSED"
-    ANUS_EXPOSED = "ANUS_EXPOSED"
-    FEET_EXPOSED = "FEET_EXPOSED"
-    BELLY_COVERED = "BELLY_COVERED"
-    FEET_COVERED = "FEET_COVERED"
-    ARMPITS_COVERED = "ARMPITS_COVERED"
-    ARMPITS_EXPOSED = "ARMPITS_EXPOSED"
-    FACE_MALE = "FACE_MALE"
-    BELLY_EXPOSED = "BELLY_EXPOSED"
-    MALE_GENITALIA_EXPOSED = "MALE_GENITALIA_EXPOSED"
-    ANUS_COVERED = "ANUS_COVERED"
-    FEMALE_BREAST_COVERED = "FEMALE_BREAST_COVERED"
-    BUTTOCKS_COVERED = "BUTTOCKS_COVERED"
-
-
-LABELS: tuple[DetectorLabel, ...] = tuple(DetectorLabel)
-"""Class index → label (the model's output rows 4.. in this order)."""
 
 SCORE_THRESHOLD = 0.25
 """A box is reported when its best class score is strictly above this (NudeNet's)."""
@@ -171,24 +146,6 @@ def _open_model(path: Path, input_size: int, threads: int) -> _Model:
         raise ModelUnavailable(f"grade model {path} is not a loadable ONNX model: {exc}") from exc
     max_batch = _check_signature(session, path, input_size)
     return _Model(session, session.get_inputs()[0].name, path, max_batch)
-
-
-def session_options(ort: Any, threads: int) -> Any:
-    """onnxruntime options for a CPU session with ``threads`` intra-op threads (0 = all cores).
-
-    The thread count is always explicit and the pool never spins. With 0,
-    onnxruntime pins one thread per core and busy-waits between operators,
-    which is fastest on an idle machine and slowest on a busy one: on the
-    shared 2-core machine, one 320 x 320 inference took 290-360 ms with the
-    defaults (NudeNet's) and 120-230 ms with two unpinned, non-spinning threads
-    at the same moment (docs/grading.md, "Speed").
-    """
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads if threads > 0 else _available_cores()
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return options
 
 
 def _check_signature(session: Any, path: Path, input_size: int) -> int:
@@ -493,7 +450,7 @@ class GradeDetector:
     @property
     def workers(self) -> int:
         """Pictures processed at once: ``threads``, or every core available (0 = auto)."""
-        return self.threads if self.threads > 0 else _available_cores()
+        return self.threads if self.threads > 0 else available_cores()
 
     def _run(self, model: _Model, pictures: Sequence[Picture]) -> list[tuple[Region, ...]]:
         """Pre-process, infer and decode pictures in batches on one thread."""
@@ -535,13 +492,6 @@ def decode_min_side(width: int, height: int, input_size: int) -> int:
     if long_side <= target:
         return 0
     return math.ceil(target * short_side / long_side)
-
-
-def _available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def _chunks(items: Sequence[Picture], size: int) -> Iterator[Sequence[Picture]]:

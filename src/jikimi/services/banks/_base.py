@@ -8,20 +8,18 @@ bank shared with the caller is read-only: :class:`Forbidden`).
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
 from jikimi.config import Settings
 from jikimi.domain import (
-    BANK_NAME_RE,
-    MAX_PDQ_THRESHOLD,
     Bank,
     Change,
     EntryMeta,
     Principal,
+    limits,
 )
 from jikimi.errors import (
     Forbidden,
@@ -33,19 +31,14 @@ from jikimi.store import Store
 from jikimi.store import banks as bank_repo
 from jikimi.store.banks import BankAccess
 
-if TYPE_CHECKING:
-    pass
-
-
 log = logging.getLogger("jikimi.services.banks")
 
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1_000
-MAX_LABELS = 32
-MAX_SOURCE_CHARS = 2_048
-MAX_NOTE_CHARS = 8_192
-LABEL_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+MAX_LABELS = limits.MAX_LABELS
+MAX_SOURCE_CHARS = limits.MAX_SOURCE_CHARS
+MAX_NOTE_CHARS = limits.MAX_NOTE_CHARS
 
 
 class BankListener(Protocol):
@@ -113,41 +106,29 @@ def owned(s: Session, principal: Principal, ref: str) -> Bank:
 
 
 def check_name(name: str) -> None:
-    if not BANK_NAME_RE.match(name):
-        raise InvalidInput(
-            "a bank name is 2 to 64 characters: uppercase letters, digits and '_' "
-            "(e.g. KCSC_TAKEDOWNS)"
-        )
+    limits.check("name", name)
 
 
 def check_threshold(threshold: int) -> None:
-    if not 0 <= threshold <= MAX_PDQ_THRESHOLD:
-        raise InvalidInput(f"pdq_threshold must be between 0 and {MAX_PDQ_THRESHOLD} bits")
+    limits.check("pdq_threshold", threshold)
 
 
 def check_shares(query_pct: int | None, index_pct: int | None) -> None:
     for name, pct in (("vpdq_query_pct", query_pct), ("vpdq_index_pct", index_pct)):
-        if pct is not None and not 0 <= pct <= 100:
-            raise InvalidInput(f"{name} must be a percentage between 0 and 100")
+        if pct is not None:
+            limits.check(name, pct)
 
 
 def check_labels(labels: Sequence[str]) -> tuple[str, ...]:
-    unique = tuple(dict.fromkeys(labels))
-    if len(unique) > MAX_LABELS:
-        raise InvalidInput(f"at most {MAX_LABELS} labels")
-    for label in unique:
-        if not LABEL_RE.match(label):
-            raise InvalidInput(
-                f"label {label[:70]!r}: 1 to 64 letters, digits or '_', '.', ':', '-'"
-            )
-    return unique
+    """The labels deduplicated, in their order."""
+    return limits.check("labels", tuple(labels))
 
 
 def check_meta(meta: EntryMeta) -> EntryMeta:
-    if meta.source is not None and len(meta.source) > MAX_SOURCE_CHARS:
-        raise InvalidInput(f"source is at most {MAX_SOURCE_CHARS} characters")
-    if meta.note is not None and len(meta.note) > MAX_NOTE_CHARS:
-        raise InvalidInput(f"note is at most {MAX_NOTE_CHARS} characters")
+    if meta.source is not None:
+        limits.check("source", meta.source)
+    if meta.note is not None:
+        limits.check("note", meta.note)
     metadata = importing.check_metadata(meta.metadata)
     if isinstance(metadata, str):
         raise InvalidInput(metadata)

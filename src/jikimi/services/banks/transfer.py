@@ -37,6 +37,7 @@ from jikimi.domain import (
     RowErrorCode,
     RowFormat,
     SignalKind,
+    limits,
 )
 from jikimi.errors import (
     Conflict,
@@ -63,7 +64,6 @@ if TYPE_CHECKING:
 from jikimi.services.banks._base import (
     DEFAULT_PAGE,
     MAX_PAGE,
-    MAX_SOURCE_CHARS,
     ServiceBase,
     log,
     owned,
@@ -618,8 +618,8 @@ def _video_row(
 def _check_import(source: str | None, batch_size: int) -> None:
     if batch_size < 1:
         raise InvalidInput("batch_size must be positive")
-    if source is not None and len(source) > MAX_SOURCE_CHARS:
-        raise InvalidInput(f"source is at most {MAX_SOURCE_CHARS} characters")
+    if source is not None:
+        limits.check("source", source)
 
 
 def _found(record: BankImport | None) -> BankImport:

@@ -1,0 +1,267 @@
+"""Every bounded field, through every door: the same limit, the same refusal.
+
+For each (field, door) of the table, a value just inside the field's bound is
+accepted and one just outside is refused: over JSON and multipart as ``422
+validation_error`` naming the field, by the CLI with exit code 2 and the service's
+message, by the service itself as :class:`~jikimi.errors.InvalidField`
+(``validation_error``). All doors run on one SQLite database, so an accepted value
+is really stored. The bounds come from :mod:`jikimi.domain.limits`; the test spells
+them out as numbers too, so a bound that moves is a visible change here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from api_helpers import World, jpeg
+from typer.testing import CliRunner
+
+from jikimi.cli import app
+from jikimi.domain import (
+    BOUNDED,
+    MAX_KEY_NAME,
+    MAX_LABELS,
+    MAX_NOTE_CHARS,
+    MAX_PDQ_THRESHOLD,
+    MAX_SOURCE_CHARS,
+    MAX_URL_CHARS,
+    BankCreate,
+    EntryCreate,
+    EntryMeta,
+    Role,
+    SignalKind,
+    check,
+)
+from jikimi.errors import InvalidField
+from jikimi.services import BankService, KeyService
+
+_seq = itertools.count(1)
+
+
+def _bank_name() -> str:
+    return f"B{next(_seq):04d}_{secrets.token_hex(3).upper()}"
+
+
+def _hex() -> str:
+    return secrets.token_hex(32)
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str  # as limits.check and the API's field errors know it
+    ok: Any  # just inside the bound
+    bad: Any  # just outside
+
+
+FIELDS = {
+    "source": Field("source", "s" * MAX_SOURCE_CHARS, "s" * (MAX_SOURCE_CHARS + 1)),
+    "note": Field("note", "n" * MAX_NOTE_CHARS, "n" * (MAX_NOTE_CHARS + 1)),
+    "name": Field("name", "N" * 64, "N" * 65),
+    "pdq_threshold": Field("pdq_threshold", MAX_PDQ_THRESHOLD, MAX_PDQ_THRESHOLD + 1),
+    "vpdq_query_pct": Field("vpdq_query_pct", 100, 101),
+    "labels": Field(
+        "labels",
+        tuple(f"l{i}" for i in range(MAX_LABELS)),
+        tuple(f"l{i}" for i in range(MAX_LABELS + 1)),
+    ),
+    "key_name": Field("key_name", "k" * MAX_KEY_NAME, "k" * (MAX_KEY_NAME + 1)),
+    "url": Field("url", "https://example.org/" + "u" * (MAX_URL_CHARS - 20), "ftp://x/a.jpg"),
+}
+
+
+def test_the_bounds_are_the_agreed_numbers() -> None:
+    assert (MAX_SOURCE_CHARS, MAX_NOTE_CHARS, MAX_KEY_NAME, MAX_LABELS) == (2048, 8192, 128, 32)
+    assert MAX_PDQ_THRESHOLD == 64 and MAX_URL_CHARS == 2048
+    assert set(FIELDS) == set(BOUNDED) - {"vpdq_index_pct"}  # same type as vpdq_query_pct
+    assert len(FIELDS["url"].ok) == MAX_URL_CHARS
+
+
+class Doors:
+    """The four ways in, on one database: JSON, multipart, the CLI, the service."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.client = world.client
+        self.headers = world.a.headers()
+        self.admin = world.a.principals[Role.ADMIN]
+        self.banks = BankService(world.store, settings=world.settings)
+        self.keys = KeyService(world.store)
+        self.env = {
+            "JIKIMI_DATA_DIR": str(world.settings.data_dir),
+            "JIKIMI_DATABASE_URL": world.settings.database_url,
+            "JIKIMI_API_KEY": world.a.keys[Role.ADMIN],
+            "COLUMNS": "200",
+        }
+
+    def cli(self, *args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(app, list(args), env=self.env)
+        return result.exit_code, " ".join(result.stderr.split())
+
+
+Outcome = tuple[bool, str]
+"""(accepted, the refusal's message: the field's reason)."""
+
+
+def _api(r: Any, field: str) -> Outcome:
+    if r.status_code in (200, 201):
+        return True, ""
+    body = r.json()
+    assert r.status_code == 422 and body["code"] == "validation_error", r.text
+    [error] = [e for e in body["errors"] if e["loc"].split(".")[1] == field]
+    return False, error["message"]
+
+
+def _cli(result: tuple[int, str], service_message: Callable[[], str]) -> Outcome:
+    code, err = result
+    if code == 0:
+        return True, ""
+    assert code == 2, err
+    message = service_message()
+    assert f"error: {message}" in err  # the service's own words, field and reason
+    return False, message.split(": ", 1)[1]
+
+
+def _service(call: Callable[[], object], field: str) -> Outcome:
+    try:
+        call()
+    except InvalidField as exc:
+        assert exc.code == "validation_error" and exc.field == field
+        return False, exc.reason
+    return True, ""
+
+
+def _reason(field: str, value: Any) -> str:
+    try:
+        check(field, value)
+    except InvalidField as exc:
+        return exc.reason
+    raise AssertionError(f"{field}={value!r} passed")
+
+
+# --- the doors of each field --------------------------------------------------------
+
+
+def _entry_json(d: Doors, field: str, value: Any) -> Outcome:
+    body = {"signal": "pdq", "value": _hex(), field: value}
+    return _api(
+        d.client.post(f"/v1/banks/{d.world.a.bank}/entries", json=body, headers=d.headers), field
+    )
+
+
+def _entry_multipart(d: Doors, field: str, value: Any) -> Outcome:
+    files = {"file": ("x.jpg", jpeg(10_000 + next(_seq)))}
+    r = d.client.post(
+        f"/v1/banks/{d.world.a.bank}/entries", files=files, data={field: value}, headers=d.headers
+    )
+    return _api(r, field)
+
+
+def _entry_cli(d: Doors, field: str, value: Any) -> Outcome:
+    result = d.cli("bank", "add", d.world.a.bank, "--pdq", _hex(), f"--{field}", value)
+    return _cli(result, lambda: f"{field}: {_reason(field, value)}")
+
+
+def _entry_service(d: Doors, field: str, value: Any) -> Outcome:
+    meta = EntryMeta(**{field: value})
+    create = EntryCreate(signal=SignalKind.PDQ, value=_hex(), **meta.model_dump())
+    return _service(lambda: d.banks.add_entry(d.admin, d.world.a.bank, create), field)
+
+
+_CLI_BANK_OPTION = {"pdq_threshold": "--threshold", "vpdq_query_pct": "--vpdq-query-pct"}
+
+
+def _bank_json(d: Doors, field: str, value: Any) -> Outcome:
+    body: dict[str, Any] = {"name": _bank_name(), "kind": "watch", field: value}
+    if field == "labels":
+        body["labels"] = list(value)
+    return _api(d.client.post("/v1/banks", json=body, headers=d.headers), field)
+
+
+def _bank_cli(d: Doors, field: str, value: Any) -> Outcome:
+    if field == "name":
+        args = ["bank", "create", value]
+    elif field == "labels":
+        args = ["bank", "create", _bank_name(), *(f"--label={label}" for label in value)]
+    else:
+        args = ["bank", "create", _bank_name(), _CLI_BANK_OPTION[field], str(value)]
+    return _cli(d.cli(*args), lambda: f"{field}: {_reason(field, value)}")
+
+
+def _bank_service(d: Doors, field: str, value: Any) -> Outcome:
+    spec = {"name": _bank_name(), "kind": "watch", field: value}
+    return _service(lambda: d.banks.create(d.admin, BankCreate.model_validate(spec)), field)
+
+
+def _key_json(d: Doors, field: str, value: Any) -> Outcome:
+    r = d.client.post("/v1/keys", json={"role": "platform", "name": value}, headers=d.headers)
+    return _api(r, "name")
+
+
+def _key_cli(d: Doors, field: str, value: Any) -> Outcome:
+    result = d.cli("key", "issue", "--role", "platform", "--name", value)
+    return _cli(result, lambda: f"name: {_reason(field, value)}")
+
+
+def _key_service(d: Doors, field: str, value: Any) -> Outcome:
+    return _service(lambda: d.keys.issue(d.admin, Role.PLATFORM, value), "name")
+
+
+def _url_json(d: Doors, field: str, value: Any) -> Outcome:
+    return _api(d.client.post("/v1/scan", json={"url": value}, headers=d.headers), field)
+
+
+def _url_multipart(d: Doors, field: str, value: Any) -> Outcome:
+    return _api(d.client.post("/v1/scan", data={"url": value}, headers=d.headers), field)
+
+
+Door = Callable[[Doors, str, Any], Outcome]
+_ENTRY_DOORS: list[tuple[str, Door]] = [
+    ("json", _entry_json),
+    ("multipart", _entry_multipart),
+    ("cli", _entry_cli),
+    ("service", _entry_service),
+]
+_BANK_DOORS: list[tuple[str, Door]] = [
+    ("json", _bank_json),
+    ("cli", _bank_cli),
+    ("service", _bank_service),
+]
+TABLE: list[tuple[str, str, Door]] = [
+    *((f, door, fn) for f in ("source", "note") for door, fn in _ENTRY_DOORS),
+    *(
+        (f, door, fn)
+        for f in ("name", "pdq_threshold", "vpdq_query_pct", "labels")
+        for door, fn in _BANK_DOORS
+    ),
+    ("key_name", "json", _key_json),
+    ("key_name", "cli", _key_cli),
+    ("key_name", "service", _key_service),
+    ("url", "json", _url_json),
+    ("url", "multipart", _url_multipart),
+]
+
+
+@pytest.mark.parametrize(("field", "door"), [(f, d) for f, d, _ in TABLE], ids=lambda x: x)
+def test_a_bounded_field_is_refused_alike_at_every_door(
+    sqlite_world: World, field: str, door: str
+) -> None:
+    doors = Doors(sqlite_world)
+    enter = {(f, d): fn for f, d, fn in TABLE}[(field, door)]
+    spec = FIELDS[field]
+    reason = _reason(field, spec.bad)
+
+    accepted, message = enter(doors, field, spec.bad)
+    assert not accepted, f"{field} over its bound was accepted by the {door} door"
+    assert message == reason  # the same words at every door
+
+    if field == "url":  # an accepted URL would be fetched; the type accepts it
+        assert check("url", spec.ok) == spec.ok
+        return
+    ok = secrets.token_hex(32).upper() if field == "name" else spec.ok  # 64, and new
+    accepted, message = enter(doors, field, ok)
+    assert accepted, f"{field} at its bound was refused by the {door} door: {message}"
