@@ -10,6 +10,7 @@ where they fail.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -52,13 +53,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def live_server(
-    tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Path
-) -> Iterator[LiveServer]:
-    directory = tmp_path_factory.mktemp("victim-server")
+@contextlib.contextmanager
+def _serve(directory: Path, template: Path) -> Iterator[LiveServer]:
     db = directory / "jikimi.db"
-    shutil.copyfile(_sqlite_template, db)
+    shutil.copyfile(template, db)
     settings = Settings(
         data_dir=directory / "data", database_url=f"sqlite:///{db}", victim_tenant="centre"
     )
@@ -83,6 +81,22 @@ def live_server(
         server.should_exit = True
         thread.join(timeout=30)
         store.close()
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    tmp_path_factory: pytest.TempPathFactory, _sqlite_template: Path
+) -> Iterator[LiveServer]:
+    """The server the page tests share."""
+    with _serve(tmp_path_factory.mktemp("victim-server"), _sqlite_template) as server:
+        yield server
+
+
+@pytest.fixture
+def fresh_server(tmp_path: Path, _sqlite_template: Path) -> Iterator[LiveServer]:
+    """A server of its own, for a test that uses up a rate limit of 127.0.0.1."""
+    with _serve(tmp_path, _sqlite_template) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
