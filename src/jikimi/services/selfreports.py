@@ -23,12 +23,13 @@ from dataclasses import dataclass, field
 from datetime import UTC
 
 from jikimi.cases.types import CaseOpened
-from jikimi.domain import Principal, Role
-from jikimi.errors import ConfigError, InvalidInput
+from jikimi.domain import EnrolPhoto, Person, Principal, Role
+from jikimi.errors import ConfigError, ConsentRequired, InvalidInput, NotFound
 from jikimi.model import SignalKind
 from jikimi.services._common import now
 from jikimi.services.casereports import AttemptLimiter
 from jikimi.services.cases import CaseService
+from jikimi.services.persons import PersonService
 from jikimi.signals import signal_type
 from jikimi.store import Store
 from jikimi.store import tenants as tenant_repo
@@ -40,6 +41,8 @@ MAX_PLACES = 20
 MAX_PLACE = 500
 MAX_URL = 2048
 MAX_CONTACT = 500
+MAX_FACE_PHOTOS = 3
+"""Face photos the page sends (made smaller on her device, so they fit one small body)."""
 REPORTS_PER_HOUR = 10
 """Reports one client address may send per hour (a person reports a few times at most)."""
 
@@ -74,6 +77,9 @@ class SelfReportService:
     limiter: AttemptLimiter = field(
         default_factory=lambda: AttemptLimiter(limit=REPORTS_PER_HOUR, window_s=3600.0)
     )
+    persons: PersonService | None = None
+    pin_limiter: AttemptLimiter = field(default_factory=AttemptLimiter)
+    """Shared with the public status lookup, so a PIN guessed here costs the same tries."""
 
     @property
     def available(self) -> bool:
@@ -159,3 +165,38 @@ def _title(places: list[str]) -> str:
     if not places:
         return head
     return f"{head}: {', '.join(places)}"[:200].rstrip()
+
+
+def enrol_face(
+    service: SelfReportService,
+    number: str,
+    pin: str,
+    photos: list[EnrolPhoto],
+    *,
+    consented: bool,
+    client: str,
+) -> Person:
+    """Her face enrolled for the case she holds the number and PIN of, with her consent.
+
+    The consent is the page's explicit step (a box she ticked, after being told that
+    the photos are sent, not kept, and what is made of them); it is recorded with the
+    person as the words below. A wrong number or PIN says nothing about which.
+    """
+    if not consented:
+        raise ConsentRequired("face enrolment needs her explicit consent on the page")
+    if not 1 <= len(photos) <= MAX_FACE_PHOTOS:
+        raise InvalidInput(f"send 1 to {MAX_FACE_PHOTOS} photos of her face")
+    if service.persons is None:
+        raise ConfigError("face protection is not available on this server")
+    keys = (f"number:{number.strip().upper()}", f"client:{client}")
+    service.pin_limiter.check(*keys)
+    case = service.cases.check_pin(number, pin)
+    if case is None:
+        service.pin_limiter.failed(*keys)
+        raise NotFound("no case with this number and PIN")
+    principal = Principal(tenant_id=case.tenant_id, key_id=VICTIM_PAGE_KEY, role=Role.CASEWORKER)
+    consent = (
+        f"given on the victim page {now():%Y-%m-%d %H:%M} UTC by the holder of case "
+        f"{case.number}'s PIN: her face photos sent to make face templates, photos not kept"
+    )
+    return service.persons.enrol(principal, photos, consent, case.id)

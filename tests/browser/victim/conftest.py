@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -45,6 +46,36 @@ class LiveServer:
     url: str
     settings: Settings
     store: Store
+    received: list[tuple[str, str, bytes]]
+    """Every request body the server read: (method, path, body), as it arrived."""
+
+
+class _Recorder:
+    """ASGI wrapper keeping each request body as the server received it.
+
+    The browser's own request log cannot show bodies made of Blobs (a multipart
+    upload), so "no image bytes were sent" is checked where they would arrive.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.received: list[tuple[str, str, bytes]] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+
+        async def recording() -> Any:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    self.received.append((scope["method"], scope["path"], b"".join(chunks)))
+            return message
+
+        await self.app(scope, recording, send)
 
 
 def _free_port() -> int:
@@ -64,7 +95,7 @@ def _serve(directory: Path, template: Path) -> Iterator[LiveServer]:
     TenantService(store).create("centre")
     TenantService(store).create("other")
     port = _free_port()
-    app = create_app(settings, scanner=_IdleScanner(settings))
+    app = _Recorder(create_app(settings, scanner=_IdleScanner(settings)))
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
@@ -76,7 +107,7 @@ def _serve(directory: Path, template: Path) -> Iterator[LiveServer]:
             pytest.fail("the test server did not start")
         time.sleep(0.05)
     try:
-        yield LiveServer(url=f"http://127.0.0.1:{port}", settings=settings, store=store)
+        yield LiveServer(f"http://127.0.0.1:{port}", settings, store, app.received)
     finally:
         server.should_exit = True
         thread.join(timeout=30)

@@ -19,15 +19,19 @@ from typing import Any
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from PIL import Image
 from playwright.sync_api import Page, Request, expect
 
+from face_samples import astronaut
 from jikimi.config import Settings
 from jikimi.media import MediaLimits, load
 from jikimi.services.selfreports import VICTIM_PAGE_KEY
 from jikimi.signals import PdqSignal
 from jikimi.store import audit as audit_repo
 from jikimi.store import casework as repo
+from jikimi.store import persons as persons_repo
+from jikimi.store.models import PersonRow
 
 CONFORMANCE = Path(__file__).resolve().parents[4] / "shared" / "conformance" / "pdq"
 HASH_TIMEOUT_MS = 240_000
@@ -50,6 +54,7 @@ class Flow:
 
     hashes: dict[str, dict[str, str | None]]
     requests: list[tuple[str, str, bytes]]
+    received: list[tuple[str, str, bytes]]
     number: str
     pin: str
     video: bytes
@@ -87,6 +92,7 @@ def flow(
         requests.append((request.method, request.url, request.post_data_buffer or b""))
 
     context.on("request", record)
+    start = len(live_server.received)
     page = context.new_page()
     page.goto("/victim")
     pictures = [path for path, _ in _expected()]
@@ -108,6 +114,7 @@ def flow(
     yield Flow(
         hashes=_hashes(page),
         requests=requests,
+        received=live_server.received[start:],
         number=number,
         pin=pin,
         video=video,
@@ -144,8 +151,10 @@ def test_a_video_gets_exact_hashes_only(flow: Flow) -> None:
 
 
 def test_no_request_carries_image_bytes(flow: Flow) -> None:
-    bodies = [body for _, _, body in flow.requests if body]
+    bodies = [body for _, _, body in flow.received if body]
     assert len(bodies) == 1  # the report itself, nothing else has a body
+    assert [path for _, path, body in flow.received if body] == ["/victim/api/report"]
+    assert [b for _, _, b in flow.requests if b] == bodies  # what the browser sent, all of it
     assert sum(len(b) for b in bodies) < 16 * 1024
     # her own files shown back to her are blob: URLs of this origin, never fetched
     local = ("http://127.0.0.1:", "blob:http://127.0.0.1:")
@@ -314,3 +323,44 @@ def test_transparent_pictures_are_flattened_by_the_servers_rule(page: Page, tmp_
         "dark-trick.png": "black",
         "vignette.png": "stored",
     }
+
+
+def test_face_photos_are_sent_only_after_she_agrees(
+    page: Page, live_server: Any, tmp_path: Path, screenshots: Path
+) -> None:
+    start = len(live_server.received)
+
+    def bodies() -> list[tuple[str, bytes]]:
+        return [(path, body) for _, path, body in live_server.received[start:] if body]
+
+    face = tmp_path / "me.jpg"
+    face.write_bytes(astronaut())
+    page.goto("/victim")
+    page.set_input_files("#files", str(CONFORMANCE / "misc" / "wee.jpg"))
+    _wait_hashed(page, 1)
+    page.click("#submit")
+    expect(page.locator("#face")).to_be_visible(timeout=30_000)
+    number = page.locator("#case-number").inner_text()
+    button = page.locator("#face-submit")
+    expect(button).to_be_disabled()
+    page.set_input_files("#face-files", str(face))
+    expect(page.locator("#face-items li")).to_have_count(1)
+    expect(button).to_be_disabled()  # photos chosen, no consent yet: nothing can be sent
+    page.wait_for_timeout(300)
+    assert [path for path, _ in bodies()] == ["/victim/api/report"]
+    page.check("#face-consent")
+    expect(button).to_be_enabled()
+    page.screenshot(path=str(screenshots / "victim-face-consent-ko.png"), full_page=False)
+    button.click()
+    expect(page.locator("#face-form")).to_have_attribute("data-done", "true", timeout=120_000)
+    sent = [b for path, b in bodies() if path == "/victim/api/face"]
+    assert len(sent) == 1 and 0 < len(sent[0]) < 1024 * 1024
+    assert face.read_bytes()[:4096] not in sent[0]  # a smaller copy, not her file itself
+    with live_server.store.session() as s:
+        case = repo.get_case_by_number(s, number)
+        assert case is not None
+        rows = s.scalars(sa.select(PersonRow).where(PersonRow.case_id == case[0].id)).all()
+        assert len(rows) == 1
+        person = persons_repo.get_person(s, case[0].tenant_id, rows[0].id)
+    assert person is not None and person.templates == 1
+    assert "victim page" in person.consent.text

@@ -23,17 +23,22 @@ from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from jikimi.api.deps import ContextDep
-from jikimi.errors import NotFound, TooManyAttempts
+from jikimi.domain import EnrolPhoto
+from jikimi.errors import InvalidInput, NotFound, TooManyAttempts
 from jikimi.services.selfreports import (
     MAX_CONTACT,
+    MAX_FACE_PHOTOS,
     MAX_ITEMS,
     MAX_PLACES,
     MAX_URL,
     ReportedItem,
     SelfReport,
     SelfReportService,
+    enrol_face,
 )
 from jikimi.ui.victim.strings import LANGUAGES, STRINGS, choose
 
@@ -79,7 +84,13 @@ def _reports(context: ContextDep, request: Request) -> SelfReportService:
     service: SelfReportService | None = getattr(state, "victim_reports", None)
     if service is None:
         work = context.casework
-        service = SelfReportService(work.store, work.cases, context.settings.victim_tenant)
+        service = SelfReportService(
+            work.store,
+            work.cases,
+            context.settings.victim_tenant,
+            persons=context.persons,
+            pin_limiter=work.reports.limiter,
+        )
         state.victim_reports = service
     return service
 
@@ -196,6 +207,36 @@ def submit_report(body: ReportIn, request: Request, reports: ReportsDep) -> JSON
     )
     return JSONResponse(
         {"number": opened.case.number, "pin": opened.pin, "items": len(body.items)},
+        status_code=201,
+        headers={**SECURITY_HEADERS, "Cache-Control": "no-store"},
+    )
+
+
+@router.post("/api/face")
+async def submit_face(request: Request, reports: ReportsDep) -> JSONResponse:
+    """Her face photos, sent only from the page's consent step (see the module docstring)."""
+    async with request.form(max_files=MAX_FACE_PHOTOS, max_fields=8) as form:
+        unknown = sorted(set(form) - {"number", "pin", "consent", "photos"})
+        if unknown:
+            raise InvalidInput(f"unknown form field(s): {', '.join(unknown)}")
+        photos = []
+        for i, part in enumerate(form.getlist("photos")):
+            if isinstance(part, UploadFile):
+                photos.append(EnrolPhoto(name=f"photo {i + 1}", data=await part.read()))
+        number, pin = str(form.get("number") or ""), str(form.get("pin") or "")
+        consented = form.get("consent") == "yes"
+    client = request.client.host if request.client else "unknown"
+    person = await run_in_threadpool(
+        enrol_face,
+        reports,
+        number,
+        pin,
+        photos,
+        consented=consented,
+        client=client,
+    )
+    return JSONResponse(
+        {"templates": person.templates},
         status_code=201,
         headers={**SECURITY_HEADERS, "Cache-Control": "no-store"},
     )

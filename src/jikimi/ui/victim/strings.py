@@ -102,6 +102,33 @@ STRINGS: Final[dict[str, dict[str, str]]] = {
         "item_unreachable": "could not be checked yet",
         "case_open": "open",
         "case_closed": "closed",
+        "face_title": "Optional: protect your face",
+        "face_intro": (
+            "If you want, the support centre can also watch for new uploads that show your "
+            "face. For that, photos of your face have to be sent to the centre's server, "
+            "unlike everything above. The server makes a face template (a list of numbers) "
+            "from them and does not keep the photos. The template is stored encrypted, is "
+            "never shown to anyone, and is deleted if you withdraw."
+        ),
+        "face_sent_warning": (
+            "Nothing on this step is sent until you tick the box and press the button. "
+            "Then the chosen photos ARE sent (made smaller on your device first)."
+        ),
+        "face_files_label": "Photos of your face, alone, clearly visible (1 to 3)",
+        "face_files_hint": "Choose photos that show only you. They are not sent yet.",
+        "face_consent": (
+            "I agree that these photos of my face are sent to make a face template for my case."
+        ),
+        "face_submit": "Send my face photos",
+        "face_sending": "Sending your face photos…",
+        "face_done": "Your face is now protected ({count} photos used). The photos were not kept.",
+        "face_no_face": "We could not find a face in one of the photos. Please choose another.",
+        "face_several_faces": (
+            "One photo shows more than one face. Please choose a photo of you alone."
+        ),
+        "face_too_small": "A face is too small in one photo. Please choose a closer photo.",
+        "face_too_blurred": "One photo is too blurred. Please choose a sharper photo.",
+        "face_failed": "The face photos could not be used. Nothing was kept. Please try again.",
         "privacy_title": "What is sent, what is kept, and for how long",
         "privacy_sent_h": "What this page sends",
         "privacy_sent": (
@@ -126,6 +153,12 @@ STRINGS: Final[dict[str, dict[str, str]]] = {
             "Support workers look for copies at the places you named and send each "
             "website a removal request. Confirmed fingerprints can be added to a bank "
             "so that the same images are caught if someone uploads them again."
+        ),
+        "privacy_face_h": "Face protection (only if you choose it)",
+        "privacy_face": (
+            "A separate step after your report. Only if you tick its box, photos of your "
+            "face are sent, made smaller on your device. The server makes encrypted face "
+            "templates and does not keep the photos; your support worker can withdraw them."
         ),
         "privacy_how_long_h": "For how long",
         "privacy_how_long": (
@@ -220,6 +253,32 @@ STRINGS: Final[dict[str, dict[str, str]]] = {
         "item_unreachable": "아직 확인하지 못함",
         "case_open": "진행 중",
         "case_closed": "종료",
+        "face_title": "선택: 내 얼굴 보호하기",
+        "face_intro": (
+            "원하면 지원 기관이 당신의 얼굴이 나온 새 게시물도 찾아낼 수 있습니다. 이를 위해서는 "
+            "위의 다른 내용과 달리 얼굴 사진을 기관의 서버로 보내야 합니다. 서버는 사진으로 "
+            "얼굴 템플릿(숫자 목록)을 만들고 사진은 보관하지 않습니다. 템플릿은 암호화되어 "
+            "저장되고, 누구에게도 보여 주지 않으며, 철회하면 삭제됩니다."
+        ),
+        "face_sent_warning": (
+            "상자에 체크하고 버튼을 누르기 전에는 이 단계에서 아무것도 보내지 않습니다. "
+            "그때 고른 사진이 전송됩니다 (먼저 기기에서 크기를 줄입니다)."
+        ),
+        "face_files_label": "얼굴이 잘 보이는 혼자 찍힌 사진 (1~3장)",
+        "face_files_hint": "당신만 나온 사진을 고르세요. 아직 보내지 않습니다.",
+        "face_consent": (
+            "내 사건을 위한 얼굴 템플릿을 만들도록 이 얼굴 사진을 보내는 데 동의합니다."
+        ),
+        "face_submit": "얼굴 사진 보내기",
+        "face_sending": "얼굴 사진을 보내는 중…",
+        "face_done": "이제 얼굴이 보호됩니다 (사진 {count}장 사용). 사진은 보관하지 않았습니다.",
+        "face_no_face": "사진 중 하나에서 얼굴을 찾지 못했습니다. 다른 사진을 골라 주세요.",
+        "face_several_faces": "한 사진에 여러 얼굴이 있습니다. 혼자 나온 사진을 골라 주세요.",
+        "face_too_small": "사진 중 하나의 얼굴이 너무 작습니다. 더 가까이 찍은 사진을 골라 주세요.",
+        "face_too_blurred": "사진 중 하나가 너무 흐립니다. 더 선명한 사진을 골라 주세요.",
+        "face_failed": (
+            "얼굴 사진을 사용할 수 없었습니다. 아무것도 보관하지 않았습니다. 다시 시도해 주세요."
+        ),
         "privacy_title": "보내는 정보, 보관하는 정보, 보관 기간",
         "privacy_sent_h": "이 페이지가 보내는 것",
         "privacy_sent": (
@@ -242,6 +301,12 @@ STRINGS: Final[dict[str, dict[str, str]]] = {
             "상담원이 알려 주신 곳에서 복사본을 찾고 각 사이트에 삭제 요청을 보냅니다. "
             "확인된 지문은 같은 이미지가 다시 올라오면 잡아낼 수 있도록 목록(뱅크)에 "
             "추가될 수 있습니다."
+        ),
+        "privacy_face_h": "얼굴 보호 (원할 때만)",
+        "privacy_face": (
+            "신고 뒤의 별도 단계입니다. 그 상자에 체크할 때만 기기에서 크기를 줄인 얼굴 사진이 "
+            "전송됩니다. 서버는 암호화된 얼굴 템플릿을 만들고 사진은 보관하지 않으며, "
+            "상담원에게 요청하면 철회할 수 있습니다."
         ),
         "privacy_how_long_h": "얼마나 오래",
         "privacy_how_long": (

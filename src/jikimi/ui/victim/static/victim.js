@@ -180,10 +180,93 @@
       done.hidden = false;
       progress.textContent = "";
       done.focus();
+      faceStep(answer.number, answer.pin);
     }).catch(function () {
       error.textContent = T.send_failed;
       submit.disabled = false;
       progress.textContent = "";
     });
   });
+
+  // --- the optional face step: nothing leaves the device before the box is ticked ---
+  var MAX_FACE = 3;
+  var FACE_SIDE = 1024; // photos are made smaller before they are sent
+
+  function faceStep(number, pin) {
+    var section = document.getElementById("face");
+    var faceForm = document.getElementById("face-form");
+    var faceInput = document.getElementById("face-files");
+    var faceList = document.getElementById("face-items");
+    var consent = document.getElementById("face-consent");
+    var button = document.getElementById("face-submit");
+    var result = document.getElementById("face-result");
+    var chosen = [];
+    section.hidden = false;
+
+    function ready() {
+      button.disabled = !(consent.checked && chosen.length >= 1 && chosen.length <= MAX_FACE);
+    }
+
+    faceInput.addEventListener("change", function () {
+      chosen = Array.prototype.slice.call(faceInput.files, 0, MAX_FACE);
+      faceList.textContent = "";
+      chosen.forEach(function (file) {
+        var li = document.createElement("li");
+        li.className = "item";
+        var img = document.createElement("img");
+        img.className = "thumb";
+        img.alt = "";
+        img.src = URL.createObjectURL(file); // her own file shown back to her, not sent
+        var name = document.createElement("p");
+        name.className = "name";
+        name.textContent = file.name;
+        li.append(img, name);
+        faceList.append(li);
+      });
+      ready();
+    });
+    consent.addEventListener("change", ready);
+
+    function smaller(file) {
+      return createImageBitmap(file, { imageOrientation: "from-image" }).then(function (bitmap) {
+        var scale = Math.min(1, FACE_SIDE / Math.max(bitmap.width, bitmap.height));
+        var canvas = document.createElement("canvas");
+        canvas.width = Math.round(bitmap.width * scale);
+        canvas.height = Math.round(bitmap.height * scale);
+        canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+        bitmap.close();
+        return new Promise(function (resolve) { canvas.toBlob(resolve, "image/jpeg", 0.9); });
+      });
+    }
+
+    faceForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      if (!consent.checked || chosen.length === 0) return; // the explicit step, always
+      button.disabled = true;
+      result.textContent = T.face_sending;
+      Promise.all(chosen.map(smaller)).then(function (blobs) {
+        var body = new FormData();
+        body.append("number", number);
+        body.append("pin", pin);
+        body.append("consent", "yes");
+        blobs.forEach(function (blob, i) { body.append("photos", blob, "face-" + (i + 1) + ".jpg"); });
+        return fetch("/victim/api/face", { method: "POST", body: body, credentials: "same-origin" });
+      }).then(function (response) {
+        return response.json().then(function (answer) { return { ok: response.ok, answer: answer }; });
+      }).then(function (r) {
+        if (r.ok) {
+          result.textContent = fmt(T.face_done, { count: r.answer.templates });
+          faceForm.setAttribute("data-done", "true");
+          return;
+        }
+        var key = { no_face: "face_no_face", several_faces: "face_several_faces",
+          face_too_small: "face_too_small", face_too_blurred: "face_too_blurred" }[r.answer.code];
+        result.textContent = T[key || "face_failed"];
+        ready();
+      }).catch(function () {
+        result.textContent = T.face_failed;
+        ready();
+      });
+    });
+  }
 })();
