@@ -8,21 +8,31 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 
-from jikimi.errors import ConfigError, InvalidHash, InvalidInput, TooManyAttempts
+from jikimi.domain import EnrolPhoto
+from jikimi.errors import (
+    ConfigError,
+    ConsentRequired,
+    InvalidHash,
+    InvalidInput,
+    NotFound,
+    TooManyAttempts,
+)
 from jikimi.evidence import Sealer
 from jikimi.services.casereports import AttemptLimiter
 from jikimi.services.cases import CaseService
+from jikimi.services.persons import PersonService
 from jikimi.services.selfreports import (
     MAX_ITEMS,
     VICTIM_PAGE_KEY,
     ReportedItem,
     SelfReport,
     SelfReportService,
+    enrol_face,
 )
 from jikimi.services.tenants import TenantService
 from jikimi.store import Store
@@ -152,3 +162,19 @@ def test_the_language_comes_from_accept_language() -> None:
 def test_both_languages_have_every_string() -> None:
     assert set(STRINGS["ko"]) == set(STRINGS["en"])
     assert all(v.strip() for lang in STRINGS.values() for v in lang.values())
+
+
+def test_face_enrolment_needs_consent_and_the_right_pin(store: Store) -> None:
+    TenantService(store).create("centre")
+    service = _service(store)
+    opened = service.submit(SelfReport(items=(ReportedItem(md5=MD5),)), "10.0.0.1")
+    photo = [EnrolPhoto(name="me", data=b"not read before the checks")]
+    with pytest.raises(ConsentRequired):
+        enrol_face(service, opened.case.number, opened.pin, photo, consented=False, client="c")
+    with pytest.raises(InvalidInput):
+        enrol_face(service, opened.case.number, opened.pin, photo * 4, consented=True, client="c")
+    with pytest.raises(ConfigError):  # no face service on this one
+        enrol_face(service, opened.case.number, opened.pin, photo, consented=True, client="c")
+    service.persons = cast(PersonService, object())  # never reached with a wrong PIN
+    with pytest.raises(NotFound):
+        enrol_face(service, opened.case.number, "00000000", photo, consented=True, client="c")

@@ -364,3 +364,20 @@ def test_face_photos_are_sent_only_after_she_agrees(
         person = persons_repo.get_person(s, case[0].tenant_id, rows[0].id)
     assert person is not None and person.templates == 1
     assert "victim page" in person.consent.text
+
+
+def test_the_page_and_the_server_agree_on_every_other_conformance_picture(page: Page) -> None:
+    """Image modes (1, L, P, CMYK, LA, PA, RGBA, WebP…) and the 8 rotations/mirrors:
+    Chromium's decode and the port give the server's PDQ (0 bits when last measured)."""
+    files = sorted([*(CONFORMANCE / "modes").iterdir(), *(CONFORMANCE / "dihedral").iterdir()])
+    page.goto("/victim")
+    page.set_input_files("#files", [str(f) for f in files])
+    _wait_hashed(page, len(files))
+    got = _hashes(page)
+    distances = {}
+    for f in files:
+        browser = got[f.name]["pdq"]
+        assert browser is not None, f.name
+        server = PdqSignal.hash_picture(load(f.read_bytes(), LIMITS))
+        distances[f.name] = _bits(browser, server.value)
+    assert max(distances.values()) <= 2, distances
