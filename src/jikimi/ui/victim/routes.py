@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from jikimi.api.deps import ContextDep
+from jikimi.api.problems import ApiProblem
 from jikimi.domain import EnrolPhoto
 from jikimi.errors import InvalidInput, NotFound, TooManyAttempts
 from jikimi.services.selfreports import (
@@ -195,6 +196,12 @@ class ReportIn(BaseModel):
 
 @router.post("/api/report")
 def submit_report(body: ReportIn, request: Request, reports: ReportsDep) -> JSONResponse:
+    if not reports.available:
+        raise ApiProblem(
+            503,
+            "victim_page_unavailable",
+            "this server takes no reports from the victim page (no victim_tenant is set)",
+        )
     client = request.client.host if request.client else "unknown"
     opened = reports.submit(
         SelfReport(
