@@ -7,7 +7,9 @@ last file leaves no half-made case behind.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
+from importlib import resources
 from typing import Any, cast
 
 import httpx
@@ -178,3 +180,23 @@ def test_face_enrolment_needs_consent_and_the_right_pin(store: Store) -> None:
     service.persons = cast(PersonService, object())  # never reached with a wrong PIN
     with pytest.raises(NotFound):
         enrol_face(service, opened.case.number, "00000000", photo, consented=True, client="c")
+
+
+def _luminance(colour: str) -> float:
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def test_text_colours_meet_wcag_aa_contrast() -> None:
+    """Every text colour of the page's palette on every background it uses: >= 4.5:1."""
+    css = (resources.files("jikimi.ui.victim") / "static" / "victim.css").read_text()
+    palette = dict(re.findall(r"--([a-z]+):\s*(#[0-9a-f]{6})", css))
+    assert {"ink", "muted", "accent", "bad", "ok", "paper", "soft"} <= set(palette)
+    backgrounds = [palette["paper"], palette["soft"], "#fff4d6"]  # .notice
+    for name in ("ink", "muted", "accent", "bad", "ok"):
+        for background in backgrounds:
+            a, b = sorted((_luminance(palette[name]), _luminance(background)))
+            assert (b + 0.05) / (a + 0.05) >= 4.5, (name, background)
+    a, b = sorted((_luminance("#ffffff"), _luminance(palette["accent"])))  # button text
+    assert (b + 0.05) / (a + 0.05) >= 4.5
