@@ -160,6 +160,11 @@ def page(browser: object, live_server: LiveServer) -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def screenshots() -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    return SCREENSHOTS
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the tests put their screenshots: ``docs/ui`` when
+    ``JIKIMI_UI_SCREENSHOTS=1`` (to refresh the committed pictures), else a
+    temporary folder, so a test run leaves the work tree as it was."""
+    if os.environ.get("JIKIMI_UI_SCREENSHOTS", "") in ("1", "true", "yes"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        return SCREENSHOTS
+    return tmp_path_factory.mktemp("screenshots")
