@@ -274,6 +274,8 @@ def test_labels_landmarks_and_keyboard(page: Page) -> None:
     for control in page.locator("#items input").all():  # inputs added by the script too
         cid = control.get_attribute("id")
         assert cid and page.locator(f"label[for='{cid}']").count() == 1, cid
+        described = control.get_attribute("aria-describedby")  # which file it is for
+        assert described and page.locator(f"#{described}").inner_text() == "wee.jpg"
     page.locator("#items button.remove").focus()
     page.keyboard.press("Enter")
     expect(page.locator("#items li")).to_have_count(0)

@@ -94,6 +94,7 @@
     body.className = "item-body";
     var name = document.createElement("p");
     name.className = "name";
+    name.id = "name-" + id;
     name.textContent = file.name; // shown to her only; never sent
     var status = document.createElement("p");
     status.className = "item-status";
@@ -111,6 +112,7 @@
     place.className = "place";
     place.maxLength = 2048;
     place.autocomplete = "off";
+    place.setAttribute("aria-describedby", name.id); // which file this place is for
     var remove = document.createElement("button");
     remove.type = "button";
     remove.className = "remove";
