@@ -316,6 +316,11 @@ class Settings(BaseSettings):
         description="How long a worker holds a delivery or re-check before another may take "
         "it over (after a crash); longer than one delivery may take.",
     )
+    victim_tenant: str | None = Field(
+        default=None,
+        description="Tenant (by name) that receives reports from the victim page at "
+        "/victim; unset: the page explains and takes no reports.",
+    )
 
 
 def _default_database_url(data: dict[str, Any]) -> str:

@@ -543,6 +543,27 @@ MATRIX: dict[tuple[str, str], Row] = {
         200,
         lambda w, c, t, f: Req("/v1/status", {"json": _victim(w, t)}),
     ),
+    # the victim page (no account); this app has no victim_tenant, so reports are refused
+    ("GET", "/victim"): _public("/victim"),
+    ("GET", "/victim/"): _public("/victim/"),
+    ("GET", "/victim/privacy"): _public("/victim/privacy"),
+    ("GET", "/victim/status"): _public("/victim/status"),
+    ("GET", "/victim/static/{name:path}"): _public("/victim/static/victim.css"),
+    ("POST", "/victim/status"): Row(
+        None, Target.PUBLIC, 200, lambda w, c, t, f: Req("/victim/status", {"data": _victim(w, t)})
+    ),
+    ("POST", "/victim/api/report"): Row(
+        None,
+        Target.PUBLIC,
+        503,
+        lambda w, c, t, f: Req("/victim/api/report", {"json": {"items": [{"md5": "0" * 32}]}}),
+    ),
+    ("POST", "/victim/api/face"): Row(  # no consent ticked: refused before anything
+        None,
+        Target.PUBLIC,
+        422,
+        lambda w, c, t, f: Req("/victim/api/face", {"data": _victim(w, t)}),
+    ),
     ("GET", "/v1/reports"): Row(
         CASE_READERS,
         Target.COLLECTION,

@@ -42,6 +42,7 @@ from jikimi.services.persons import FaceGallery, PersonService
 from jikimi.services.retro import RetroMatcher
 from jikimi.services.scans import ScanService
 from jikimi.store import Store
+from jikimi.ui import victim
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ def create_app(
     problems.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(victim.router)
     # Added innermost first: the last one added sees the request first.
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit_for(settings))
     app.add_middleware(

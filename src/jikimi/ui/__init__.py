@@ -1,0 +1,1 @@
+"""Web pages for people (server-rendered, every asset served by jikimi itself)."""
