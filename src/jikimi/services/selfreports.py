@@ -25,7 +25,7 @@ from datetime import UTC
 from jikimi.cases.types import CaseOpened
 from jikimi.domain import EnrolPhoto, Person, Principal, Role
 from jikimi.errors import ConfigError, ConsentRequired, InvalidInput, NotFound
-from jikimi.model import SignalKind
+from jikimi.domain import SignalKind
 from jikimi.services._common import now
 from jikimi.services.casereports import AttemptLimiter
 from jikimi.services.cases import CaseService
