@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC
 
 from jikimi.cases.types import CaseOpened
-from jikimi.domain import EnrolPhoto, Person, Principal, Role
+from jikimi.domain import EnrolPhoto, Person, Principal, Role, SignalKind
 from jikimi.errors import ConfigError, ConsentRequired, InvalidInput, NotFound
-from jikimi.domain import SignalKind
 from jikimi.services._common import now
 from jikimi.services.casereports import AttemptLimiter
 from jikimi.services.cases import CaseService
