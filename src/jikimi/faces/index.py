@@ -112,6 +112,13 @@ class FaceIndex:
     def empty(cls) -> FaceIndex:
         return cls(np.zeros((0, TEMPLATE_DIM), np.float32), np.zeros(0, np.int32), ())
 
+    def __reduce__(
+        self,
+    ) -> tuple[type[FaceIndex], tuple[Templates, NDArray[np.int32], tuple[str, ...]]]:
+        """Pickled as its templates (to a worker process, over a pipe); the approximate
+        stage is built again on the other side (FAISS objects do not pickle)."""
+        return (FaceIndex, (self._templates, self._owners, self._persons))
+
     def __len__(self) -> int:
         """Templates in the index."""
         return int(self._owners.shape[0])
