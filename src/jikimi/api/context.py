@@ -19,6 +19,7 @@ from jikimi.model import Match, Signal
 from jikimi.pipeline import Matcher
 from jikimi.services import BankService, KeyService
 from jikimi.services.casework import Casework, CaseworkRunner
+from jikimi.services.face_retro import FaceRetroRunner
 from jikimi.services.jobs import JobService
 from jikimi.services.persons import PersonService
 from jikimi.services.retro import RetroMatcher
@@ -69,3 +70,4 @@ class ApiContext:
     persons: PersonService
     casework: Casework
     casework_runner: CaseworkRunner
+    face_retro: FaceRetroRunner | None = None

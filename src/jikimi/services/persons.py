@@ -32,8 +32,10 @@ import re
 import threading
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
 import numpy as np
+from sqlalchemy.orm import Session
 
 from jikimi.config import FaceDetect, Settings
 from jikimi.domain import (
@@ -60,9 +62,14 @@ from jikimi.errors import (
 from jikimi.faces import FaceEngine, FaceIndex, TemplateCipher, Templates, TenantFaces, sharpness
 from jikimi.ids import new_id
 from jikimi.media import MediaLimits, load
+from jikimi.model import Verdict
+from jikimi.pipeline import FaceMatcher
 from jikimi.services._common import now, require
+from jikimi.services.face_retro import enqueue_check, keep_scan_faces
 from jikimi.store import Store
 from jikimi.store import persons as repo
+from jikimi.store import scan_faces as scan_faces_repo
+from jikimi.store.scan_faces import LateFaceMatch
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +138,7 @@ class PersonService:
             )
             for photo, (template, side) in zip(photos, faces, strict=True)
         ]
+        at = now()
         with self.store.session(write=True) as s, s.begin():
             person = repo.create_person(
                 s,
@@ -140,8 +148,10 @@ class PersonService:
                 consent_text=consent_text,
                 actor=principal.key_id,
                 templates=templates,
-                at=now(),
+                at=at,
             )
+            # stored scans are re-checked for her face in the background
+            enqueue_check(s, self.settings, principal.tenant_id, person_id, at)
         log.info("person %s enrolled from %d photos", person_id, len(photos))
         if self.gallery is not None:
             self.gallery.changed(principal.tenant_id)
@@ -155,6 +165,15 @@ class PersonService:
         if person is None:
             raise NotFound(f"no person {person_id!r}")
         return person
+
+    def matches(self, principal: Principal, person_id: str) -> list[LateFaceMatch]:
+        """Stored scans in which she was found after they were scanned (retroactive
+        matching), while she is active; her withdrawal hides them."""
+        require(principal, Permission.PERSON_READ)
+        with self.store.session() as s, s.begin():
+            if repo.get_person(s, principal.tenant_id, person_id) is None:
+                raise NotFound(f"no person {person_id!r}")
+            return scan_faces_repo.late_matches(s, principal.tenant_id, person_id=person_id)
 
     def withdraw(self, principal: Principal, person_id: str) -> Person:
         """Destroy her templates; she is never matched again. Recorded in her events."""
@@ -238,16 +257,40 @@ class FaceGallery:
             self._checked_at = 0.0
 
     def faces_for(self, principal: Principal) -> TenantFaces | None:
-        """The face stage for the caller's scans, or None when faces are not looked for."""
+        """The face stage for the caller's scans, or None when faces are not looked for.
+
+        It keeps its faces' templates (for :meth:`keep_scan_faces`) unless
+        ``face_retro_days`` is 0.
+        """
         mode = self.settings.face_detect
         if mode is FaceDetect.OFF:
             return None
         index = self.index_for(principal.tenant_id)
+        keep = self.settings.face_retro_days > 0
         if len(index) == 0:
             if mode is FaceDetect.AUTO:
                 return None
-            return TenantFaces(self.engine, None, self.settings.face_threshold)
-        return TenantFaces(self.engine, index, self.settings.face_threshold)
+            return TenantFaces(self.engine, None, self.settings.face_threshold, keep=keep)
+        return TenantFaces(self.engine, index, self.settings.face_threshold, keep=keep)
+
+    def keep_scan_faces(
+        self,
+        s: Session,
+        tenant_id: str,
+        verdicts: Sequence[Verdict],
+        stage: FaceMatcher | None,
+        at: datetime,
+    ) -> None:
+        """Seal and store the faces of scans being stored (``ScanService.keep_faces``)."""
+        if isinstance(stage, TenantFaces) and stage.keep:
+            keep_scan_faces(s, self.cipher, tenant_id, verdicts, stage, at)
+            stage.forget()
+
+    @property
+    def cipher(self) -> TemplateCipher:
+        if self._cipher is None:
+            self._cipher = TemplateCipher.from_settings(self.settings)
+        return self._cipher
 
     def index_for(self, tenant_id: str) -> FaceIndex:
         """The tenant's index (built on first use, and again after changes)."""
@@ -283,9 +326,7 @@ class FaceGallery:
         with self.store.session() as s, s.begin():
             rows = list(repo.sealed_templates(s, tenant_id))
         if rows:
-            if self._cipher is None:
-                self._cipher = TemplateCipher.from_settings(self.settings)
-            cipher = self._cipher
+            cipher = self.cipher
             for row in rows:
                 if row.key_id != cipher.key_id:
                     raise TemplateKeyError(
