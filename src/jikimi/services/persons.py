@@ -67,6 +67,7 @@ from jikimi.pipeline import FaceMatcher
 from jikimi.services._common import now, require
 from jikimi.services.face_retro import enqueue_check, keep_scan_faces
 from jikimi.store import Store
+from jikimi.store import casework as casework_repo
 from jikimi.store import persons as repo
 from jikimi.store import scan_faces as scan_faces_repo
 from jikimi.store.scan_faces import LateFaceMatch
@@ -126,6 +127,10 @@ class PersonService:
             raise InvalidInput("enrolment needs at least one photo")
         if len(photos) > MAX_ENROL_PHOTOS:
             raise InvalidInput(f"enrolment takes at most {MAX_ENROL_PHOTOS} photos")
+        if case_id is not None:
+            with self.store.session() as s, s.begin():
+                if casework_repo.get_case_row(s, principal.tenant_id, case_id) is None:
+                    raise NotFound(f"no case {case_id!r} (open it first: jikimi case open)")
         cipher = self.cipher  # a missing key is refused before any work
         faces = [self._one_face(photo) for photo in photos]
         person_id = new_id("per")
