@@ -108,6 +108,8 @@ def test_enrolled_after_the_scan_she_is_found_in_it(world: World, acme: Side, br
     with world.store.session() as s:
         history = audit_repo.history(s, acme.tenant.id, "person", person)
     actions = [(e.action, dict(e.data)) for e in history]
+    assert [a for a, _ in actions] == ["enrolled", "found_in_scan", "retro_checked"]
+    assert actions[0][1]["templates"] == 1 and CONSENT not in str(actions[0][1])
     [found] = [d for a, d in actions if a == "found_in_scan"]
     assert found == {"scan": mine[0].id, "face": 0, "similarity": pytest.approx(match.similarity)}
     assert (
@@ -117,6 +119,9 @@ def test_enrolled_after_the_scan_she_is_found_in_it(world: World, acme: Side, br
     assert world.retro.run_until_idle() == 0  # done once
 
     world.persons.withdraw(acme.as_[Role.CASEWORKER], person)
+    with world.store.session() as s:
+        last = audit_repo.history(s, acme.tenant.id, "person", person)[-1]
+    assert (last.action, dict(last.data)) == ("withdrawn", {"templates_destroyed": 1})
     assert world.persons.matches(acme.as_[Role.CASEWORKER], person) == []
     assert world.scans.get(acme.as_[Role.PLATFORM], mine[0].id).faces[0].person is None
 

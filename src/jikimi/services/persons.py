@@ -67,6 +67,7 @@ from jikimi.pipeline import FaceMatcher
 from jikimi.services._common import now, require
 from jikimi.services.face_retro import enqueue_check, keep_scan_faces
 from jikimi.store import Store
+from jikimi.store import audit as audit_repo
 from jikimi.store import casework as casework_repo
 from jikimi.store import persons as repo
 from jikimi.store import scan_faces as scan_faces_repo
@@ -155,6 +156,22 @@ class PersonService:
                 templates=templates,
                 at=at,
             )
+            # the tamper-evident log: who recorded which consent, when (the text's
+            # digest: the text itself stays in her record, which withdrawal keeps)
+            audit_repo.append(
+                s,
+                tenant_id=principal.tenant_id,
+                actor=principal.key_id,
+                entity="person",
+                entity_id=person_id,
+                action="enrolled",
+                data={
+                    "case": case_id,
+                    "templates": len(templates),
+                    "consent_sha256": hashlib.sha256(consent_text.encode()).hexdigest(),
+                },
+                at=at,
+            )
             # stored scans are re-checked for her face in the background
             enqueue_check(s, self.settings, principal.tenant_id, person_id, at)
         log.info("person %s enrolled from %d photos", person_id, len(photos))
@@ -189,7 +206,18 @@ class PersonService:
                 raise NotFound(f"no person {person_id!r}")
             if status is PersonStatus.WITHDRAWN:
                 raise PersonWithdrawn(f"person {person_id} has already withdrawn")
-            destroyed = repo.withdraw(s, principal.tenant_id, person_id, principal.key_id, now())
+            at = now()
+            destroyed = repo.withdraw(s, principal.tenant_id, person_id, principal.key_id, at)
+            audit_repo.append(
+                s,
+                tenant_id=principal.tenant_id,
+                actor=principal.key_id,
+                entity="person",
+                entity_id=person_id,
+                action="withdrawn",
+                data={"templates_destroyed": destroyed},
+                at=at,
+            )
             person = repo.get_person(s, principal.tenant_id, person_id)
         log.info("person %s withdrew: %d templates destroyed", person_id, destroyed)
         if self.gallery is not None:
