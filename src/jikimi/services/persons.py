@@ -7,13 +7,18 @@
                         no_face · several_faces · face_too_small · face_too_blurred
                    ─► template ─► sealed (AES-256-GCM)
         one transaction: person + consent (text, who, when) + sealed templates
-                         + "enrolled" event; nothing is kept of a refused enrolment
+                         + "enrolled" event + audit entry + the retroactive check
+                         queued (jikimi.services.face_retro); nothing is kept of a
+                         refused enrolment (a case the tenant lacks is refused too)
     PersonService.withdraw(principal, person_id)
         one transaction: templates deleted, status withdrawn, "withdrawn" event
+                         + audit entry
+    PersonService.matches(principal, person_id)  ─► stored scans she was found in later
     FaceGallery.faces_for(principal)       ─► the pipeline's face stage, or None
         per tenant: an immutable FaceIndex of her persons' opened templates,
         rebuilt after an enrolment or withdrawal here at once, and within
         match_poll_s after one made by another process (person_events' newest id)
+    FaceGallery.keep_scan_faces(...)       ─► stored scans' face templates, sealed
 
 Photos are not kept: only their SHA-256 and the sealed templates (a case that
 keeps evidence is another issue's). Templates never leave this module except
