@@ -161,6 +161,13 @@ class Settings(BaseSettings):
         description="Refuse to enrol or load templates unless face_key is set (production: "
         "keep the key out of the data directory and its backups).",
     )
+    face_retro_days: int = Field(
+        default=30,
+        ge=0,
+        le=365,
+        description="Days the sealed templates of scanned faces are kept so that a person "
+        "enrolled later is found in earlier scans (retroactive matching); 0: none kept.",
+    )
 
     # --- policy --------------------------------------------------------------
     rules_path: Path | None = Field(

@@ -41,10 +41,15 @@ def _enrol(client: TestClient, key: str, *photos: bytes, **fields: str) -> httpx
 
 def test_enrol_scan_withdraw(sqlite_client: TestClient, keys: dict[str, str]) -> None:
     client, caseworker = sqlite_client, keys["acme/caseworker"]
-    r = _enrol(client, caseworker, astronaut(), variant(astronaut()), consent=CONSENT, case="c1")
+    opened = client.post("/v1/cases", json={"title": "her case"}, headers=bearer(caseworker))
+    assert opened.status_code == 201, opened.text
+    case = opened.json()["case"]["id"]
+    unknown = _enrol(client, caseworker, astronaut(), consent=CONSENT, case="case_unknown")
+    assert unknown.status_code == 404 and "no case" in unknown.json()["detail"]
+    r = _enrol(client, caseworker, astronaut(), variant(astronaut()), consent=CONSENT, case=case)
     assert r.status_code == 201, r.text
     person = r.json()
-    assert person["templates"] == 2 and person["case"] == "c1"
+    assert person["templates"] == 2 and person["case"] == case
     assert person["consent"]["text"] == CONSENT
     assert set(person) == {
         "id", "case", "status", "consent", "templates", "created_at",

@@ -531,6 +531,12 @@ MATRIX: dict[tuple[str, str], Row] = {
         200,
         lambda w, c, t, f: Req(f"/v1/persons/{_person(w, t, f)}"),
     ),
+    ("GET", "/v1/persons/{person_id}/matches"): Row(
+        PERSON_READERS,
+        Target.THING,
+        200,
+        lambda w, c, t, f: Req(f"/v1/persons/{_person(w, t, False)}/matches"),
+    ),
     ("POST", "/v1/keys/{key_id}/revoke"): Row(
         KEY_ADMINS,
         Target.THING,

@@ -45,8 +45,15 @@ def caseworker(cli: Cli) -> str:
 def test_enrol_show_withdraw(cli: Cli, caseworker: str, tmp_path: Path) -> None:
     photo = tmp_path / "her.jpg"
     photo.write_bytes(astronaut())
+    code, _, err = cli(
+        "person", "enrol", str(photo), "--consent", CONSENT, "--case", "case_unknown",
+        key=caseworker,
+    )  # fmt: skip
+    assert code == 2 and "no case 'case_unknown'" in err
+    code, case, err = cli("case", "open", "--title", "her case", key=caseworker)
+    assert code == 0, err
     code, out, err = cli(
-        "person", "enrol", str(photo), "--consent", CONSENT, "--case", "c1", "--json",
+        "person", "enrol", str(photo), "--consent", CONSENT, "--case", case.strip(), "--json",
         key=caseworker,
     )  # fmt: skip
     assert code == 0, err

@@ -56,3 +56,29 @@ def test_empty_index_and_no_queries() -> None:
     [hit] = empty.search(_unit(np.random.default_rng(3), 1), threshold=0.1)
     assert hit.person is None
     assert FaceIndex.empty().search(np.zeros((0, 128), np.float32), 0.5) == []
+
+
+def test_two_stage_search_finds_planted_matches_and_reports_exact_similarities() -> None:
+    """The approximate stage (forced on a 20,000-template index) keeps the true match
+    of every query planted just above the threshold, and similarities are exact."""
+    rng = np.random.default_rng(11)
+    templates = _unit(rng, 20_000)
+    owners = np.repeat(np.arange(4_000, dtype=np.int32), 5)
+    persons = [f"per_{i}" for i in range(4_000)]
+    index = FaceIndex(templates, owners, persons, approx_min=0)
+    assert index.approximate and not FaceIndex(templates, owners, persons).approximate
+    targets = rng.integers(0, len(templates), 60)
+    noise = _unit(rng, 60)
+    noise -= (noise * templates[targets]).sum(1, keepdims=True) * templates[targets]
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    cos = rng.uniform(0.5, 0.56, (60, 1)).astype(np.float32)
+    queries = (cos * templates[targets] + np.sqrt(1 - cos**2) * noise).astype(np.float32)
+    hits = index.search(queries, threshold=0.45)
+    exact = index.search_exact(queries, threshold=0.45)
+    assert [h.person for h in hits] == [persons[owners[t]] for t in targets]
+    assert hits == exact
+    strangers = _unit(rng, 20)
+    for hit, truth in zip(
+        index.search(strangers, 0.45), index.search_exact(strangers, 0.45), strict=True
+    ):
+        assert hit.person is None and hit.similarity <= truth.similarity + 1e-4

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import time
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -33,8 +34,10 @@ from jikimi.errors import (
     TemplateKeyError,
 )
 from jikimi.faces import FaceInput
+from jikimi.ids import new_id
 from jikimi.services.persons import FaceGallery, PersonService
 from jikimi.store import Store
+from jikimi.store import casework as casework_repo
 from jikimi.store.models import PersonEventRow, PersonRow, PersonTemplateRow
 
 CONSENT = "signed form 2026-12-01, caseworker kim"
@@ -47,6 +50,23 @@ def persons(store: Store, settings: Settings) -> PersonService:
 
 def _photo(data: bytes, name: str = "her.jpg") -> EnrolPhoto:
     return EnrolPhoto(name, data)
+
+
+def _case(store: Store, side: Side) -> str:
+    """A case of the tenant (made in the store: what a caseworker opens first)."""
+    with store.session(write=True) as s, s.begin():
+        return casework_repo.create_case(
+            s,
+            tenant_id=side.tenant.id,
+            number=f"2026-{new_id('n')[-8:]}",
+            title="her case",
+            language="ko",
+            victim_contact_sealed=None,
+            pin_hash="-",
+            takedown_bank_id=None,
+            created_by="test",
+            at=datetime.now(UTC),
+        ).id
 
 
 def _counts(store: Store) -> tuple[int, int, int]:
@@ -62,9 +82,10 @@ def test_enrol_records_consent_and_seals_templates(
 ) -> None:
     caseworker = acme.as_[Role.CASEWORKER]
     photos = [_photo(astronaut(), "a.jpg"), _photo(variant(astronaut()), "b.jpg")]
-    person = persons.enrol(caseworker, photos, f"  {CONSENT} ", case="case_01ABC")
+    case = _case(store, acme)
+    person = persons.enrol(caseworker, photos, f"  {CONSENT} ", case=case)
     assert person.id.startswith("per_") and person.status is PersonStatus.ACTIVE
-    assert person.templates == 2 and person.case == "case_01ABC"
+    assert person.templates == 2 and person.case == case
     assert person.consent.text == CONSENT and person.consent.recorded_by == caseworker.key_id
     [event] = person.events
     assert event.kind is PersonEventKind.ENROLLED and event.actor == caseworker.key_id
@@ -101,7 +122,9 @@ def test_a_photo_without_one_clear_face_is_refused_and_nothing_is_kept(
     assert _counts(store) == (0, 0, 0)
 
 
-def test_refusals_of_the_request_itself(persons: PersonService, acme: Side, store: Store) -> None:
+def test_refusals_of_the_request_itself(
+    persons: PersonService, acme: Side, bravo: Side, store: Store
+) -> None:
     caseworker = acme.as_[Role.CASEWORKER]
     good = [_photo(astronaut())]
     with pytest.raises(ConsentRequired):
@@ -114,6 +137,10 @@ def test_refusals_of_the_request_itself(persons: PersonService, acme: Side, stor
         persons.enrol(caseworker, good * 11, CONSENT)
     with pytest.raises(InvalidInput, match="case id"):
         persons.enrol(caseworker, good, CONSENT, case="no spaces allowed")
+    with pytest.raises(NotFound, match="no case 'case_unknown'"):
+        persons.enrol(caseworker, good, CONSENT, case="case_unknown")
+    with pytest.raises(NotFound, match="no case"):  # another tenant's case is unknown here
+        persons.enrol(caseworker, good, CONSENT, case=_case(store, bravo))
     with pytest.raises(CorruptMedia, match=r"^broken\.jpg: "):
         persons.enrol(caseworker, [_photo(astronaut()[:20], "broken.jpg")], CONSENT)
     for role in (Role.PLATFORM, Role.REVIEWER, Role.CURATOR):

@@ -36,6 +36,7 @@ from jikimi.domain import MAX_ENROL_PHOTOS
 from jikimi.errors import JikimiError
 from jikimi.services import BankService, KeyService
 from jikimi.services.casework import CaptureScanner, Casework, CaseworkRunner
+from jikimi.services.face_retro import FaceRetro, FaceRetroRunner
 from jikimi.services.jobs import JobService
 from jikimi.services.matching import MatchService
 from jikimi.services.persons import FaceGallery, PersonService
@@ -140,6 +141,8 @@ def _lifespan(
         context.jobs.start()
         context.retro.start()
         context.casework_runner.start()
+        if context.face_retro is not None:
+            context.face_retro.start()
         # Load the models now, off the event loop, so the first scan is not slow.
         threading.Thread(
             target=_warm_up, args=(scanner,), name="jikimi-warm-up", daemon=True
@@ -155,6 +158,8 @@ def _lifespan(
         finally:
             recovery.cancel()
             context.casework_runner.close()
+            if context.face_retro is not None:
+                context.face_retro.close()
             context.retro.close()
             context.jobs.close()
             context.matching.close()
@@ -185,7 +190,13 @@ def build_context(
     retro = RetroMatcher(store, settings)
     matching = MatchService(store, settings, on_applied=retro.notify)
     gallery = FaceGallery(store, settings)
-    scans = ScanService(store, scanner, matching.matcher_for, faces_for=gallery.faces_for)
+    scans = ScanService(
+        store,
+        scanner,
+        matching.matcher_for,
+        faces_for=gallery.faces_for,
+        keep_faces=gallery.keep_scan_faces,
+    )
     banks = BankService(store, settings=settings, listener=matching)
     casework = Casework.from_settings(settings, store, scanner=CaptureScanner(scans))
     scans.on_stored = casework.reuploads.on_stored  # a scan hitting a removed item reopens it
@@ -205,4 +216,5 @@ def build_context(
         persons=PersonService(store, settings, gallery=gallery),
         casework=casework,
         casework_runner=CaseworkRunner(casework, banks.add_entry),
+        face_retro=FaceRetroRunner(FaceRetro(store, settings)),
     )

@@ -18,6 +18,7 @@ from jikimi.domain import Match, Principal, Signal
 from jikimi.pipeline import Matcher
 from jikimi.services import BankService, KeyService
 from jikimi.services.casework import Casework, CaseworkRunner
+from jikimi.services.face_retro import FaceRetroRunner
 from jikimi.services.jobs import JobService
 from jikimi.services.persons import PersonService
 from jikimi.services.retro import RetroMatcher
@@ -68,3 +69,4 @@ class ApiContext:
     persons: PersonService
     casework: Casework
     casework_runner: CaseworkRunner
+    face_retro: FaceRetroRunner | None = None

@@ -3,8 +3,10 @@
 With ``--key`` (or ``$JIKIMI_API_KEY``), or ``--tenant`` for an operator on the
 box, files are also matched against that tenant's banks in the configured
 database, exactly as ``POST /v1/scan`` would match them (the same bank
-snapshot, the same policy); ``--no-match`` turns that off. Without either,
-nothing touches the database.
+snapshot, the same policy), and faces against that tenant's enrolled persons
+(her templates opened with the face key, ``JIKIMI_FACE_KEY``, as the API opens
+them; ``face_detect`` decides as for the API whether faces are looked for);
+``--no-match`` turns both off. Without either, nothing touches the database.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from jikimi.cli.render import Summary, verdict_table
 from jikimi.config import Settings, load_settings
 from jikimi.domain import Principal, Role, Verdict
 from jikimi.errors import JikimiError
+from jikimi.faces import TenantFaces
 from jikimi.matching.bank_snapshot import BankSnapshot
 from jikimi.scale.local import scan_files
 from jikimi.services import KeyService, TenantService
 from jikimi.services.matching import load_snapshot
+from jikimi.services.persons import FaceGallery
 from jikimi.store import Store, migrate
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
@@ -84,9 +88,10 @@ def scan(
         raise typer.Exit(EXIT_USAGE)
 
     banks = None
+    faces = None
     if match and (key or tenant):
         try:
-            banks = _bank_snapshot(settings, key, tenant)
+            banks, faces = _tenant_stages(settings, key, tenant)
         except JikimiError as exc:
             err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_USAGE) from exc
@@ -115,7 +120,12 @@ def scan(
 
             progress_hook = frames_done if show_bar else None
             for verdict in scan_files(
-                found.files, settings, workers=workers, progress=progress_hook, matcher=banks
+                found.files,
+                settings,
+                workers=workers,
+                progress=progress_hook,
+                matcher=banks,
+                faces=faces,
             ):
                 summary.add(verdict)
                 if json_lines:
@@ -139,8 +149,11 @@ def scan(
     raise typer.Exit(EXIT_SOME_FAILED if summary.failed else EXIT_OK)
 
 
-def _bank_snapshot(settings: Settings, key: str | None, tenant: str | None) -> BankSnapshot:
-    """The tenant's banks from the configured database (migrated first, as ``jikimi bank``)."""
+def _tenant_stages(
+    settings: Settings, key: str | None, tenant: str | None
+) -> tuple[BankSnapshot, TenantFaces | None]:
+    """The tenant's banks and face stage from the configured database (migrated
+    first, as ``jikimi bank``), as ``POST /v1/scan`` would use them."""
     migrate(settings)
     store = Store.from_settings(settings)
     try:
@@ -149,6 +162,8 @@ def _bank_snapshot(settings: Settings, key: str | None, tenant: str | None) -> B
         else:
             found = TenantService(store).get(tenant or "")
             principal = Principal(tenant_id=found.id, key_id="operator", role=Role.PLATFORM)
-        return load_snapshot(store, settings, principal)
+        banks = load_snapshot(store, settings, principal)
+        faces = FaceGallery(store, settings).faces_for(principal)
+        return banks, faces
     finally:
         store.close()

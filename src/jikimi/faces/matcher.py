@@ -28,12 +28,30 @@ class FaceInput(NamedTuple):
 
 
 class TenantFaces:
-    """Faces and matches for one tenant (``index`` None: report faces, match nobody)."""
+    """Faces and matches for one tenant (``index`` None: report faces, match nobody).
 
-    def __init__(self, engine: FaceEngine, index: FaceIndex | None, threshold: float) -> None:
+    ``keep``: remember each reported face's template (in memory, for the scan that
+    is being stored: retroactive matching keeps it sealed), readable through
+    :meth:`template_of` with the very :class:`Face` value it was reported as.
+    """
+
+    def __init__(
+        self, engine: FaceEngine, index: FaceIndex | None, threshold: float, *, keep: bool = False
+    ) -> None:
         self.engine = engine
         self.index = index
         self.threshold = threshold
+        self.keep = keep
+        self._kept: dict[int, tuple[Face, np.ndarray[tuple[int], np.dtype[np.float32]]]] = {}
+
+    def template_of(self, face: Face) -> np.ndarray[tuple[int], np.dtype[np.float32]] | None:
+        """The template of a face this stage reported (``keep`` only), else None."""
+        entry = self._kept.get(id(face))
+        return entry[1] if entry is not None and entry[0] is face else None
+
+    def forget(self) -> None:
+        """Drop the remembered templates (once the scan is stored)."""
+        self._kept.clear()
 
     def find(self, inputs: Sequence[FaceInput]) -> list[tuple[Face, ...]]:
         """The faces of each input, in order, with their best registered person."""
@@ -52,14 +70,17 @@ class TenantFaces:
             row = []
             for f in faces:
                 hit = next(hits) if hits is not None else None
-                row.append(
-                    Face(
-                        box=f.box,
-                        score=round(f.score, 4),
-                        person=hit.person if hit is not None else None,
-                        similarity=hit.similarity if hit is not None else None,
-                        t_s=item.t_s,
-                    )
+                face = Face(
+                    box=f.box,
+                    score=round(f.score, 4),
+                    person=hit.person if hit is not None else None,
+                    similarity=hit.similarity if hit is not None else None,
+                    t_s=item.t_s,
                 )
+                row.append(face)
             out.append(tuple(row))
+        if self.keep:
+            for row_faces, block in zip(out, blocks, strict=True):
+                for face, template in zip(row_faces, block, strict=True):
+                    self._kept[id(face)] = (face, template)
         return out

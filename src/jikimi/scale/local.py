@@ -24,6 +24,7 @@ from pathlib import Path
 
 from jikimi.config import Settings
 from jikimi.domain import Verdict
+from jikimi.faces import FaceEngine, FaceIndex, TenantFaces
 from jikimi.matching.bank_snapshot import BankSnapshot
 from jikimi.media import MediaLimits, read_file
 from jikimi.pipeline import Item, Scanner, ScanProgress, error_verdict, failed_verdict
@@ -58,11 +59,23 @@ def scan_chunk(
     return [v for v in out if v is not None]
 
 
-def _init_worker(settings: Settings, banks: tuple[Path, str] | None = None) -> None:
+FaceStage = tuple[FaceIndex | None, float]
+"""What a worker process needs to build the tenant's face stage itself: her index
+(``None``: report faces, match nobody) and the threshold. The index travels
+pickled through the pool's pipe, never through a file: templates are not
+written anywhere unsealed."""
+
+
+def _init_worker(
+    settings: Settings, banks: tuple[Path, str] | None = None, faces: FaceStage | None = None
+) -> None:
     """``banks``: a bank snapshot's directory and tenant, loaded here (no database)."""
     global _worker_scanner
     matcher = BankSnapshot.load(*banks) if banks is not None else None
     _worker_scanner = Scanner.from_settings(settings, matcher)
+    if faces is not None:
+        stage = TenantFaces(FaceEngine.from_settings(settings), faces[0], faces[1])
+        _worker_scanner = _worker_scanner.with_matcher(matcher, stage)
     _worker_scanner.warm_up()
 
 
@@ -86,27 +99,33 @@ def scan_files(
     chunk: int | None = None,
     progress: ScanProgress | None = None,
     matcher: BankSnapshot | None = None,
+    faces: TenantFaces | None = None,
 ) -> Iterator[Verdict]:
     """Yield one Verdict per path, in order.
 
     ``progress`` hears how far each video has got (in-process scans only: worker
     processes report per file, through the Verdicts). ``matcher``: the banks to
     match against; worker processes load it from files written for them.
+    ``faces``: the tenant's face stage (as ``POST /v1/scan`` builds it); worker
+    processes get its index and build their own models.
     """
     size = chunk or settings.grade_batch_size
     chunks = [list(paths[i : i + size]) for i in range(0, len(paths), size)]
     if workers <= 1:
         scanner = Scanner.from_settings(settings, matcher)
+        if faces is not None:
+            scanner = scanner.with_matcher(matcher, faces)
         for c in chunks:
             yield from scan_chunk(scanner, c, progress)
         return
     pooled = settings_for_workers(settings, workers)
+    stage = (faces.index, faces.threshold) if faces is not None else None
     if matcher is None:
-        yield from _pooled(chunks, pooled, workers)
+        yield from _pooled(chunks, pooled, workers, None, stage)
         return
     with tempfile.TemporaryDirectory(prefix="jikimi-banks-") as directory:
         matcher.save(Path(directory))
-        yield from _pooled(chunks, pooled, workers, (Path(directory), matcher.tenant_id))
+        yield from _pooled(chunks, pooled, workers, (Path(directory), matcher.tenant_id), stage)
 
 
 def _pooled(
@@ -114,9 +133,10 @@ def _pooled(
     settings: Settings,
     workers: int,
     banks: tuple[Path, str] | None = None,
+    faces: FaceStage | None = None,
 ) -> Iterator[Verdict]:
     pending = deque(chunks)
-    initargs = (settings, banks)
+    initargs = (settings, banks, faces)
     while pending:
         with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=initargs) as pool:
             window: deque[tuple[list[Path], Future[list[Verdict]]]] = deque()

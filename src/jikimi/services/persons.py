@@ -7,13 +7,18 @@
                         no_face · several_faces · face_too_small · face_too_blurred
                    ─► template ─► sealed (AES-256-GCM)
         one transaction: person + consent (text, who, when) + sealed templates
-                         + "enrolled" event; nothing is kept of a refused enrolment
+                         + "enrolled" event + audit entry + the retroactive check
+                         queued (jikimi.services.face_retro); nothing is kept of a
+                         refused enrolment (a case the tenant lacks is refused too)
     PersonService.withdraw(principal, person_id)
         one transaction: templates deleted, status withdrawn, "withdrawn" event
+                         + audit entry
+    PersonService.matches(principal, person_id)  ─► stored scans she was found in later
     FaceGallery.faces_for(principal)       ─► the pipeline's face stage, or None
         per tenant: an immutable FaceIndex of her persons' opened templates,
         rebuilt after an enrolment or withdrawal here at once, and within
         match_poll_s after one made by another process (person_events' newest id)
+    FaceGallery.keep_scan_faces(...)       ─► stored scans' face templates, sealed
 
 Photos are not kept: only their SHA-256 and the sealed templates (a case that
 keeps evidence is another issue's). Templates never leave this module except
@@ -32,8 +37,10 @@ import re
 import threading
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
 import numpy as np
+from sqlalchemy.orm import Session
 
 from jikimi.config import FaceDetect, Settings
 from jikimi.domain import (
@@ -44,6 +51,7 @@ from jikimi.domain import (
     Person,
     PersonStatus,
     Principal,
+    Verdict,
 )
 from jikimi.errors import (
     ConsentRequired,
@@ -60,9 +68,15 @@ from jikimi.errors import (
 from jikimi.faces import FaceEngine, FaceIndex, TemplateCipher, Templates, TenantFaces, sharpness
 from jikimi.ids import new_id
 from jikimi.media import MediaLimits, load
+from jikimi.pipeline import FaceMatcher
 from jikimi.services._common import now, require
+from jikimi.services.face_retro import enqueue_check, keep_scan_faces
 from jikimi.store import Store
+from jikimi.store import audit as audit_repo
+from jikimi.store import casework as casework_repo
 from jikimi.store import persons as repo
+from jikimi.store import scan_faces as scan_faces_repo
+from jikimi.store.scan_faces import LateFaceMatch
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +133,10 @@ class PersonService:
             raise InvalidInput("enrolment needs at least one photo")
         if len(photos) > MAX_ENROL_PHOTOS:
             raise InvalidInput(f"enrolment takes at most {MAX_ENROL_PHOTOS} photos")
+        if case_id is not None:
+            with self.store.session() as s, s.begin():
+                if casework_repo.get_case_row(s, principal.tenant_id, case_id) is None:
+                    raise NotFound(f"no case {case_id!r} (open it first: jikimi case open)")
         cipher = self.cipher  # a missing key is refused before any work
         faces = [self._one_face(photo) for photo in photos]
         person_id = new_id("per")
@@ -131,6 +149,7 @@ class PersonService:
             )
             for photo, (template, side) in zip(photos, faces, strict=True)
         ]
+        at = now()
         with self.store.session(write=True) as s, s.begin():
             person = repo.create_person(
                 s,
@@ -140,8 +159,26 @@ class PersonService:
                 consent_text=consent_text,
                 actor=principal.key_id,
                 templates=templates,
-                at=now(),
+                at=at,
             )
+            # the tamper-evident log: who recorded which consent, when (the text's
+            # digest: the text itself stays in her record, which withdrawal keeps)
+            audit_repo.append(
+                s,
+                tenant_id=principal.tenant_id,
+                actor=principal.key_id,
+                entity="person",
+                entity_id=person_id,
+                action="enrolled",
+                data={
+                    "case": case_id,
+                    "templates": len(templates),
+                    "consent_sha256": hashlib.sha256(consent_text.encode()).hexdigest(),
+                },
+                at=at,
+            )
+            # stored scans are re-checked for her face in the background
+            enqueue_check(s, self.settings, principal.tenant_id, person_id, at)
         log.info("person %s enrolled from %d photos", person_id, len(photos))
         if self.gallery is not None:
             self.gallery.changed(principal.tenant_id)
@@ -156,6 +193,15 @@ class PersonService:
             raise NotFound(f"no person {person_id!r}")
         return person
 
+    def matches(self, principal: Principal, person_id: str) -> list[LateFaceMatch]:
+        """Stored scans in which she was found after they were scanned (retroactive
+        matching), while she is active; her withdrawal hides them."""
+        require(principal, Permission.PERSON_READ)
+        with self.store.session() as s, s.begin():
+            if repo.get_person(s, principal.tenant_id, person_id) is None:
+                raise NotFound(f"no person {person_id!r}")
+            return scan_faces_repo.late_matches(s, principal.tenant_id, person_id=person_id)
+
     def withdraw(self, principal: Principal, person_id: str) -> Person:
         """Destroy her templates; she is never matched again. Recorded in her events."""
         require(principal, Permission.PERSON_WRITE)
@@ -165,7 +211,18 @@ class PersonService:
                 raise NotFound(f"no person {person_id!r}")
             if status is PersonStatus.WITHDRAWN:
                 raise PersonWithdrawn(f"person {person_id} has already withdrawn")
-            destroyed = repo.withdraw(s, principal.tenant_id, person_id, principal.key_id, now())
+            at = now()
+            destroyed = repo.withdraw(s, principal.tenant_id, person_id, principal.key_id, at)
+            audit_repo.append(
+                s,
+                tenant_id=principal.tenant_id,
+                actor=principal.key_id,
+                entity="person",
+                entity_id=person_id,
+                action="withdrawn",
+                data={"templates_destroyed": destroyed},
+                at=at,
+            )
             person = repo.get_person(s, principal.tenant_id, person_id)
         log.info("person %s withdrew: %d templates destroyed", person_id, destroyed)
         if self.gallery is not None:
@@ -238,16 +295,40 @@ class FaceGallery:
             self._checked_at = 0.0
 
     def faces_for(self, principal: Principal) -> TenantFaces | None:
-        """The face stage for the caller's scans, or None when faces are not looked for."""
+        """The face stage for the caller's scans, or None when faces are not looked for.
+
+        It keeps its faces' templates (for :meth:`keep_scan_faces`) unless
+        ``face_retro_days`` is 0.
+        """
         mode = self.settings.face_detect
         if mode is FaceDetect.OFF:
             return None
         index = self.index_for(principal.tenant_id)
+        keep = self.settings.face_retro_days > 0
         if len(index) == 0:
             if mode is FaceDetect.AUTO:
                 return None
-            return TenantFaces(self.engine, None, self.settings.face_threshold)
-        return TenantFaces(self.engine, index, self.settings.face_threshold)
+            return TenantFaces(self.engine, None, self.settings.face_threshold, keep=keep)
+        return TenantFaces(self.engine, index, self.settings.face_threshold, keep=keep)
+
+    def keep_scan_faces(
+        self,
+        s: Session,
+        tenant_id: str,
+        verdicts: Sequence[Verdict],
+        stage: FaceMatcher | None,
+        at: datetime,
+    ) -> None:
+        """Seal and store the faces of scans being stored (``ScanService.keep_faces``)."""
+        if isinstance(stage, TenantFaces) and stage.keep:
+            keep_scan_faces(s, self.cipher, tenant_id, verdicts, stage, at)
+            stage.forget()
+
+    @property
+    def cipher(self) -> TemplateCipher:
+        if self._cipher is None:
+            self._cipher = TemplateCipher.from_settings(self.settings)
+        return self._cipher
 
     def index_for(self, tenant_id: str) -> FaceIndex:
         """The tenant's index (built on first use, and again after changes)."""
@@ -283,9 +364,7 @@ class FaceGallery:
         with self.store.session() as s, s.begin():
             rows = list(repo.sealed_templates(s, tenant_id))
         if rows:
-            if self._cipher is None:
-                self._cipher = TemplateCipher.from_settings(self.settings)
-            cipher = self._cipher
+            cipher = self.cipher
             for row in rows:
                 if row.key_id != cipher.key_id:
                     raise TemplateKeyError(

@@ -59,6 +59,10 @@ def scan_keys(verdict: Verdict) -> list[tuple[SignalKind, str]]:
 StoreHook = Callable[[Session, Sequence[Verdict]], None]
 """Work that must commit together with stored Verdicts (or not at all)."""
 
+KeepFaces = Callable[[Session, str, Sequence[Verdict], FaceMatcher | None, datetime], None]
+"""Keeps the stored scans' face templates, sealed, in the same transaction
+(retroactive face matching, ``jikimi.services.face_retro``)."""
+
 
 class LazyScanner:
     """One :class:`Scanner` per process, built on first use, thread-safe.
@@ -101,6 +105,7 @@ class ScanService:
         *,
         faces_for: Callable[[Principal], FaceMatcher | None] | None = None,
         on_stored: StoreHook | None = None,
+        keep_faces: KeepFaces | None = None,
     ) -> None:
         self.store = store
         self.scanner = scanner
@@ -108,6 +113,7 @@ class ScanService:
         self._faces_for = faces_for
         self.on_stored = on_stored
         """Runs in every transaction that stores Verdicts (casework links re-uploads there)."""
+        self.keep_faces = keep_faces
 
     def scan_many(
         self,
@@ -135,7 +141,7 @@ class ScanService:
         if not stored:
             return verdicts
         try:
-            self._save(principal, stored, at, also)
+            self._save(principal, stored, at, also, faces)
         except JikimiError:
             raise
         except Exception as exc:
@@ -146,7 +152,7 @@ class ScanService:
                 len(stored),
                 type(exc).__name__,
             )
-            return self._save_each(principal, verdicts, at, exc)
+            return self._save_each(principal, verdicts, at, exc, faces)
         return verdicts
 
     def _save(
@@ -155,17 +161,25 @@ class ScanService:
         verdicts: Sequence[Verdict],
         at: datetime,
         also: StoreHook | None,
+        faces: FaceMatcher | None = None,
     ) -> None:
         with self.store.session(write=True) as s, s.begin():
             for verdict in verdicts:
                 scan_repo.save_scan(s, principal.tenant_id, verdict, at, scan_keys(verdict))
+            if self.keep_faces is not None and faces is not None:
+                self.keep_faces(s, principal.tenant_id, verdicts, faces, at)
             if self.on_stored is not None:
                 self.on_stored(s, verdicts)
             if also is not None:
                 also(s, verdicts)
 
     def _save_each(
-        self, principal: Principal, verdicts: Sequence[Verdict], at: datetime, first: Exception
+        self,
+        principal: Principal,
+        verdicts: Sequence[Verdict],
+        at: datetime,
+        first: Exception,
+        faces: FaceMatcher | None = None,
     ) -> list[Verdict]:
         """Each Verdict in its own transaction; one that fails becomes an error Verdict."""
         out = list(verdicts)
@@ -173,7 +187,7 @@ class ScanService:
         for i, verdict in enumerate(verdicts):
             if verdict.error is None:
                 try:
-                    self._save(principal, [verdict], at, None)
+                    self._save(principal, [verdict], at, None, faces)
                 except Exception as exc:
                     failures.append((i, exc))
         if len(failures) == sum(1 for v in verdicts if v.error is None):

@@ -180,8 +180,10 @@ def lock_person(s: Session, tenant_id: str, person_id: str) -> PersonStatus | No
     return None if row is None else PersonStatus(row.status)
 
 
-def sealed_templates(s: Session, tenant_id: str) -> Iterator[SealedTemplate]:
-    """Every template of the tenant's active persons, still sealed (streamed)."""
+def sealed_templates(
+    s: Session, tenant_id: str, person_id: str | None = None
+) -> Iterator[SealedTemplate]:
+    """Every template of the tenant's active persons (or of one), still sealed (streamed)."""
     query = (
         sa.select(
             PersonTemplateRow.person_id,
@@ -197,8 +199,10 @@ def sealed_templates(s: Session, tenant_id: str) -> Iterator[SealedTemplate]:
         .order_by(PersonTemplateRow.id)
         .execution_options(yield_per=5000)
     )
-    for person_id, tenant, key_id, sealed in s.execute(query):
-        yield SealedTemplate(person_id, tenant, key_id, bytes(sealed))
+    if person_id is not None:
+        query = query.where(PersonTemplateRow.person_id == person_id)
+    for owner, tenant, key_id, sealed in s.execute(query):
+        yield SealedTemplate(owner, tenant, key_id, bytes(sealed))
 
 
 def last_event_id(s: Session) -> int:

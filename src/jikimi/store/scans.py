@@ -20,6 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from jikimi.domain import BankKind, EntryStatus, Match, ScanMatch, ScanRecord, SignalKind, Verdict
+from jikimi.store import scan_faces as scan_faces_repo
 from jikimi.store.models import (
     BankRow,
     BankShareRow,
@@ -80,9 +81,27 @@ def get_scan(s: Session, tenant_id: str, scan_id: str) -> ScanRecord | None:
         known = {m.entry for m in verdict.matches or ()}
         extra = tuple(m for m in later if m.entry not in known)
         verdict = verdict.model_copy(update={"matches": (*(verdict.matches or ()), *extra)})
+    verdict = _with_late_faces(s, tenant_id, scan_id, verdict)
     return ScanRecord(
         id=row.id, tenant_id=row.tenant_id, created_at=row.created_at, verdict=verdict
     )
+
+
+def _with_late_faces(s: Session, tenant_id: str, scan_id: str, verdict: Verdict) -> Verdict:
+    """Faces in which a person enrolled after the scan was found (while she is active):
+    ``person`` and ``similarity`` as a scan today would report them."""
+    faces = list(verdict.faces or ())
+    late = scan_faces_repo.late_matches(s, tenant_id, scan_id=scan_id) if faces else []
+    changed = False
+    for match in late:
+        if 0 <= match.face < len(faces):
+            face = faces[match.face]
+            if face.person is None or (face.similarity or 0.0) < match.similarity:
+                faces[match.face] = face.model_copy(
+                    update={"person": match.person_id, "similarity": round(match.similarity, 4)}
+                )
+                changed = True
+    return verdict.model_copy(update={"faces": tuple(faces)}) if changed else verdict
 
 
 def _later_matches(s: Session, scan_id: str, tenant_id: str) -> list[Match]:

@@ -6,14 +6,18 @@ and an optional ``case`` id. A refused photo is a 422 whose ``code`` says why
 (``no_face``, ``several_faces``, ``face_too_small``, ``face_too_blurred``) and
 nothing is stored. No response ever carries a face template; the photos are
 not kept. ``DELETE /v1/persons/{id}`` records her withdrawal and destroys her
-templates: she is never matched again.
+templates: she is never matched again. ``GET /v1/persons/{id}/matches`` lists
+the stored scans in which she was found after her enrolment (retroactive
+matching), for review.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from jikimi.api import bodies
@@ -23,6 +27,18 @@ from jikimi.api.schemas import PersonPublic
 from jikimi.domain import MAX_ENROL_PHOTOS, EnrolPhoto
 
 router = APIRouter(prefix="/v1/persons", tags=["persons"])
+
+
+class LateMatchPublic(BaseModel):
+    scan: str = Field(description="The stored scan (GET /v1/scans/{id} shows the face).")
+    face: int = Field(description="Position of the face in the scan's ``faces``.")
+    similarity: float = Field(description="Cosine similarity to her best template.")
+    found_at: datetime
+
+
+class LateMatches(BaseModel):
+    matches: list[LateMatchPublic]
+
 
 _BODY: dict[str, Any] = {
     "requestBody": {
@@ -97,3 +113,20 @@ def get_person(person_id: str, principal: PrincipalDep, persons: PersonsDep) -> 
 )
 def withdraw(person_id: str, principal: PrincipalDep, persons: PersonsDep) -> PersonPublic:
     return PersonPublic.of(persons.withdraw(principal, person_id))
+
+
+@router.get(
+    "/{person_id}/matches",
+    response_model=LateMatches,
+    summary="Stored scans she was found in after her enrolment (retroactive matching)",
+    responses=error_responses(401, 403, 404),
+)
+def person_matches(person_id: str, principal: PrincipalDep, persons: PersonsDep) -> LateMatches:
+    return LateMatches(
+        matches=[
+            LateMatchPublic(
+                scan=m.scan_id, face=m.face, similarity=round(m.similarity, 4), found_at=m.found_at
+            )
+            for m in persons.matches(principal, person_id)
+        ]
+    )
