@@ -206,6 +206,13 @@ class Settings(BaseSettings):
         "re-checks stored scans against them in one pass.",
     )
 
+    retro_lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long one process's claim on retroactive matching lasts (renewed "
+        "every pass); another process sharing the database takes over once it lapses.",
+    )
+
     # --- HTTP API --------------------------------------------------------------
     api_host: str = Field(default="127.0.0.1", description="Interface the API listens on.")
     api_port: int = Field(default=8000, ge=1, le=65535, description="TCP port of the API.")

@@ -49,9 +49,6 @@ deleting them never touches a bank's evidence.
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -66,7 +63,7 @@ from jikimi.domain import Job, JobState, Permission, Principal
 from jikimi.errors import EmptyMedia, IndexNotReady, JikimiError, ModelUnavailable, NotFound
 from jikimi.model import ErrorInfo, Verdict
 from jikimi.pipeline import Item
-from jikimi.services._common import now, require
+from jikimi.services._common import now, require, runner_id
 from jikimi.services.scans import ScanService
 from jikimi.store import BlobStore, Store
 from jikimi.store import jobs as repo
@@ -100,11 +97,6 @@ class _Interrupted(Exception):
 
 class _LeaseLost(Exception):
     """Another runner has the job now: stop, keep nothing."""
-
-
-def runner_id() -> str:
-    """A lease owner name that tells processes apart: ``host:pid:random``."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 class JobService:
