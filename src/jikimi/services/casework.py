@@ -1,8 +1,11 @@
 """One place that builds the casework services from settings (API, CLI and workers alike).
 
-Keys come from the data directory unless settings name other files: the AES key
-that seals evidence, contact details and hosts' secrets, and the Ed25519 key that
-signs evidence bundles. Capture refuses every non-public address except the
+Keys come from the settings' values (``evidence_key``, ``instance_key``: what
+API replicas on several machines use), else the files the settings name, else
+the data directory: the AES key that seals evidence, contact details and hosts'
+secrets, and the Ed25519 key that signs evidence bundles. Their fingerprints are
+pinned in the database (:mod:`jikimi.services.replicas`), so a process with other
+keys than the rest refuses to start. Capture refuses every non-public address except the
 networks ``capture_allow_networks`` names.
 """
 
@@ -18,6 +21,7 @@ from typing import Any
 from jikimi.config import Settings
 from jikimi.domain import Principal, Role
 from jikimi.evidence import InstanceKey, Sealer, build_bundle, load_or_create_secret
+from jikimi.evidence.keys import parse_secret, secret_id
 from jikimi.fetching import AddressPolicy, Resolver, SafeFetcher
 from jikimi.media import MediaLimits
 from jikimi.model import Verdict
@@ -28,6 +32,7 @@ from jikimi.services.cases import CaseService, HostService, ItemScanner
 from jikimi.services.delivery import NoticeDeliverer, SmtpConfig
 from jikimi.services.notices import NoticeOptions, NoticeService
 from jikimi.services.rechecks import AddToBank, Rechecker
+from jikimi.services.replicas import pin_key_fingerprints
 from jikimi.services.reuploads import ReuploadLinker
 from jikimi.services.scans import ScanService
 from jikimi.store import Store, outbox
@@ -62,10 +67,20 @@ class Casework:
         resolver: Resolver | None = None,
     ) -> Casework:
         keys = settings.data_dir / "keys"
-        sealer = Sealer(load_or_create_secret(settings.evidence_key_path or keys / "evidence.key"))
-        instance = InstanceKey.load_or_create(
-            settings.instance_key_path or keys / "instance-ed25519.pem"
-        )
+        if settings.evidence_key is not None:
+            secret = parse_secret(
+                settings.evidence_key.get_secret_value(), what="JIKIMI_EVIDENCE_KEY"
+            )
+        else:
+            secret = load_or_create_secret(settings.evidence_key_path or keys / "evidence.key")
+        if settings.instance_key is not None:
+            instance = InstanceKey.from_text(settings.instance_key.get_secret_value())
+        else:
+            instance = InstanceKey.load_or_create(
+                settings.instance_key_path or keys / "instance-ed25519.pem"
+            )
+        pin_key_fingerprints(store, {"evidence": secret_id(secret), "instance": instance.key_id})
+        sealer = Sealer(secret)
         fetcher = SafeFetcher(
             AddressPolicy.allowing(settings.capture_allow_networks),
             resolver=resolver,

@@ -5,7 +5,7 @@ moderator must not lose an accepted upload because a process restarted. So
 such uploads become jobs::
 
     JobService.submit(principal, bytes, source)       (POST /v1/scan: 202 + job id)
-        bytes ─► <data_dir>/blobs/jobs/ab/cd/<sha256>   then the row: queued
+        bytes ─► blob store, scope jobs (ab/cd/<sha256>)  then the row: queued
     runner (a thread in every API process; any process may run any job)
         recover lapsed leases ─► claim the oldest queued job (lease: job_lease_s)
         ─► ScanService.scan_many(job's tenant and role, bytes, progress)
@@ -41,9 +41,10 @@ Once, not twice
     lease was lost meanwhile, both roll back; if the process dies, neither
     happened and the job runs again. So a job completes once, with one stored scan.
 
-Every process that runs jobs must see the same ``data_dir`` (the uploads wait
-there); the uploads of jobs live apart from evidence (``blobs/jobs``), so
-deleting them never touches a bank's evidence.
+Every process that runs jobs must reach the same blob store (the uploads wait
+there): the data directory of one box, or an S3-compatible bucket shared by
+replicas on many (``blob_store``). The uploads of jobs live apart from evidence
+(the ``jobs`` scope), so deleting them never touches a bank's evidence.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ from jikimi.model import ErrorInfo, Verdict
 from jikimi.pipeline import Item
 from jikimi.services._common import now, require, runner_id
 from jikimi.services.scans import ScanService
-from jikimi.store import BlobStore, Store
+from jikimi.store import Store
 from jikimi.store import jobs as repo
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class JobService:
         self.scans = scans
         self.settings = settings
         self.owner = owner or runner_id()
-        self.blobs = BlobStore(store.blobs.root / "jobs")
+        self.blobs = store.blobs.scoped("jobs")
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -214,7 +215,7 @@ class JobService:
         except NotFound:
             message = (
                 "The upload of this job is not in the blob store of the process that ran it "
-                "(every process running jobs must share the data directory)."
+                "(every process running jobs must reach the same blob store)."
             )
             # Retried (another process may have it) until the attempts run out.
             self._failed_run(job, ErrorInfo(code=MEDIA_MISSING, message=message))
