@@ -90,9 +90,7 @@ def test_the_settings_pick_the_store(tmp_path: Path, s3: S3Server) -> None:
         open_blobs(Settings(data_dir=tmp_path, blob_store="ftp://host/x"))
 
 
-def test_two_s3_stores_on_one_bucket_see_each_others_blobs(
-    tmp_path: Path, s3: S3Server
-) -> None:
+def test_two_s3_stores_on_one_bucket_see_each_others_blobs(tmp_path: Path, s3: S3Server) -> None:
     """What two replicas rely on: a blob one puts, the other reads and may delete."""
     first = open_blobs(_s3_settings(s3, tmp_path / "a", "shared"))
     second = open_blobs(_s3_settings(s3, tmp_path / "b", "shared"))

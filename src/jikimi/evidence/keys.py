@@ -4,8 +4,9 @@ Both live under ``<data_dir>/keys`` with owner-only permissions and are made on
 first use; an operator who keeps them elsewhere points the settings at them, or
 gives them as values (``JIKIMI_EVIDENCE_KEY``, ``JIKIMI_INSTANCE_KEY``) from a
 secret store, which is what API replicas on several machines must do: they all
-need the same keys, and none of them may make its own. The signing key's public half is what a regulator pins when verifying bundles
-(``key_id`` is its short fingerprint).
+need the same keys, and none of them may make its own. The signing key's public
+half is what a regulator pins when verifying bundles (``key_id`` is its short
+fingerprint).
 """
 
 from __future__ import annotations

@@ -46,9 +46,7 @@ class S3BlobStore:
             import boto3
             from botocore.config import Config
         except ImportError:
-            raise ConfigError(
-                "an s3:// blob store needs boto3: pip install 'jikimi[s3]'"
-            ) from None
+            raise ConfigError("an s3:// blob store needs boto3: pip install 'jikimi[s3]'") from None
         secret = settings.blob_s3_secret_key
         client = boto3.client(
             "s3",
