@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from jikimi.actions import WebhookDeliverer, WebhookService
 from jikimi.config import Settings
 from jikimi.domain import Principal, Role
 from jikimi.evidence import InstanceKey, Sealer, build_bundle, load_or_create_secret
@@ -56,6 +57,8 @@ class Casework:
     settings: Settings
     reuploads: ReuploadLinker
     reports: CaseReports
+    sealer: Sealer
+    webhooks: WebhookService
 
     @classmethod
     def from_settings(
@@ -110,6 +113,8 @@ class Casework:
             settings=settings,
             reuploads=ReuploadLinker(store, notices),
             reports=CaseReports(store, cases),
+            sealer=sealer,
+            webhooks=WebhookService(store, sealer),
         )
 
     def export_evidence(self, principal: Principal, item_id: str) -> bytes:
@@ -153,6 +158,15 @@ class Casework:
             lease=timedelta(seconds=s.casework_lease_s),
         )
 
+    def webhook_deliverer(self) -> WebhookDeliverer:
+        """Delivers the consequences of scans (``jikimi.actions``) through the safe fetcher."""
+        return WebhookDeliverer(
+            self.store,
+            self.sealer,
+            self.fetcher,
+            lease=timedelta(seconds=self.settings.casework_lease_s),
+        )
+
     def rechecker(self, add_to_bank: AddToBank | None = None) -> Rechecker:
         return Rechecker(
             self.store,
@@ -164,7 +178,8 @@ class Casework:
 
 
 class CaseworkRunner:
-    """Delivers notices and runs re-checks in the background of a process (``jikimi serve``).
+    """Delivers notices and webhooks, runs re-checks, in the background of a process
+    (``jikimi serve``).
 
     It looks for due outbox rows with a plain read every ``poll_s`` and only then
     takes a write transaction to claim one, so an idle service costs one cheap
@@ -176,6 +191,7 @@ class CaseworkRunner:
     ) -> None:
         self._deliverer = casework.deliverer()
         self._rechecker = casework.rechecker(add_to_bank)
+        self._webhooks = casework.webhook_deliverer()
         self._store = casework.store
         self._poll_s = poll_s
         self._stop = threading.Event()
@@ -194,7 +210,7 @@ class CaseworkRunner:
         """Deliver and re-check everything due now; how many rows were handled."""
         done = 0
         while not self._stop.is_set() and (
-            self._deliverer.run_once() or self._rechecker.run_once()
+            self._deliverer.run_once() or self._rechecker.run_once() or self._webhooks.run_once()
         ):
             done += 1
         return done

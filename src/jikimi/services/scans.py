@@ -59,6 +59,8 @@ def scan_keys(verdict: Verdict) -> list[tuple[SignalKind, str]]:
 
 StoreHook = Callable[[Session, Sequence[Verdict]], None]
 """Work that must commit together with stored Verdicts (or not at all)."""
+TenantStoreHook = Callable[[Session, str, Sequence[Verdict]], None]
+"""The same, told the tenant whose Verdicts they are (the outbox of consequences)."""
 
 
 class LazyScanner:
@@ -109,6 +111,8 @@ class ScanService:
         self._faces_for = faces_for
         self.on_stored = on_stored
         """Runs in every transaction that stores Verdicts (casework links re-uploads there)."""
+        self.on_stored_for: TenantStoreHook | None = None
+        """Also runs there, with the tenant (``jikimi.actions`` writes its outbox rows)."""
 
     def scan_many(
         self,
@@ -162,6 +166,8 @@ class ScanService:
                 scan_repo.save_scan(s, principal.tenant_id, verdict, at, scan_keys(verdict))
             if self.on_stored is not None:
                 self.on_stored(s, verdicts)
+            if self.on_stored_for is not None:
+                self.on_stored_for(s, principal.tenant_id, verdicts)
             if also is not None:
                 also(s, verdicts)
 

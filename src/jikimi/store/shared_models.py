@@ -9,6 +9,9 @@ must agree on is a row of ``shared_state`` (see :mod:`jikimi.store.shared`):
 - ``watermark:<name>``: how far such a task got (an integer, as text);
 - ``key:<name>``: the fingerprint (never the key) of a key every process must hold
   the same copy of, so a replica started with a different key refuses to start.
+
+``webhooks`` (one per tenant) says where the consequences of a tenant's scans
+are delivered (:mod:`jikimi.actions`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jikimi.store.models import Base
+from jikimi.store.models import ID, Base
 
 
 class SharedStateRow(Base):
@@ -30,4 +33,24 @@ class SharedStateRow(Base):
     value: Mapped[str | None] = mapped_column(sa.Text)
     owner: Mapped[str | None] = mapped_column(sa.String(80))
     lease_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+
+
+class WebhookRow(Base):
+    """A tenant's webhook: where consequences of its scans are POSTed, signed.
+
+    The signing secret is stored sealed (AES-GCM under the evidence key, bound to
+    the tenant), so a copy of the database alone cannot forge deliveries.
+    """
+
+    __tablename__ = "webhooks"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    url: Mapped[str] = mapped_column(sa.String(2048))
+    events: Mapped[list[str]]
+    secret_sealed: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    enabled: Mapped[bool]
+    created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

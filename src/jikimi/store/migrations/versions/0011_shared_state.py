@@ -1,4 +1,4 @@
-"""Shared state of API replicas: leases, watermarks and key fingerprints in the database.
+"""Shared state of API replicas (leases, watermarks, key fingerprints) and tenants' webhooks.
 
 Revision ID: 0011
 Revises: 0008
@@ -28,7 +28,25 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_shared_state")),
     )
+    op.create_table(
+        "webhooks",
+        sa.Column("tenant_id", sa.String(length=40), nullable=False),
+        sa.Column("url", sa.String(length=2048), nullable=False),
+        sa.Column("events", sa.JSON(), nullable=False),
+        sa.Column("secret_sealed", sa.LargeBinary(), nullable=False),
+        sa.Column("enabled", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_webhooks_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("tenant_id", name=op.f("pk_webhooks")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("webhooks")
     op.drop_table("shared_state")
