@@ -28,7 +28,7 @@ from jikimi.media import MediaLimits
 from jikimi.model import Verdict
 from jikimi.notices import NoticeRenderer, Sender
 from jikimi.pipeline import Item
-from jikimi.services.casereports import CaseReports
+from jikimi.services.casereports import CaseReports, SharedAttemptLimiter
 from jikimi.services.cases import CaseService, HostService, ItemScanner
 from jikimi.services.delivery import NoticeDeliverer, SmtpConfig
 from jikimi.services.notices import NoticeOptions, NoticeService
@@ -112,7 +112,7 @@ class Casework:
             store=store,
             settings=settings,
             reuploads=ReuploadLinker(store, notices),
-            reports=CaseReports(store, cases),
+            reports=CaseReports(store, cases, SharedAttemptLimiter(store)),
             sealer=sealer,
             webhooks=WebhookService(store, sealer),
         )

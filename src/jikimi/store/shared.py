@@ -18,13 +18,14 @@ processes creating it at once both succeed and agree on one row.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from jikimi.store.shared_models import SharedStateRow
+from jikimi.store.shared_models import AttemptFailureRow, SharedStateRow
 
 
 def _changed(s: Session, stmt: sa.Update) -> int:
@@ -119,3 +120,32 @@ def pin(s: Session, name: str, value: str, at: datetime) -> str:
     _create(s, name, at, value)
     stored = s.scalar(sa.select(SharedStateRow.value).where(SharedStateRow.name == name))
     return value if stored is None else stored
+
+
+# --- failed attempts (rate limits every replica shares) -------------------------------
+
+
+def failures_since(s: Session, keys: Sequence[str], since: datetime) -> int:
+    """The most failures any of ``keys`` has had since ``since``."""
+    stmt = (
+        sa.select(sa.func.count())
+        .select_from(AttemptFailureRow)
+        .where(AttemptFailureRow.key.in_(keys), AttemptFailureRow.at >= since)
+        .group_by(AttemptFailureRow.key)
+    )
+    return max(s.scalars(stmt).all(), default=0)
+
+
+def add_failures(s: Session, keys: Sequence[str], at: datetime) -> None:
+    s.add_all(AttemptFailureRow(key=key, at=at) for key in keys)
+    s.flush()
+
+
+def forget_failures(s: Session, before: datetime) -> int:
+    """Drop failures older than any window looks back (keeps the table small)."""
+    result = s.execute(
+        sa.delete(AttemptFailureRow)
+        .where(AttemptFailureRow.at < before)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0))

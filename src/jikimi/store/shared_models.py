@@ -10,6 +10,9 @@ must agree on is a row of ``shared_state`` (see :mod:`jikimi.store.shared`):
 - ``key:<name>``: the fingerprint (never the key) of a key every process must hold
   the same copy of, so a replica started with a different key refuses to start.
 
+``attempt_failures`` counts failed attempts at the public case status (by a hash
+of the case number or the client address), so the limit holds across replicas.
+
 ``webhooks`` (one per tenant) says where the consequences of a tenant's scans
 are delivered (:mod:`jikimi.actions`).
 """
@@ -21,7 +24,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from jikimi.store.models import ID, Base
+from jikimi.store.models import ID, Base, BigId
 
 
 class SharedStateRow(Base):
@@ -54,3 +57,14 @@ class WebhookRow(Base):
     enabled: Mapped[bool]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class AttemptFailureRow(Base):
+    """One failed attempt under a rate-limited key (kept as a SHA-256, not in the clear)."""
+
+    __tablename__ = "attempt_failures"
+    __table_args__ = (sa.Index(None, "key", "at"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(sa.String(64))
+    at: Mapped[datetime]

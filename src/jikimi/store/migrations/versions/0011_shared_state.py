@@ -1,4 +1,7 @@
-"""Shared state of API replicas (leases, watermarks, key fingerprints) and tenants' webhooks.
+"""Shared state of API replicas, and tenants' webhooks.
+
+Leases, watermarks and key fingerprints (``shared_state``), failed attempts at the
+public case status (``attempt_failures``), one webhook per tenant (``webhooks``).
 
 Revision ID: 0011
 Revises: 0008
@@ -29,6 +32,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", name=op.f("pk_shared_state")),
     )
     op.create_table(
+        "attempt_failures",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_attempt_failures")),
+        sqlite_autoincrement=True,
+    )
+    op.create_index(
+        op.f("ix_attempt_failures_key_at"), "attempt_failures", ["key", "at"], unique=False
+    )
+    op.create_table(
         "webhooks",
         sa.Column("tenant_id", sa.String(length=40), nullable=False),
         sa.Column("url", sa.String(length=2048), nullable=False),
@@ -49,4 +63,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("webhooks")
+    op.drop_index(op.f("ix_attempt_failures_key_at"), table_name="attempt_failures")
+    op.drop_table("attempt_failures")
     op.drop_table("shared_state")
