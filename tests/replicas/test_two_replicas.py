@@ -12,6 +12,8 @@ They must behave as one service:
 - a scan job submitted to A, killed with ``kill -9`` while running it, is
   finished by B (its upload read from the bucket), once;
 - nothing is written under either data directory's ``blobs``;
+- a held scan's webhook is delivered once although both replicas run deliverers;
+- failed attempts at the public case status count across both;
 - a third replica started with another evidence key refuses to start.
 """
 
@@ -25,9 +27,11 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +42,11 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
+from jikimi.actions import WebhookService
 from jikimi.domain import Role
+from jikimi.evidence import Sealer
+from jikimi.evidence.keys import parse_secret
+from jikimi.notices import signing
 from jikimi.services import KeyService, TenantService
 from jikimi.store import Store, make_engine, upgrade
 from jikimi.store.models import JobRow
@@ -203,6 +211,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 "JIKIMI_JOB_LEASE_S": "3",
                 "JIKIMI_JOB_POLL_S": "0.3",
                 "JIKIMI_GRADE_THREADS": "1",
+                "JIKIMI_CAPTURE_ALLOW_NETWORKS": '["127.0.0.0/8"]',  # the webhook receiver
             }
             a = _start("a", root, env)
             started.append(a)
@@ -319,6 +328,70 @@ def test_retroactive_matching_runs_once_across_the_replicas(cluster: Cluster) ->
         assert lease is not None and lease.owner is not None
         holder = next(r for r in (cluster.a, cluster.b) if f":{r.proc.pid}:" in lease.owner)
     assert passes[holder.name] == 1  # by the lease holder
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
+    got: list[tuple[dict[str, str], bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", got
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_held_scans_webhook_is_delivered_once_by_one_of_the_replicas(
+    cluster: Cluster, receiver: tuple[str, list[tuple[dict[str, str], bytes]]]
+) -> None:
+    url, got = receiver
+    sealer = Sealer(parse_secret(cluster.env["JIKIMI_EVIDENCE_KEY"]))
+    principal = KeyService(cluster.store).authenticate(cluster.admin_key)
+    hook = WebhookService(cluster.store, sealer).set(principal, url, ["scan.held"])
+    image = picture(13)
+    with cluster.a.client(cluster.admin_key) as a:
+        assert a.post("/v1/banks", json={"name": "HOOKED", "kind": "takedown"}).status_code == 201
+        md5 = hashlib.md5(image).hexdigest()
+        assert a.post("/v1/banks/HOOKED/entries", json={"signal": "md5", "value": md5}).is_success
+    with cluster.b.client(cluster.platform_key) as b:
+        deadline = time.monotonic() + POLL_S + 10
+        while not (r := b.post("/v1/scan", files={"file": ("x.jpg", image)})).json()["matches"]:
+            assert time.monotonic() < deadline, r.text  # B has not seen the entry yet
+            time.sleep(0.1)
+    scan = r.json()
+    assert scan["decision"]["action"] in ("hold", "remove")
+    deadline = time.monotonic() + 30
+    while not got:
+        assert time.monotonic() < deadline, "no webhook delivered"
+        time.sleep(0.1)
+    time.sleep(5)  # both runners poll every 2 s: a second delivery would have come by now
+    [(headers, body)] = got
+    assert headers["idempotency-key"] == f"webhook:scan.held:{scan['id']}"
+    assert signing.verify(
+        hook.secret.encode(),
+        headers[signing.TIMESTAMP.lower()],
+        body,
+        headers[signing.SIGNATURE.lower()],
+        time.time(),
+    )
+
+
+def test_failed_status_attempts_count_across_the_replicas(cluster: Cluster) -> None:
+    attempt = {"number": "ZZ-0000-0001", "pin": "123456"}
+    for replica in (cluster.a, cluster.b, cluster.a, cluster.b, cluster.a):
+        assert httpx.post(f"{replica.url}/v1/status", json=attempt, timeout=60).status_code == 404
+    for replica in (cluster.a, cluster.b):  # five failures, through two processes
+        assert httpx.post(f"{replica.url}/v1/status", json=attempt, timeout=60).status_code == 429
 
 
 def test_a_job_submitted_to_a_is_finished_by_b_when_a_is_killed(cluster: Cluster) -> None:
