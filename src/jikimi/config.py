@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -50,7 +50,7 @@ class Settings(BaseSettings):
         default=None, description="Access key id; unset: boto3's usual credential chain."
     )
     blob_s3_secret_key: SecretStr | None = Field(default=None, description="Secret access key.")
-    blob_s3_addressing: str = Field(
+    blob_s3_addressing: Literal["path", "virtual"] = Field(
         default="path",
         description="'path' (most self-hosted S3 servers) or 'virtual' (bucket in the host).",
     )
