@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -34,6 +34,25 @@ class Settings(BaseSettings):
         default_factory=lambda data: _default_database_url(data),
         description="SQLAlchemy URL: 'postgresql+psycopg://user@host/db' in production; "
         "default: the SQLite file <data_dir>/jikimi.db.",
+    )
+    blob_store: str = Field(
+        default="",
+        description="Where uploads waiting for a job and evidence are kept: empty for "
+        "<data_dir>/blobs, a directory, or s3://bucket/prefix for an S3-compatible store "
+        "that every API replica reaches (docs/replicas.md).",
+    )
+    blob_s3_endpoint: str | None = Field(
+        default=None,
+        description="The S3-compatible service's URL (MinIO, Ceph...); unset: AWS S3.",
+    )
+    blob_s3_region: str = Field(default="us-east-1", description="The bucket's region.")
+    blob_s3_access_key: str | None = Field(
+        default=None, description="Access key id; unset: boto3's usual credential chain."
+    )
+    blob_s3_secret_key: SecretStr | None = Field(default=None, description="Secret access key.")
+    blob_s3_addressing: Literal["path", "virtual"] = Field(
+        default="path",
+        description="'path' (most self-hosted S3 servers) or 'virtual' (bucket in the host).",
     )
     require_postgres: bool = Field(
         default=False,
@@ -213,6 +232,13 @@ class Settings(BaseSettings):
         "re-checks stored scans against them in one pass.",
     )
 
+    retro_lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long one process's claim on retroactive matching lasts (renewed "
+        "every pass); another process sharing the database takes over once it lapses.",
+    )
+
     # --- HTTP API --------------------------------------------------------------
     api_host: str = Field(default="127.0.0.1", description="Interface the API listens on.")
     api_port: int = Field(default=8000, ge=1, le=65535, description="TCP port of the API.")
@@ -280,6 +306,16 @@ class Settings(BaseSettings):
         description="32-byte AES key (base64) that seals evidence, victims' contact details "
         "and hosts' API secrets at rest; default: <data_dir>/keys/evidence.key, made on "
         "first use with owner-only permissions.",
+    )
+    evidence_key: SecretStr | None = Field(
+        default=None,
+        description="The evidence key itself (32 bytes, base64) from a secret store; wins "
+        "over evidence_key_path. API replicas must all be given the same one.",
+    )
+    instance_key: SecretStr | None = Field(
+        default=None,
+        description="The Ed25519 signing key itself: PEM, or its 32-byte seed in base64; "
+        "wins over instance_key_path. API replicas must all be given the same one.",
     )
     instance_key_path: Path | None = Field(
         default=None,

@@ -56,7 +56,6 @@ class World:
     def __init__(self, store: Store, settings: Settings, scanner: LazyScanner) -> None:
         settings = settings.model_copy(update={"retro_settle_s": 0.0})
         self.store = store
-        self.mark_file = Path(settings.data_dir) / "index" / "retro.watermark"
         self.retro = RetroMatcher(store, settings)
         self.matching = MatchService(store, settings, on_applied=self.retro.notify)
         self.matching.load()
@@ -147,7 +146,7 @@ def test_a_scanned_video_matches_its_reference_hashes_banked_later(
 
     # Done again from an earlier watermark (as after a crash): nothing recorded twice.
     recorded = world.retro.recorded
-    world.mark_file.write_text(f"{mark}\n")
+    world.retro.set_watermark(mark)
     assert world.retro.run_once() is True
     assert world.retro.recorded == recorded
     assert world.late(admin, seen.id) == (late,)

@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from starlette.types import Scope
 
 import jikimi
+from jikimi.actions import ActionRecorder
 from jikimi.api import problems
 from jikimi.api.context import ApiContext
 from jikimi.api.fetch import UrlFetcher
@@ -200,6 +201,7 @@ def build_context(
     banks = BankService(store, settings=settings, listener=matching)
     casework = Casework.from_settings(settings, store, scanner=CaptureScanner(scans))
     scans.on_stored = casework.reuploads.on_stored  # a scan hitting a removed item reopens it
+    scans.on_stored_for = ActionRecorder().on_stored  # consequences: outbox rows, same commit
     return ApiContext(
         settings=settings,
         metrics=metrics,

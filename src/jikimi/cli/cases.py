@@ -77,7 +77,10 @@ def _work(key: str | None, *, scanning: bool = False) -> Iterator[tuple[Casework
             scanner = CaptureScanner(scans)
         work = Casework.from_settings(settings, store, scanner=scanner)
         if scanning:
+            from jikimi.actions import ActionRecorder
+
             scans.on_stored = work.reuploads.on_stored
+            scans.on_stored_for = ActionRecorder().on_stored
         principal = KeyService(store).authenticate(key) if key else None
         yield work, principal  # type: ignore[misc]
     except JikimiError as exc:

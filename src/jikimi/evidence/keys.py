@@ -1,9 +1,12 @@
 """The keys an instance holds: one to sign with, one to encrypt evidence at rest.
 
 Both live under ``<data_dir>/keys`` with owner-only permissions and are made on
-first use; an operator who keeps them elsewhere points the settings at them. The
-signing key's public half is what a regulator pins when verifying bundles
-(``key_id`` is its short fingerprint).
+first use; an operator who keeps them elsewhere points the settings at them, or
+gives them as values (``JIKIMI_EVIDENCE_KEY``, ``JIKIMI_INSTANCE_KEY``) from a
+secret store, which is what API replicas on several machines must do: they all
+need the same keys, and none of them may make its own. The signing key's public
+half is what a regulator pins when verifying bundles (``key_id`` is its short
+fingerprint).
 """
 
 from __future__ import annotations
@@ -52,6 +55,23 @@ def load_or_create_secret(path: Path, size: int = 32) -> bytes:
     return raw
 
 
+def parse_secret(text: str, size: int = 32, *, what: str = "the key") -> bytes:
+    """A secret given as base64 text (a setting's value)."""
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except ValueError:
+        raise ConfigError(f"{what} is not base64") from None
+    if len(raw) != size:
+        raise ConfigError(f"{what} holds {len(raw)} bytes; expected {size}")
+    return raw
+
+
+def secret_id(secret: bytes) -> str:
+    """A short fingerprint of a secret key (16 hex digits of SHA-256 over a label and it):
+    safe to store and compare, useless for decrypting."""
+    return hashlib.sha256(b"jikimi.key-id/1|" + secret).hexdigest()[:16]
+
+
 def public_key_id(public: Ed25519PublicKey) -> str:
     """A short fingerprint of a public key (16 hex digits of its SHA-256)."""
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -77,6 +97,17 @@ class InstanceKey:
         if not isinstance(key, Ed25519PrivateKey):
             raise ConfigError(f"{path} is not an Ed25519 private key")
         return cls(key)
+
+    @classmethod
+    def from_text(cls, text: str) -> InstanceKey:
+        """A key given as a value: PEM (PKCS#8), or the 32-byte seed in base64."""
+        if "-----BEGIN" in text:
+            key = serialization.load_pem_private_key(text.strip().encode(), password=None)
+            if not isinstance(key, Ed25519PrivateKey):
+                raise ConfigError("JIKIMI_INSTANCE_KEY is not an Ed25519 private key")
+            return cls(key)
+        seed = parse_secret(text, 32, what="JIKIMI_INSTANCE_KEY")
+        return cls(Ed25519PrivateKey.from_private_bytes(seed))
 
     @property
     def public(self) -> Ed25519PublicKey:

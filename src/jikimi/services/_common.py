@@ -7,6 +7,9 @@ never depends on (and never reveals) what exists in another tenant.
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 from datetime import UTC, datetime
 
 from jikimi.domain import Permission, Principal
@@ -17,6 +20,11 @@ def require(principal: Principal, permission: Permission) -> None:
     """Raise :class:`Forbidden` unless the principal's role grants ``permission``."""
     if not principal.can(permission):
         raise Forbidden(f"role {principal.role.value!r} may not {_VERBS[permission]}")
+
+
+def runner_id() -> str:
+    """A lease owner name that tells processes apart: ``host:pid:random``."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def now() -> datetime:

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import statistics
 import threading
@@ -37,6 +38,7 @@ from jikimi.services.cases import CaseService
 from jikimi.store import Store
 from jikimi.store import audit as audit_repo
 from jikimi.store import casework as repo
+from jikimi.store import shared as shared_repo
 
 STILL_UP = (ItemStatus.NOTIFIED, ItemStatus.REAPPEARED)
 
@@ -132,9 +134,9 @@ def figures(host: str, name: str, items: Sequence[Item], at: datetime) -> HostFi
 class AttemptLimiter:
     """At most ``limit`` failed attempts per key (a case number, a client address) per window.
 
-    In process memory: behind several API processes each keeps its own count, which
-    multiplies the allowance by the process count and still leaves a 6-digit PIN
-    far out of reach.
+    In process memory (one process, tests); ``jikimi serve`` uses
+    :class:`SharedAttemptLimiter`, counted in the database, so that API replicas
+    share one count.
     """
 
     def __init__(
@@ -172,12 +174,57 @@ class AttemptLimiter:
                     del self._failures[old]
 
 
+class SharedAttemptLimiter:
+    """:class:`AttemptLimiter`'s rule, counted in the database so every replica shares it.
+
+    Behind several API processes (or machines) an in-memory count would multiply
+    the allowance by their number; here a failure recorded by one process counts
+    in all. Keys are stored as SHA-256 hashes (a client address is personal data),
+    and failures older than the window are dropped now and then.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        limit: int = 5,
+        window_s: float = 900.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.limit = limit
+        self.window = timedelta(seconds=window_s)
+        self._clock = clock
+        self._failed_since_sweep = 0
+
+    @staticmethod
+    def _hashed(keys: Sequence[str]) -> list[str]:
+        return [hashlib.sha256(b"jikimi.attempts/1|" + k.encode()).hexdigest() for k in keys]
+
+    def check(self, *keys: str) -> None:
+        since = self._clock() - self.window
+        with self.store.session() as s, s.begin():
+            worst = shared_repo.failures_since(s, self._hashed(keys), since)
+        if worst >= self.limit:
+            raise TooManyAttempts(
+                "too many attempts: wait a few minutes, or ask your support centre"
+            )
+
+    def failed(self, *keys: str) -> None:
+        at = self._clock()
+        with self.store.session(write=True) as s, s.begin():
+            shared_repo.add_failures(s, self._hashed(keys), at)
+            self._failed_since_sweep += 1
+            if self._failed_since_sweep >= 100:
+                shared_repo.forget_failures(s, at - self.window)
+                self._failed_since_sweep = 0
+
+
 class CaseReports:
     def __init__(
         self,
         store: Store,
         cases: CaseService,
-        limiter: AttemptLimiter | None = None,
+        limiter: AttemptLimiter | SharedAttemptLimiter | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.store = store

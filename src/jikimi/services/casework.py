@@ -1,8 +1,11 @@
 """One place that builds the casework services from settings (API, CLI and workers alike).
 
-Keys come from the data directory unless settings name other files: the AES key
-that seals evidence, contact details and hosts' secrets, and the Ed25519 key that
-signs evidence bundles. Capture refuses every non-public address except the
+Keys come from the settings' values (``evidence_key``, ``instance_key``: what
+API replicas on several machines use), else the files the settings name, else
+the data directory: the AES key that seals evidence, contact details and hosts'
+secrets, and the Ed25519 key that signs evidence bundles. Their fingerprints are
+pinned in the database (:mod:`jikimi.services.replicas`), so a process with other
+keys than the rest refuses to start. Capture refuses every non-public address except the
 networks ``capture_allow_networks`` names.
 """
 
@@ -15,18 +18,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from jikimi.actions import WebhookDeliverer, WebhookService
 from jikimi.config import Settings
 from jikimi.domain import Principal, Role, Verdict
 from jikimi.evidence import InstanceKey, Sealer, build_bundle, load_or_create_secret
+from jikimi.evidence.keys import parse_secret, secret_id
 from jikimi.fetching import AddressPolicy, Resolver, SafeFetcher
 from jikimi.media import MediaLimits
 from jikimi.notices import NoticeRenderer, Sender
 from jikimi.pipeline import Item
-from jikimi.services.casereports import CaseReports
+from jikimi.services.casereports import CaseReports, SharedAttemptLimiter
 from jikimi.services.cases import CaseService, HostService, ItemScanner
 from jikimi.services.delivery import NoticeDeliverer, SmtpConfig
 from jikimi.services.notices import NoticeOptions, NoticeService
 from jikimi.services.rechecks import AddToBank, Rechecker
+from jikimi.services.replicas import pin_key_fingerprints
 from jikimi.services.reuploads import ReuploadLinker
 from jikimi.services.scans import ScanService
 from jikimi.store import Store, outbox
@@ -50,6 +56,8 @@ class Casework:
     settings: Settings
     reuploads: ReuploadLinker
     reports: CaseReports
+    sealer: Sealer
+    webhooks: WebhookService
 
     @classmethod
     def from_settings(
@@ -61,10 +69,20 @@ class Casework:
         resolver: Resolver | None = None,
     ) -> Casework:
         keys = settings.data_dir / "keys"
-        sealer = Sealer(load_or_create_secret(settings.evidence_key_path or keys / "evidence.key"))
-        instance = InstanceKey.load_or_create(
-            settings.instance_key_path or keys / "instance-ed25519.pem"
-        )
+        if settings.evidence_key is not None:
+            secret = parse_secret(
+                settings.evidence_key.get_secret_value(), what="JIKIMI_EVIDENCE_KEY"
+            )
+        else:
+            secret = load_or_create_secret(settings.evidence_key_path or keys / "evidence.key")
+        if settings.instance_key is not None:
+            instance = InstanceKey.from_text(settings.instance_key.get_secret_value())
+        else:
+            instance = InstanceKey.load_or_create(
+                settings.instance_key_path or keys / "instance-ed25519.pem"
+            )
+        pin_key_fingerprints(store, {"evidence": secret_id(secret), "instance": instance.key_id})
+        sealer = Sealer(secret)
         fetcher = SafeFetcher(
             AddressPolicy.allowing(settings.capture_allow_networks),
             resolver=resolver,
@@ -93,7 +111,9 @@ class Casework:
             store=store,
             settings=settings,
             reuploads=ReuploadLinker(store, notices),
-            reports=CaseReports(store, cases),
+            reports=CaseReports(store, cases, SharedAttemptLimiter(store)),
+            sealer=sealer,
+            webhooks=WebhookService(store, sealer),
         )
 
     def export_evidence(self, principal: Principal, item_id: str) -> bytes:
@@ -137,6 +157,15 @@ class Casework:
             lease=timedelta(seconds=s.casework_lease_s),
         )
 
+    def webhook_deliverer(self) -> WebhookDeliverer:
+        """Delivers the consequences of scans (``jikimi.actions``) through the safe fetcher."""
+        return WebhookDeliverer(
+            self.store,
+            self.sealer,
+            self.fetcher,
+            lease=timedelta(seconds=self.settings.casework_lease_s),
+        )
+
     def rechecker(self, add_to_bank: AddToBank | None = None) -> Rechecker:
         return Rechecker(
             self.store,
@@ -148,7 +177,8 @@ class Casework:
 
 
 class CaseworkRunner:
-    """Delivers notices and runs re-checks in the background of a process (``jikimi serve``).
+    """Delivers notices and webhooks, runs re-checks, in the background of a process
+    (``jikimi serve``).
 
     It looks for due outbox rows with a plain read every ``poll_s`` and only then
     takes a write transaction to claim one, so an idle service costs one cheap
@@ -160,6 +190,7 @@ class CaseworkRunner:
     ) -> None:
         self._deliverer = casework.deliverer()
         self._rechecker = casework.rechecker(add_to_bank)
+        self._webhooks = casework.webhook_deliverer()
         self._store = casework.store
         self._poll_s = poll_s
         self._stop = threading.Event()
@@ -178,7 +209,7 @@ class CaseworkRunner:
         """Deliver and re-check everything due now; how many rows were handled."""
         done = 0
         while not self._stop.is_set() and (
-            self._deliverer.run_once() or self._rechecker.run_once()
+            self._deliverer.run_once() or self._rechecker.run_once() or self._webhooks.run_once()
         ):
             done += 1
         return done

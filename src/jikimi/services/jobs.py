@@ -5,7 +5,7 @@ moderator must not lose an accepted upload because a process restarted. So
 such uploads become jobs::
 
     JobService.submit(principal, bytes, source)       (POST /v1/scan: 202 + job id)
-        bytes ─► <data_dir>/blobs/jobs/ab/cd/<sha256>   then the row: queued
+        bytes ─► blob store, scope jobs (ab/cd/<sha256>)  then the row: queued
     runner (a thread in every API process; any process may run any job)
         recover lapsed leases ─► claim the oldest queued job (lease: job_lease_s)
         ─► ScanService.scan_many(job's tenant and role, bytes, progress)
@@ -41,17 +41,15 @@ Once, not twice
     lease was lost meanwhile, both roll back; if the process dies, neither
     happened and the job runs again. So a job completes once, with one stored scan.
 
-Every process that runs jobs must see the same ``data_dir`` (the uploads wait
-there); the uploads of jobs live apart from evidence (``blobs/jobs``), so
-deleting them never touches a bank's evidence.
+Every process that runs jobs must reach the same blob store (the uploads wait
+there): the data directory of one box, or an S3-compatible bucket shared by
+replicas on many (``blob_store``). The uploads of jobs live apart from evidence
+(the ``jobs`` scope), so deleting them never touches a bank's evidence.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import secrets
-import socket
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -65,9 +63,9 @@ from jikimi.config import Settings
 from jikimi.domain import ErrorInfo, Job, JobState, Permission, Principal, Verdict
 from jikimi.errors import EmptyMedia, IndexNotReady, JikimiError, ModelUnavailable, NotFound
 from jikimi.pipeline import Item
-from jikimi.services._common import now, require
+from jikimi.services._common import now, require, runner_id
 from jikimi.services.scans import ScanService
-from jikimi.store import BlobStore, Store
+from jikimi.store import Store
 from jikimi.store import jobs as repo
 
 log = logging.getLogger(__name__)
@@ -101,11 +99,6 @@ class _LeaseLost(Exception):
     """Another runner has the job now: stop, keep nothing."""
 
 
-def runner_id() -> str:
-    """A lease owner name that tells processes apart: ``host:pid:random``."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
 class JobService:
     """Submit and read scan jobs; run them in a background thread (see the module)."""
 
@@ -116,7 +109,7 @@ class JobService:
         self.scans = scans
         self.settings = settings
         self.owner = owner or runner_id()
-        self.blobs = BlobStore(store.blobs.root / "jobs")
+        self.blobs = store.blobs.scoped("jobs")
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -221,7 +214,7 @@ class JobService:
         except NotFound:
             message = (
                 "The upload of this job is not in the blob store of the process that ran it "
-                "(every process running jobs must share the data directory)."
+                "(every process running jobs must reach the same blob store)."
             )
             # Retried (another process may have it) until the attempts run out.
             self._failed_run(job, ErrorInfo(code=MEDIA_MISSING, message=message))

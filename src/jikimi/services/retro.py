@@ -10,18 +10,21 @@ week, when nobody knew it yet. This runs in the background of the API process::
                            own index class, from jikimi.matching.kinds); their stored
                            scans of that kind streamed through it (the bank's
                            threshold and video shares, as when scanning)
-        ─► scan_matches rows (repeats ignored) ─► watermark saved to disk
+        ─► scan_matches rows (repeats ignored) ─► watermark saved (database)
 
 Only scans started before the entry was added are checked (later ones were
 matched when they were scanned). A change is handled once it is
 ``retro_settle_s`` old, so that the scans running when it arrived have been
 stored by then; a scan job running longer than that may miss an entry added
-during it. The watermark lives in
-``<data_dir>/index/retro.watermark``: after a crash the last batch is simply
-done again (recording a match twice is a no-op). When several worker processes
-share a data directory, one of them (the holder of ``retro.lock``) does the
-work. Not covered: dihedral variants of stored scans (only the upload's own
-PDQ is stored).
+during it. The watermark and the right to do the work live in the database
+(``shared_state``: ``watermark:retro`` and the lease ``lease:retro``), so any
+number of API processes, on one box or many, share one matcher: the holder of
+the lease (renewed every pass, ``retro_lease_s``) does the work, the others
+wait and take over once it lapses (the holder died) or is released (shutdown).
+The watermark is written only while the lease is held, so a process that lost
+it cannot move the mark back. After a crash the last batch is simply done again
+(recording a match twice is a no-op). Not covered: dihedral variants of stored
+scans (only the upload's own PDQ is stored).
 
 A video matches later exactly as it would have when scanned
 (:class:`~jikimi.matching.indexes.VpdqSignalIndex`: the bank's
@@ -34,14 +37,10 @@ columns for the two shares, so such a match shows ``query_share`` and
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from datetime import timedelta
-from pathlib import Path
-from typing import IO
 
 from sqlalchemy.orm import Session
 
@@ -50,12 +49,13 @@ from jikimi.domain import Bank, Change, ChangeOp, ScanMatch
 from jikimi.errors import InvalidInput
 from jikimi.matching.bank_index import group_adds, index_ceiling, options_for
 from jikimi.matching.kinds import KindSpec, Payload, kind_spec
-from jikimi.services._common import now
+from jikimi.services._common import now, runner_id
 from jikimi.signals.vpdq import format_vpdq
 from jikimi.store import Store
 from jikimi.store import banks as bank_repo
 from jikimi.store import entries as entry_repo
 from jikimi.store import scans as scan_repo
+from jikimi.store import shared as shared_repo
 from jikimi.store import video as video_repo
 
 log = logging.getLogger(__name__)
@@ -68,28 +68,32 @@ VIDEO_CHUNK = 200
 """Stored video scans fetched at once (a vPDQ text is ~80 bytes per hashed frame)."""
 VIDEOS_PER_PASS = 100
 """New videos matched against the stored video scans in one pass (bounds memory)."""
+LEASE = "lease:retro"
+"""The lease whose holder does retroactive matching for every process."""
+WATERMARK = "watermark:retro"
+"""The last change checked (``shared_state``)."""
 
 
 class RetroMatcher:
     """Background re-checking of stored scans (see the module docstring)."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, *, owner: str | None = None) -> None:
         self.store = store
         self.settings = settings
-        directory = Path(settings.data_dir) / "index"
-        self._mark_path = directory / "retro.watermark"
-        self._lock_path = directory / "retro.lock"
-        self._lock_file: IO[str] | None = None
+        self.owner = owner or runner_id()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.recorded = 0
         """Matches recorded by this process (for tests and metrics)."""
+        self.passes = 0
+        """Passes that found work in this process (for tests and metrics)."""
 
     def start(self) -> None:
-        """Run in a background thread if no other process on this data directory does."""
-        if self._thread is not None or not self._take_lock():
+        """Run in a background thread; it works only while it holds the lease."""
+        if self._thread is not None:
             return
+        self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="jikimi-retro", daemon=True)
         self._thread.start()
 
@@ -104,20 +108,18 @@ class RetroMatcher:
         if self._thread is not None:
             self._thread.join(timeout=30)
             self._thread = None
-        if self._lock_file is not None:
-            self._lock_file.close()
-            self._lock_file = None
-
-    def _take_lock(self) -> bool:
-        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
-        handle = self._lock_path.open("a")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            return False
-        self._lock_file = handle
-        return True
+            with self.store.session(write=True) as s, s.begin():
+                shared_repo.release_lease(s, LEASE, self.owner, now())
+        except Exception:  # the database is gone: the lease lapses by itself
+            log.warning("could not release the retroactive matching lease", exc_info=True)
+
+    def holds_lease(self) -> bool:
+        """Take or renew the lease; whether this process may do the work now."""
+        at = now()
+        until = at + timedelta(seconds=self.settings.retro_lease_s)
+        with self.store.session(write=True) as s, s.begin():
+            return shared_repo.take_lease(s, LEASE, self.owner, at, until)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -126,6 +128,7 @@ class RetroMatcher:
                     pass
             except Exception:
                 log.exception("retroactive matching failed; retrying")
+            # Woken early only helps the lease holder; the others look once a batch.
             self._wake.wait(self.settings.retro_batch_s)
             self._wake.clear()
 
@@ -133,16 +136,24 @@ class RetroMatcher:
 
     def watermark(self) -> int:
         """The last change already checked (starts at the log's end: history is not redone)."""
-        try:
-            return int(self._mark_path.read_text().strip())
-        except (OSError, ValueError):
-            with self.store.session() as s, s.begin():
-                mark = entry_repo.max_change_id(s)
-            self._save_mark(mark)
-            return mark
+        with self.store.session() as s, s.begin():
+            text = shared_repo.get_value(s, WATERMARK)
+        if text is not None:
+            return int(text)
+        with self.store.session(write=True) as s, s.begin():
+            # Two processes starting at once agree on the first one's mark.
+            return int(shared_repo.pin(s, WATERMARK, str(entry_repo.max_change_id(s)), now()))
+
+    def set_watermark(self, mark: int) -> None:
+        """Move the watermark (an operator redoing a range, or a test)."""
+        with self.store.session(write=True) as s, s.begin():
+            shared_repo.set_value(s, WATERMARK, str(mark), now())
 
     def run_once(self) -> bool:
-        """Check the next page of new entries; False when there was nothing to do."""
+        """Check the next page of new entries; False when there was nothing to do
+        (or another process holds the lease)."""
+        if not self.holds_lease():
+            return False
         mark = self.watermark()
         with self.store.session() as s, s.begin():
             changes = entry_repo.changes_since(s, mark, PAGE)
@@ -158,8 +169,13 @@ class RetroMatcher:
         for change in adds:
             by_bank.setdefault(change.bank_id, []).append(change)
         for bank_id, group in by_bank.items():
+            if not self.holds_lease():  # renewed between banks: a long pass keeps it
+                return False
             self._check_bank(bank_id, group)
-        self._save_mark(changes[-1].id)
+        if not self._save_mark(changes[-1].id):
+            log.warning("retroactive matching: the lease was lost during a pass; not saved")
+            return False
+        self.passes += 1
         return True
 
     def _check_bank(self, bank_id: str, adds: Sequence[Change]) -> None:
@@ -184,11 +200,10 @@ class RetroMatcher:
             self.recorded += new
             log.info("retroactive matching: %d new matches in bank %s", new, bank.name)
 
-    def _save_mark(self, mark: int) -> None:
-        self._mark_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._mark_path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(f"{mark}\n")
-        tmp.replace(self._mark_path)
+    def _save_mark(self, mark: int) -> bool:
+        """Save the watermark if this process still holds the lease."""
+        with self.store.session(write=True) as s, s.begin():
+            return shared_repo.save_if_held(s, WATERMARK, str(mark), LEASE, self.owner, now())
 
 
 def _exact_hits(

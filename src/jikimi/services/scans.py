@@ -58,6 +58,8 @@ def scan_keys(verdict: Verdict) -> list[tuple[SignalKind, str]]:
 
 StoreHook = Callable[[Session, Sequence[Verdict]], None]
 """Work that must commit together with stored Verdicts (or not at all)."""
+TenantStoreHook = Callable[[Session, str, Sequence[Verdict]], None]
+"""The same, told the tenant whose Verdicts they are (the outbox of consequences)."""
 
 KeepFaces = Callable[[Session, str, Sequence[Verdict], FaceMatcher | None, datetime], None]
 """Keeps the stored scans' face templates, sealed, in the same transaction
@@ -114,6 +116,8 @@ class ScanService:
         self.on_stored = on_stored
         """Runs in every transaction that stores Verdicts (casework links re-uploads there)."""
         self.keep_faces = keep_faces
+        self.on_stored_for: TenantStoreHook | None = None
+        """Also runs there, with the tenant (``jikimi.actions`` writes its outbox rows)."""
 
     def scan_many(
         self,
@@ -170,6 +174,8 @@ class ScanService:
                 self.keep_faces(s, principal.tenant_id, verdicts, faces, at)
             if self.on_stored is not None:
                 self.on_stored(s, verdicts)
+            if self.on_stored_for is not None:
+                self.on_stored_for(s, principal.tenant_id, verdicts)
             if also is not None:
                 also(s, verdicts)
 

@@ -21,9 +21,10 @@ from __future__ import annotations
 # Base.metadata for every user of the store (migrations, tests), with no cycle.
 from jikimi.store import case_models as _case_models  # noqa: F401
 from jikimi.store import face_models as _face_models  # noqa: F401
-from jikimi.store.blobs import BlobStore
+from jikimi.store import shared_models as _shared_models  # noqa: F401
+from jikimi.store.blobs import Blobs, BlobStore, open_blobs
 from jikimi.store.engine import make_engine
 from jikimi.store.migrate import migrate, upgrade
 from jikimi.store.session import Store
 
-__all__ = ["BlobStore", "Store", "make_engine", "migrate", "upgrade"]
+__all__ = ["BlobStore", "Blobs", "Store", "make_engine", "migrate", "open_blobs", "upgrade"]

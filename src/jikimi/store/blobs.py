@@ -1,11 +1,21 @@
-"""Content-addressed blob store: media and evidence on disk, never in the database.
+"""Content-addressed blob stores: media and evidence beside the database, never in it.
 
-A blob's name is the SHA-256 of its bytes, stored at ``<root>/ab/cd/<sha256>``
-(two directory levels keep directories small). Writing is atomic and
-idempotent: bytes go to a temporary file in the same directory, are fsynced,
-then renamed over the final name, so a reader sees either nothing or the
-whole blob, and storing the same bytes twice is a no-op. The database only
-keeps the hash.
+A blob's name is the SHA-256 of its bytes; the database only keeps the hash.
+Every store has the same small interface (:class:`Blobs`): ``put`` (idempotent,
+atomic: a reader sees nothing or the whole blob), ``read``, ``exists``,
+``delete`` and ``scoped`` (a separate area, e.g. ``jobs`` for uploads waiting
+to be scanned, so that deleting those never touches a bank's evidence).
+
+Two implementations:
+
+- :class:`BlobStore`, the filesystem of one box, at ``<root>/ab/cd/<sha256>``
+  (two directory levels keep directories small): bytes go to a temporary file
+  in the same directory, are fsynced, then renamed over the final name.
+- :class:`jikimi.store.s3blobs.S3BlobStore`, an S3-compatible bucket that every
+  API replica reaches (``JIKIMI_BLOB_STORE=s3://bucket/prefix``), so that
+  several processes on different machines need no shared disk.
+
+:func:`open_blobs` picks one from the settings.
 """
 
 from __future__ import annotations
@@ -15,10 +25,56 @@ import os
 import re
 import tempfile
 from pathlib import Path
+from typing import Protocol
 
-from jikimi.errors import InvalidHash, NotFound
+from jikimi.config import Settings
+from jikimi.errors import ConfigError, InvalidHash, NotFound
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+_SCOPE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+def check_name(sha256: str) -> str:
+    """``sha256`` if it is a blob name (64 lowercase hex digits), else InvalidHash.
+
+    Also what keeps a crafted name from escaping a root (``../..``) or a prefix.
+    """
+    if not _SHA256_RE.match(sha256):
+        raise InvalidHash("a blob name is 64 lowercase hex digits (its SHA-256)")
+    return sha256
+
+
+def check_scope(name: str) -> str:
+    if not _SCOPE_RE.match(name):
+        raise ValueError(f"not a blob scope name: {name!r}")
+    return name
+
+
+class Blobs(Protocol):
+    """What services need of a blob store (filesystem or S3-compatible)."""
+
+    def put(self, data: bytes) -> str:
+        """Store ``data``; returns its SHA-256 hex. Storing existing bytes does nothing."""
+        ...
+
+    def read(self, sha256: str) -> bytes:
+        """The blob's bytes; NotFound if there is none."""
+        ...
+
+    def exists(self, sha256: str) -> bool: ...
+
+    def delete(self, sha256: str) -> bool:
+        """Remove the blob; ``False`` if it was not there."""
+        ...
+
+    def scoped(self, name: str) -> Blobs:
+        """A separate area of the same store (``jobs``: uploads waiting to be scanned)."""
+        ...
+
+    @property
+    def location(self) -> str:
+        """Where the blobs are, for logs and ``/readyz`` (no credentials)."""
+        ...
 
 
 class BlobStore:
@@ -27,11 +83,16 @@ class BlobStore:
     def __init__(self, root: Path) -> None:
         self.root = root
 
+    @property
+    def location(self) -> str:
+        return str(self.root)
+
+    def scoped(self, name: str) -> BlobStore:
+        return BlobStore(self.root / check_scope(name))
+
     def path(self, sha256: str) -> Path:
         """Where the blob named ``sha256`` lives (whether or not it exists)."""
-        if not _SHA256_RE.match(sha256):
-            # Also what keeps a crafted name from escaping the root ("../..").
-            raise InvalidHash("a blob name is 64 lowercase hex digits (its SHA-256)")
+        check_name(sha256)
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
     def put(self, data: bytes) -> str:
@@ -71,6 +132,26 @@ class BlobStore:
         except FileNotFoundError:
             return False
         return True
+
+
+def open_blobs(settings: Settings) -> Blobs:
+    """The blob store the settings name (``blob_store``): by default ``<data_dir>/blobs``.
+
+    ``file:///srv/blobs`` or a plain path: a directory; ``s3://bucket/prefix``: an
+    S3-compatible bucket (``blob_s3_*`` settings; the ``s3`` extra installs boto3).
+    """
+    spec = settings.blob_store.strip()
+    if not spec:
+        return BlobStore(Path(settings.data_dir) / "blobs")
+    if spec.startswith("s3://"):
+        from jikimi.store.s3blobs import S3BlobStore  # boto3 only when asked for
+
+        return S3BlobStore.from_settings(settings)
+    if spec.startswith("file://"):
+        spec = spec.removeprefix("file://")
+    if "://" in spec:
+        raise ConfigError(f"unsupported blob store {spec!r}: use a directory or s3://bucket")
+    return BlobStore(Path(spec))
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -15,14 +15,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from jikimi.config import Settings
-from jikimi.store.blobs import BlobStore
+from jikimi.store.blobs import Blobs, open_blobs
 from jikimi.store.engine import WRITE_OPTION, make_engine
 
 
 class Store:
-    """Session factories over one engine, plus the blob store."""
+    """Session factories over one engine, plus the blob store (filesystem or S3)."""
 
-    def __init__(self, engine: Engine, blobs: BlobStore) -> None:
+    def __init__(self, engine: Engine, blobs: Blobs) -> None:
         self.engine = engine
         self.blobs = blobs
         self._read = sessionmaker(engine, expire_on_commit=False)
@@ -33,7 +33,7 @@ class Store:
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
         """Connect to ``settings.database_url`` (no migration: see :func:`migrate`)."""
-        return cls(make_engine(settings.database_url), BlobStore(settings.data_dir / "blobs"))
+        return cls(make_engine(settings.database_url), open_blobs(settings))
 
     @property
     def dialect(self) -> str:

@@ -1,6 +1,6 @@
 """Retroactive face matching: sealed templates of scanned faces, and late person matches.
 
-Revision ID: 0013
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-02
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
