@@ -72,7 +72,11 @@ def _percent(value: int) -> int:
 
 def _label(value: str) -> str:
     if not LABEL_RE.match(value):
-        raise _refuse("label", "a label is 1 to 64 letters, digits or '_', '.', ':', '-'")
+        raise PydanticCustomError(
+            "label",
+            "label {label}: 1 to 64 letters, digits or '_', '.', ':', '-'",
+            {"label": repr(value[:70])},
+        )
     return value
 
 
