@@ -97,6 +97,10 @@ def scan(
         int | None,
         typer.Option("--max-actors", min=1, help="With --ray: most actors (default: CPUs hold)."),
     ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", min=1, help="With --ray: files per batch (and part file)."),
+    ] = None,
 ) -> None:
     """Scan images and videos: grade, AI-generation evidence, hashes, and a decision each."""
     err = Console(stderr=True)
@@ -142,6 +146,7 @@ def scan(
             resume=resume,
             actor_cpus=actor_cpus,
             max_actors=max_actors,
+            batch_size=batch_size,
         )
         try:
             owner = _principal(settings, key, tenant) if store_scans else None
