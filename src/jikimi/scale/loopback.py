@@ -101,7 +101,23 @@ class LoopbackCluster:
         self._head: subprocess.Popen[bytes] | None = None
         self.startup_s = 0.0
 
-    def start(self, timeout: float = 120.0) -> LoopbackCluster:
+    def start(self, timeout: float = 120.0, attempts: int = 3) -> LoopbackCluster:
+        """Start the head; tried again if it does not come up (Ray gives its own
+        raylet a fixed 30 s to register, which a loaded box can miss)."""
+        started = time.perf_counter()
+        for attempt in range(attempts):
+            try:
+                self._start_once(timeout)
+                break
+            except RuntimeError:
+                self._end_processes()
+                if attempt == attempts - 1:
+                    shutil.rmtree(self.temp_dir, ignore_errors=True)
+                    raise
+        self.startup_s = time.perf_counter() - started
+        return self
+
+    def _start_once(self, timeout: float) -> None:
         ray = str(Path(sys.executable).with_name("ray"))
         argv = [
             ray, "start", "--head", "--block",
@@ -110,20 +126,16 @@ class LoopbackCluster:
             "--include-dashboard=false", f"--object-store-memory={self._object_store}",
             f"--temp-dir={self.temp_dir}",
         ]  # fmt: skip
-        started = time.perf_counter()
-        log = (self.temp_dir / "head.log").open("wb")
-        self._head = subprocess.Popen(
-            loopback_command(argv), env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
+        with (self.temp_dir / "head.log").open("wb") as log:
+            self._head = subprocess.Popen(
+                loopback_command(argv), env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + timeout
         while b"Ray runtime started" not in (self.temp_dir / "head.log").read_bytes():
             if self._head.poll() is not None or time.monotonic() > deadline:
                 text = (self.temp_dir / "head.log").read_text(errors="replace")
-                self.stop()
                 raise RuntimeError(f"the Ray head did not start:\n{text[-3000:]}")
             time.sleep(0.2)
-        self.startup_s = time.perf_counter() - started
-        return self
 
     @property
     def netns(self) -> str:
@@ -136,6 +148,10 @@ class LoopbackCluster:
 
     def stop(self) -> None:
         """End the head, then every process still carrying this cluster's marker."""
+        self._end_processes()
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+    def _end_processes(self) -> None:
         if self._head is not None and self._head.poll() is None:
             self._head.send_signal(signal.SIGTERM)
             try:
@@ -151,7 +167,6 @@ class LoopbackCluster:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.5)
-        shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     def __enter__(self) -> LoopbackCluster:
         return self.start()
