@@ -100,7 +100,7 @@ def _pool(paths: list[Path]) -> tuple[float, dict[str, dict[str, Any]]]:
     return seconds, {source_key(v.source): v.to_json_dict() for v in verdicts}
 
 
-def _ray(paths: list[Path]) -> tuple[float, float, dict[str, dict[str, Any]]]:
+def _ray(paths: list[Path]) -> tuple[float, float, float, dict[str, dict[str, Any]]]:
     pythonpath = os.pathsep.join(
         p for p in (str(SRC), str(SRC.parent), os.environ.get("PYTHONPATH", "")) if p
     )
@@ -126,7 +126,7 @@ def _ray(paths: list[Path]) -> tuple[float, float, dict[str, dict[str, Any]]]:
             stats = json.loads(run.stdout.strip().splitlines()[-1])
             startup = cluster.startup_s + float(stats["startup_s"])
         verdicts = {source_key(v["source"]): v for v in iter_verdict_lines(out)}
-    return float(stats["scan_s"]), startup, verdicts
+    return float(stats["scan_s"]), startup, float(stats["first_verdicts_s"]), verdicts
 
 
 def _rss_mb() -> float:
@@ -209,7 +209,7 @@ def main() -> None:
     print(f"{len(paths)} images composed in {CACHE}", flush=True)
     pool_s, pool_verdicts = _pool(paths)
     print(f"pool ({WORKERS} workers): {pool_s:.1f} s", flush=True)
-    ray_s, startup_s, ray_verdicts = _ray(paths)
+    ray_s, startup_s, first_s, ray_verdicts = _ray(paths)
     print(f"ray ({WORKERS} CPUs): {ray_s:.1f} s after {startup_s:.1f} s start-up", flush=True)
     pool_rate, ray_rate = len(paths) / pool_s, len(paths) / ray_s
     emit(
@@ -223,6 +223,7 @@ def main() -> None:
             "ray_vs_pool": round(ray_rate / pool_rate, 3),
             "same_verdicts": _same(pool_verdicts, ray_verdicts),
             "ray_startup_s": round(startup_s, 1),
+            "ray_first_verdicts_s": round(first_s, 1),
             **memory,
             "snapshot_rss_mb_per_10m_hashes": round(memory["snapshot_rss_mb"] * 1e7 / hashes),
             "load_avg_1m": round(os.getloadavg()[0], 1),

@@ -47,27 +47,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
 from jikimi.config import Settings
-from jikimi.domain import Permission, Principal
+from jikimi.domain import Permission, Principal  # (light: value types)
 from jikimi.ids import ulid
 from jikimi.matching.bank_snapshot import BankSnapshot
 from jikimi.media import MediaLimits, read_file
-from jikimi.media.sniff import sniff
-from jikimi.model import MediaKind, Verdict
+from jikimi.model import Verdict
 from jikimi.pipeline import Item, Scanner, error_verdict, failed_verdict
-from jikimi.services._common import now, require
-from jikimi.services.scans import scan_keys
+from jikimi.scale.ray_parts import CrashLedger, read_batch
 from jikimi.sources import path_source
-from jikimi.store import Store
-from jikimi.store import scans as scan_repo
-from jikimi.store.models import ScanRow
 
 RUN_FILE = "run.json"
 PART_PREFIX = "part-"
 PART_SUFFIX = ".jsonl"
-_HEAD_BYTES = 4096  # enough for sniff() to tell a video (an MPEG-TS needs a few packets)
 CRASHED_MESSAGE = "the worker process scanning this file died (native crash or out of memory)"
 
 
@@ -86,8 +78,8 @@ class RayOptions:
     """Default: as many as the cluster's CPUs hold."""
     batch_size: int | None = None
     """Files per batch (default: the grade batch size × 4)."""
-    read_tasks: int = 4
-    """Read tasks at once (they reserve no CPU)."""
+    read_tasks: int | None = None
+    """Read tasks at once (they reserve no CPU); default: one per node."""
     local_cpus: int | None = None
     local_object_store_bytes: int = 256 * 1024 * 1024
 
@@ -103,6 +95,8 @@ class RunStats:
     errors: int = 0
     startup_s: float = 0.0
     scan_s: float = 0.0
+    first_verdicts_s: float = 0.0
+    """From the start of the scan to the first part written (actors starting up)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -215,31 +209,6 @@ def unpack_snapshot(packed: bytes, tenant_id: str) -> BankSnapshot:
 # --- the stages ---------------------------------------------------------------------------
 
 
-def read_batch(batch: dict[str, Any], max_image_bytes: int, limits: MediaLimits) -> dict[str, Any]:
-    """Read still images into the batch; leave videos and large files to the actor.
-
-    Reading errors are not reported here: such a file goes on as a path, and the
-    actor's own read of it gives exactly the error Verdict the local path gives.
-    """
-    data: list[bytes | None] = []
-    for raw in batch["path"]:
-        path = Path(os.fsdecode(bytes(raw)))
-        try:
-            size = path.stat().st_size
-            if size > max_image_bytes:
-                data.append(None)
-                continue
-            with path.open("rb") as f:
-                head = f.read(_HEAD_BYTES)
-            if sniff(head).kind is MediaKind.VIDEO:
-                data.append(None)
-                continue
-            data.append(read_file(path, limits))
-        except Exception:
-            data.append(None)
-    return {"path": list(batch["path"]), "data": data}
-
-
 @dataclass(frozen=True)
 class ActorConfig:
     """What every scanning actor is built from (pickled to each)."""
@@ -321,22 +290,6 @@ class ScanActor:
         return verdict.model_copy(update={"id": new_id})
 
 
-class CrashLedger:
-    """Counts attempts of batches and of single files (one small actor per run)."""
-
-    def __init__(self) -> None:
-        self._tries: dict[str, int] = {}
-
-    def attempt(self, key: str) -> int:
-        """Attempts before this one; this one is counted."""
-        n = self._tries.get(key, 0)
-        self._tries[key] = n + 1
-        return n
-
-    def forget(self, key: str) -> None:
-        self._tries.pop(key, None)
-
-
 # --- storing the scans -------------------------------------------------------------------
 
 
@@ -349,12 +302,23 @@ class ScanSink:
     """
 
     def __init__(self, settings: Settings, principal: Principal) -> None:
+        # imported here: the actors, which import this module, never touch a database
+        from jikimi.services._common import require
+        from jikimi.store import Store
+
         require(principal, Permission.SCAN)
         self._tenant_id = principal.tenant_id
         self._store = Store.from_settings(settings)
         self.stored = 0
 
     def __call__(self, verdicts: Sequence[Verdict]) -> None:
+        import sqlalchemy as sa
+
+        from jikimi.services._common import now
+        from jikimi.services.scans import scan_keys
+        from jikimi.store import scans as scan_repo
+        from jikimi.store.models import ScanRow
+
         good = [v for v in verdicts if v.error is None]
         if not good:
             return
@@ -448,6 +412,8 @@ def _run(
     ctx.verbose_stats_logs = False
 
     cpus = float(ray.cluster_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
+    nodes = len([n for n in ray.nodes() if n.get("Alive")])  # type: ignore[no-untyped-call]
+    read_tasks = options.read_tasks or max(1, nodes)
     max_actors = options.max_actors or max(1, int(cpus // options.actor_cpus))
     min_actors = min(options.min_actors, max_actors)
     threads = max(1, round(options.actor_cpus))
@@ -475,7 +441,7 @@ def _run(
         batch_format="numpy",
         fn_kwargs={"max_image_bytes": settings.max_bytes, "limits": read_limits},
         num_cpus=0,
-        compute=TaskPoolStrategy(size=options.read_tasks),
+        compute=TaskPoolStrategy(size=read_tasks),
     )
     ds = ds.map_batches(
         ScanActor,
@@ -491,6 +457,7 @@ def _run(
         ),
     )
     session = ulid()
+    started = time.perf_counter()
     written: set[str] = set()
     for n, out in enumerate(ds.iter_batches(batch_size=None, batch_format="numpy")):
         verdicts = [Verdict.model_validate_json(str(text)) for text in out["verdict"]]
@@ -504,6 +471,8 @@ def _run(
             continue
         name = f"{PART_PREFIX}{session}-{n:06d}{PART_SUFFIX}"
         _write_atomically(options.out_dir / name, "".join(v.to_json() + "\n" for v in fresh))
+        if not stats.scanned:
+            stats.first_verdicts_s = time.perf_counter() - started
         stats.scanned += len(fresh)
         stats.errors += sum(1 for v in fresh if v.error is not None)
         if on_verdicts is not None:
