@@ -38,7 +38,7 @@ check: $(DEVSTAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-BENCHES := bench.pdq bench.grade bench.benign bench.match bench.video bench.api bench.faces
+BENCHES := bench.pdq bench.grade bench.benign bench.match bench.video bench.api bench.faces bench.bulk
 
 bench: $(DEVSTAMP)
 	bash bench/setup_vpdq.sh

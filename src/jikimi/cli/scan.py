@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -34,6 +34,9 @@ from jikimi.services import KeyService, TenantService
 from jikimi.services.matching import load_snapshot
 from jikimi.services.persons import FaceGallery
 from jikimi.store import Store, migrate
+
+if TYPE_CHECKING:
+    from jikimi.scale.ray_scan import RayOptions
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -69,6 +72,38 @@ def scan(
     match: Annotated[
         bool, typer.Option("--match/--no-match", help="Match against the banks (with a key).")
     ] = True,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="Scan on this Ray cluster (host:port, or 'local' for one box); needs --out.",
+            show_default=False,
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="With --ray: folder for the Verdict JSON Lines files."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="With --ray: skip files whose Verdicts are in --out.")
+    ] = False,
+    store_scans: Annotated[
+        bool,
+        typer.Option(
+            "--store", help="With --ray and --key/--tenant: also store the scans (idempotent)."
+        ),
+    ] = False,
+    actor_cpus: Annotated[
+        float, typer.Option("--actor-cpus", min=0.1, help="With --ray: CPUs per scanning actor.")
+    ] = 1.0,
+    max_actors: Annotated[
+        int | None,
+        typer.Option("--max-actors", min=1, help="With --ray: most actors (default: CPUs hold)."),
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", min=1, help="With --ray: files per batch (and part file)."),
+    ] = None,
 ) -> None:
     """Scan images and videos: grade, AI-generation evidence, hashes, and a decision each."""
     err = Console(stderr=True)
@@ -87,6 +122,16 @@ def scan(
             err.print(f"[red]error:[/] no such file or folder: {p}")
         raise typer.Exit(EXIT_USAGE)
 
+    if (ray_address is None) != (out_dir is None):
+        err.print("[red]error:[/] --ray and --out go together")
+        raise typer.Exit(EXIT_USAGE)
+    if (resume or store_scans) and ray_address is None:
+        err.print("[red]error:[/] --resume and --store need --ray")
+        raise typer.Exit(EXIT_USAGE)
+    if store_scans and not (key or tenant):
+        err.print("[red]error:[/] --store needs --key or --tenant")
+        raise typer.Exit(EXIT_USAGE)
+
     banks = None
     faces = None
     if match and (key or tenant):
@@ -95,6 +140,30 @@ def scan(
         except JikimiError as exc:
             err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_USAGE) from exc
+
+    if ray_address is not None and out_dir is not None:
+        from jikimi.scale.ray_scan import RayOptions
+
+        options = RayOptions(
+            address=ray_address,
+            out_dir=out_dir,
+            resume=resume,
+            actor_cpus=actor_cpus,
+            max_actors=max_actors,
+            batch_size=batch_size,
+        )
+        try:
+            owner = _principal(settings, key, tenant) if store_scans else None
+        except JikimiError as exc:
+            err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_USAGE) from exc
+        if faces is not None:
+            err.print(
+                "[yellow]note:[/] face matching does not run on Ray yet: "
+                "enrolled persons are not searched in this run"
+            )
+        show = progress if progress is not None else err.is_terminal
+        raise typer.Exit(_ray_scan(found.files, settings, options, banks, owner, err, show))
 
     summary = Summary(skipped=len(found.skipped))
     show_bar = progress if progress is not None else (err.is_terminal and len(found.files) > 1)
@@ -157,13 +226,88 @@ def _tenant_stages(
     migrate(settings)
     store = Store.from_settings(settings)
     try:
-        if key:
-            principal = KeyService(store).authenticate(key)
-        else:
-            found = TenantService(store).get(tenant or "")
-            principal = Principal(tenant_id=found.id, key_id="operator", role=Role.PLATFORM)
+        principal = _who(store, key, tenant)
         banks = load_snapshot(store, settings, principal)
         faces = FaceGallery(store, settings).faces_for(principal)
         return banks, faces
+    finally:
+        store.close()
+
+
+def _ray_scan(
+    files: list[Path],
+    settings: Settings,
+    options: RayOptions,
+    banks: BankSnapshot | None,
+    owner: Principal | None,
+    err: Console,
+    show_bar: bool,
+) -> int:
+    """``--ray``: the run with a bar of files done, rate and errors; the summary after."""
+    from jikimi.scale.ray_scan import ScanSink, run_ray_scan
+
+    summary = Summary(skipped=len(files))
+    sink = ScanSink(settings, owner) if owner is not None else None
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]scanning on Ray"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]} files/s"),
+        TextColumn("[red]{task.fields[errors]} errors"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not show_bar,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("ray", total=None, rate="-", errors=0)
+        t0 = [time.perf_counter()]
+
+        def on_start(todo: int, skipped: int) -> None:
+            summary.skipped = skipped
+            t0[0] = time.perf_counter()
+            bar.update(task, total=todo)
+
+        def on_verdicts(verdicts: Sequence[Verdict]) -> None:
+            if sink is not None:
+                sink(verdicts)
+            for v in verdicts:
+                summary.add(v)
+            rate = summary.total / max(1e-9, time.perf_counter() - t0[0])
+            bar.update(task, advance=len(verdicts), rate=f"{rate:.1f}", errors=summary.failed)
+
+        try:
+            stats = run_ray_scan(
+                files, settings, options, matcher=banks, on_verdicts=on_verdicts, on_start=on_start
+            )
+        except FileExistsError as exc:
+            err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            err.print(f"[yellow]interrupted[/] after {summary.total} files; rerun with --resume")
+            return 130
+        finally:
+            if sink is not None:
+                sink.close()
+    summary.seconds = time.perf_counter() - started
+    err.print(summary.render())
+    if stats.skipped:
+        err.print(f"{stats.skipped} files already done (--resume)")
+    return EXIT_SOME_FAILED if summary.failed else EXIT_OK
+
+
+def _who(store: Store, key: str | None, tenant: str | None) -> Principal:
+    if key:
+        return KeyService(store).authenticate(key)
+    found = TenantService(store).get(tenant or "")
+    return Principal(tenant_id=found.id, key_id="operator", role=Role.PLATFORM)
+
+
+def _principal(settings: Settings, key: str | None, tenant: str | None) -> Principal:
+    """Who stores the scans of a Ray run (the same rules as matching)."""
+    migrate(settings)
+    store = Store.from_settings(settings)
+    try:
+        return _who(store, key, tenant)
     finally:
         store.close()
