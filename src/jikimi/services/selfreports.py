@@ -26,7 +26,7 @@ from jikimi.cases.types import CaseOpened
 from jikimi.domain import EnrolPhoto, Person, Principal, Role, SignalKind
 from jikimi.errors import ConfigError, ConsentRequired, InvalidInput, NotFound
 from jikimi.services._common import now
-from jikimi.services.casereports import AttemptLimiter
+from jikimi.services.casereports import AttemptLimiter, SharedAttemptLimiter
 from jikimi.services.cases import CaseService
 from jikimi.services.persons import PersonService
 from jikimi.signals import signal_type
@@ -77,7 +77,7 @@ class SelfReportService:
         default_factory=lambda: AttemptLimiter(limit=REPORTS_PER_HOUR, window_s=3600.0)
     )
     persons: PersonService | None = None
-    pin_limiter: AttemptLimiter = field(default_factory=AttemptLimiter)
+    pin_limiter: AttemptLimiter | SharedAttemptLimiter = field(default_factory=AttemptLimiter)
     """Shared with the public status lookup, so a PIN guessed here costs the same tries."""
 
     @property
