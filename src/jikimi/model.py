@@ -272,6 +272,8 @@ class Decision(_Frozen):
     action: Action
     priority: Priority
     reasons: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()
+    """The names of the rules that fired (an addition to Verdict v1)."""
 
 
 class ErrorInfo(_Frozen):

@@ -258,3 +258,5 @@ class SourceRiskPublic(_Response):
     items_last_7d: int
     score: float
     reasons: list[str]
+    scans: int = 0
+    scans_flagged: int = 0

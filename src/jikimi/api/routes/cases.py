@@ -405,6 +405,8 @@ def source_risk(source_id: str, principal: PrincipalDep, work: CaseworkDep) -> S
         items_last_7d=risk.items_last_7d,
         score=risk.score,
         reasons=list(risk.reasons),
+        scans=risk.scans,
+        scans_flagged=risk.scans_flagged,
     )
 
 
