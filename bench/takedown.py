@@ -252,7 +252,7 @@ def run(n_items: int, days: int, seed: int) -> dict[str, Any]:
         _say(f"captured, scanned and drafted {n_items} items in {setup_s:.1f} s")
 
         deliverer = work.deliverer()
-        rechecker = work.rechecker(banks.add_entry)
+        rechecker = work.rechecker(banks.add_entries)
         deliverer.clock = rechecker.clock = lambda: sim["now"]
         sim["now"] = datetime.now(UTC)
         t0_sim = sim["now"]
@@ -368,14 +368,14 @@ def _items(work: Casework, principal: Any) -> list[Any]:
 
 
 def _extra(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--items", type=int, default=0, help="items (default 1000, quick 120)")
+    parser.add_argument("--items", type=int, default=0, help="items (default 1000, quick 1000)")
     parser.add_argument("--days", type=int, default=0, help="simulated days (31, quick 8)")
     parser.add_argument("--seed", type=int, default=11)
 
 
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0], _extra)
-    n_items = args.items or (120 if args.quick else 1000)
+    n_items = args.items or 1000
     days = args.days or (8 if args.quick else 31)
     emit(run(n_items, days, args.seed))
 

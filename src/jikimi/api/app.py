@@ -202,5 +202,5 @@ def build_context(
         jobs=JobService(store, scans, settings),
         persons=PersonService(store, settings, gallery=gallery),
         casework=casework,
-        casework_runner=CaseworkRunner(casework, banks.add_entry),
+        casework_runner=CaseworkRunner(casework, banks.add_entries),
     )

@@ -491,7 +491,7 @@ def worker(
     try:
         work = Casework.from_settings(settings, store)
         banks = BankService(store, settings=settings)
-        runner = CaseworkRunner(work, banks.add_entry, poll_s=poll)
+        runner = CaseworkRunner(work, banks.add_entries, poll_s=poll)
         if once:
             typer.echo(f"{runner.run_due()} done")
             return

@@ -18,19 +18,19 @@ new draft notice for a person to approve.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from jikimi.cases.lifecycle import ITEM_MOVES, ItemStatus
-from jikimi.cases.types import Item
+from jikimi.cases.types import Host, Item
 from jikimi.domain import EntryCreate, Principal, Role
-from jikimi.errors import Conflict, JikimiError
+from jikimi.errors import JikimiError
 from jikimi.fetching import Capture, SafeFetcher
 from jikimi.media import MediaLimits, load
 from jikimi.model import SignalKind
@@ -38,14 +38,19 @@ from jikimi.signals import PdqSignal, hamming_hex
 from jikimi.store import Store, outbox
 from jikimi.store import audit as audit_repo
 from jikimi.store import casework as repo
+from jikimi.store.outbox import OutboxItem
 
 RECHECK = "recheck"
 SCHEDULE_H: tuple[float, ...] = (1, 6, 24, *(24.0 * d for d in range(2, 31)))
 """Hours after the notice at which each re-check is due (the first is queued on sending)."""
 ACTOR = "system:rechecker"
 STILL_MATCHES_PDQ = 31
-AddToBank = Callable[[Principal, str, EntryCreate], object]
-"""``BankService.add_entry``'s shape: how a removed item's hashes reach its bank."""
+AddToBank = Callable[[Principal, str, Sequence[EntryCreate]], object]
+"""``BankService.add_entries``' shape: how removed items' hashes reach their bank
+(hashes it already holds are skipped)."""
+BATCH = 32
+"""Re-checks claimed and written together."""
+FETCH_THREADS = 4
 
 
 def removal_reason(
@@ -113,108 +118,167 @@ class Rechecker:
         self.clock = clock
 
     def run_once(self) -> bool:
+        """Run one due re-check; ``False`` when none is due."""
+        return self.run_batch(1) > 0
+
+    def run_batch(self, limit: int = BATCH) -> int:
+        """Run up to ``limit`` due re-checks; how many outbox rows were handled.
+
+        The rows are claimed in one transaction, their URLs fetched side by side
+        (``FETCH_THREADS``: the time of a re-check is the host's, not ours), and the
+        results written in one transaction, each with its audit row and next
+        re-check. A removed item's hashes then go to its bank, one call per bank.
+        """
         at = self.clock()
         with self.store.session(write=True) as s, s.begin():
-            row = outbox.claim(s, self.owner, at, self.lease, kinds=(RECHECK,))
-        if row is None:
-            return False
-        tenant, item_id, n = row.tenant_id, str(row.payload["item"]), int(row.payload["n"])
+            rows = outbox.claim_many(s, self.owner, at, self.lease, kinds=(RECHECK,), limit=limit)
+        if not rows:
+            return 0
+        items: dict[tuple[str, str], Item] = {}
+        hosts: dict[tuple[str, str], Host | None] = {}
         with self.store.session() as s:
-            item = repo.get_item(s, tenant, item_id)
-            host = (
-                None
-                if item is None or item.host_id is None
-                else repo.get_host(s, tenant, item.host_id)
-            )
-        if item is None or item.url is None or item.status is not ItemStatus.NOTIFIED:
-            with self.store.session(write=True) as s, s.begin():
-                outbox.complete(s, row.id, self.owner, at)  # nothing left to check
-            return True
-        try:
-            capture: Capture | None = self.fetcher.fetch(item.url)
-            error = None
-        except JikimiError as exc:
-            capture, error = None, f"{exc.code}: {exc.message}"
-        reason = (
-            None
-            if capture is None
-            else removal_reason(item, capture, host.removal_markers if host else (), self.limits)
-        )
+            for tenant in {r.tenant_id for r in rows}:
+                wanted = [str(r.payload["item"]) for r in rows if r.tenant_id == tenant]
+                for item_id, item in repo.get_items(s, tenant, wanted).items():
+                    items[tenant, item_id] = item
+                    if item.host_id is not None and (tenant, item.host_id) not in hosts:
+                        hosts[tenant, item.host_id] = repo.get_host(s, tenant, item.host_id)
+        jobs: list[tuple[OutboxItem, Item | None, Host | None]] = []
+        for row in rows:
+            found = items.get((row.tenant_id, str(row.payload["item"])))
+            if found is None or found.url is None or found.status is not ItemStatus.NOTIFIED:
+                jobs.append((row, None, None))
+                continue
+            host = None if found.host_id is None else hosts[row.tenant_id, found.host_id]
+            jobs.append((row, found, host))
+        fetching = [(live, host) for _, live, host in jobs if live is not None]
+        if len(fetching) > 1:
+            with ThreadPoolExecutor(min(FETCH_THREADS, len(fetching))) as pool:
+                outcomes = iter(list(pool.map(lambda job: self._check(*job), fetching)))
+        else:
+            outcomes = iter([self._check(*job) for job in fetching])
         done = self.clock()
+        removed: list[Item] = []
         with self.store.session(write=True) as s, s.begin():
-            if not outbox.complete(s, row.id, self.owner, done):
-                return True
-            checked = {"check_count": item.check_count + 1, "last_checked_at": done}
-            if reason is not None:
-                repo.update_item(
-                    s,
-                    tenant,
-                    item.id,
-                    done,
-                    status=ItemStatus.REMOVED.value,
-                    removed_at=done,
-                    reason=reason,
-                    **checked,
-                )
-                hours = None
-                if item.notified_at is not None:
-                    hours = round((done - item.notified_at).total_seconds() / 3600, 3)
-                _audit(
-                    s,
-                    tenant,
-                    item.id,
-                    "status",
-                    {"to": "removed", "why": reason, "hours_to_removal": hours},
-                    done,
-                )
-            else:
-                repo.update_item(s, tenant, item.id, done, **checked)
-                _audit(
-                    s,
-                    tenant,
-                    item.id,
-                    "recheck",
-                    {"n": n, "still_there": capture is not None, "error": error},
-                    done,
-                )
-                if n < len(SCHEDULE_H) and item.notified_at is not None:
-                    outbox.enqueue(
-                        s,
-                        tenant_id=tenant,
-                        kind=RECHECK,
-                        key=f"recheck:{item.id}:{row.payload.get('notice')}:{n + 1}",
-                        payload={**row.payload, "n": n + 1},
-                        at=done,
-                        not_before=item.notified_at + timedelta(hours=SCHEDULE_H[n]),
-                    )
+            for row, live, _ in jobs:
+                if not outbox.complete(s, row.id, self.owner, done):
+                    if live is not None:
+                        next(outcomes)
+                    continue  # the lease was lost: another runner does it
+                if live is None:
+                    continue  # nothing left to check
+                capture, error, reason = next(outcomes)
+                if self._record(s, row, live, capture is not None, error, reason, done):
+                    removed.append(live)
+        self._bank(removed)
+        return len(rows)
+
+    def _check(
+        self, item: Item, host: Host | None
+    ) -> tuple[Capture | None, str | None, str | None]:
+        """Fetch the item's URL: (the capture, the fetch error, why it is gone)."""
+        assert item.url is not None
+        try:
+            capture = self.fetcher.fetch(item.url)
+        except JikimiError as exc:
+            return None, f"{exc.code}: {exc.message}", None
+        markers = host.removal_markers if host else ()
+        return capture, None, removal_reason(item, capture, markers, self.limits)
+
+    def _record(
+        self,
+        s: Session,
+        row: OutboxItem,
+        item: Item,
+        fetched: bool,
+        error: str | None,
+        reason: str | None,
+        done: datetime,
+    ) -> bool:
+        """Write one re-check's result; ``True`` when it found the item removed."""
+        tenant, n = row.tenant_id, int(row.payload["n"])
+        checked = {"check_count": item.check_count + 1, "last_checked_at": done}
         if reason is not None:
-            self._bank(tenant, item)
-        return True
+            repo.update_item(
+                s,
+                tenant,
+                item.id,
+                done,
+                status=ItemStatus.REMOVED.value,
+                removed_at=done,
+                reason=reason,
+                **checked,
+            )
+            hours = None
+            if item.notified_at is not None:
+                hours = round((done - item.notified_at).total_seconds() / 3600, 3)
+            _audit(
+                s,
+                tenant,
+                item.id,
+                "status",
+                {"to": "removed", "why": reason, "hours_to_removal": hours},
+                done,
+            )
+            return True
+        repo.update_item(s, tenant, item.id, done, **checked)
+        _audit(
+            s, tenant, item.id, "recheck", {"n": n, "still_there": fetched, "error": error}, done
+        )
+        if n < len(SCHEDULE_H) and item.notified_at is not None:
+            outbox.enqueue(
+                s,
+                tenant_id=tenant,
+                kind=RECHECK,
+                key=f"recheck:{item.id}:{row.payload.get('notice')}:{n + 1}",
+                payload={**row.payload, "n": n + 1},
+                at=done,
+                not_before=item.notified_at + timedelta(hours=SCHEDULE_H[n]),
+            )
+        return False
 
     def run_until_idle(self, limit: int = 100_000) -> int:
         n = 0
-        while n < limit and self.run_once():
-            n += 1
+        while n < limit:
+            ran = self.run_batch(min(BATCH, limit - n))
+            if not ran:
+                break
+            n += ran
         return n
 
-    def _bank(self, tenant: str, item: Item) -> None:
-        """Put a removed item's hashes in its case's takedown bank (re-upload detection)."""
-        if self.add_to_bank is None:
+    def _bank(self, removed: Sequence[Item]) -> None:
+        """Put removed items' hashes in their cases' takedown banks (re-upload detection)."""
+        if self.add_to_bank is None or not removed:
             return
+        by_bank: dict[tuple[str, str], list[EntryCreate]] = {}
         with self.store.session() as s:
-            case = repo.get_case(s, tenant, item.case_id)
-        if case is None or case.takedown_bank_id is None:
-            return
-        system = Principal(tenant_id=tenant, key_id=ACTOR, role=Role.ADMIN)
-        for signal in item.signals:
-            entry = EntryCreate(
-                signal=SignalKind(signal["type"]),
-                value=signal["value"],
-                note=f"case {case.number}, item {item.id}",
-                metadata={"case": case.id, "item": item.id},
-            )
-            with contextlib.suppress(Conflict):  # already banked (one image, two items)
-                self.add_to_bank(system, case.takedown_bank_id, entry)
+            for item in removed:
+                case = repo.get_case(s, item.tenant_id, item.case_id)
+                if case is None or case.takedown_bank_id is None:
+                    continue
+                by_bank.setdefault((item.tenant_id, case.takedown_bank_id), []).extend(
+                    EntryCreate(
+                        signal=SignalKind(signal["type"]),
+                        value=signal["value"],
+                        note=f"case {case.number}, item {item.id}",
+                        metadata={"case": case.id, "item": item.id},
+                    )
+                    for signal in item.signals
+                )
+        for (tenant, bank), entries in by_bank.items():
+            system = Principal(tenant_id=tenant, key_id=ACTOR, role=Role.ADMIN)
+            self.add_to_bank(system, bank, _unique(entries))
+
+
+def _unique(entries: Sequence[EntryCreate]) -> list[EntryCreate]:
+    """One entry per hash (one image captured as two items is banked once)."""
+    seen: set[tuple[SignalKind, str]] = set()
+    out = []
+    for entry in entries:
+        if (entry.signal, entry.value) not in seen:
+            seen.add((entry.signal, entry.value))
+            out.append(entry)
+    return out
 
 
 def _audit(

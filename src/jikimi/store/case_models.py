@@ -3,7 +3,7 @@
 Kept apart from :mod:`jikimi.store.models` (same ``Base``, same conventions) so the
 schema of casework reads as one piece. Secrets and a victim's contact details are
 stored sealed (AES-GCM, :mod:`jikimi.evidence.sealing`), the victim's PIN as an
-argon2 hash; nothing here holds either in the clear.
+HMAC under the instance key; nothing here holds either in the clear.
 
 The audit log's ``seq`` is assigned by the writer under a lock on the one
 ``audit_head`` row, so sequence numbers run without gaps and each row commits to
