@@ -125,6 +125,7 @@ class ItemPublic(_Response):
     reappeared_at: datetime | None
     last_checked_at: datetime | None
     check_count: int
+    escalated_at: datetime | None = None
 
     @classmethod
     def of(cls, item: Item) -> ItemPublic:

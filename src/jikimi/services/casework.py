@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from jikimi.cases.lifecycle import NoticeState
+from jikimi.cases.types import Item as CaseItem
+from jikimi.cases.types import Notice
 from jikimi.config import Settings
 from jikimi.domain import Principal, Role
+from jikimi.errors import JikimiError
 from jikimi.evidence import InstanceKey, Sealer, build_bundle, load_or_create_secret
 from jikimi.fetching import AddressPolicy, Resolver, SafeFetcher
 from jikimi.media import MediaLimits
@@ -35,6 +41,9 @@ from jikimi.store import casework as case_repo
 from jikimi.store import scans as scan_repo
 
 log = logging.getLogger(__name__)
+
+ESCALATION_ACTOR = "system:escalation"
+OPEN_NOTICES = (NoticeState.DRAFT, NoticeState.APPROVED)
 
 
 @dataclass
@@ -124,6 +133,32 @@ class Casework:
         }
         return build_bundle(content, manifest, self.instance_key)
 
+    def escalate(
+        self, s: Session, tenant_id: str, notice_id: str, items: Sequence[CaseItem], at: datetime
+    ) -> Notice | None:
+        """Items still up after the deadline of ``notice_id``: draft a follow-up to the host.
+
+        The follow-up (drafted by ``system:escalation``, approved by a person like any
+        notice) names the notice whose deadline was missed. Nothing is drafted when a
+        draft or approved follow-up already lists one of them, or when the host can
+        no longer be written to (the item stays flagged; a person decides).
+        """
+        previous = case_repo.get_notice(s, tenant_id, notice_id)
+        if previous is None:
+            return None
+        wanted = {i.id for i in items}
+        for notice in case_repo.list_notices(s, tenant_id, previous.case_id):
+            if notice.state in OPEN_NOTICES and wanted & set(notice.item_ids):
+                return None
+        try:
+            with s.begin_nested():
+                return self.notices.draft_follow_up_in(
+                    s, tenant_id, ESCALATION_ACTOR, previous, items, at
+                )
+        except JikimiError as exc:
+            log.warning("escalation of notice %s: no follow-up drafted: %s", notice_id, exc.message)
+            return None
+
     def deliverer(self) -> NoticeDeliverer:
         s = self.settings
         return NoticeDeliverer(
@@ -144,6 +179,7 @@ class Casework:
             self.fetcher,
             MediaLimits.from_settings(self.settings),
             add_to_bank=add_to_bank,
+            escalate=self.escalate,
             lease=timedelta(seconds=self.settings.casework_lease_s),
         )
 

@@ -7,6 +7,7 @@ fetches the URL again through the safe fetcher::
     404 / 410, a removal page (a host's marker text), or bytes that no longer match
     the item's hashes                                  → removed (time to removal kept)
     still there                                        → next re-check on the schedule
+      … and its deadline has passed (first time)       → escalated (see below)
     could not fetch (DNS, timeout)                     → unknown; next re-check
 
 Schedule after the notice: 1 h, 6 h, 24 h, then daily until 30 days. A removed
@@ -14,6 +15,11 @@ item's hashes go into the case's takedown bank (when it has one), with the case 
 item in the entry's metadata: a later scan or ``/v1/match`` that hits one of them
 is a re-upload (:func:`link_reuploads`), and the item becomes ``reappeared`` with a
 new draft notice for a person to approve.
+
+Escalation: the first re-check that finds an item still up at or after its
+deadline marks it ``escalated_at`` (audited, action ``escalate``) and hands it to
+``escalate`` (the casework wiring drafts a follow-up notice to the host that
+names the missed deadline, for a person to approve), in the same transaction.
 """
 
 from __future__ import annotations
@@ -45,6 +51,9 @@ SCHEDULE_H: tuple[float, ...] = (1, 6, 24, *(24.0 * d for d in range(2, 31)))
 """Hours after the notice at which each re-check is due (the first is queued on sending)."""
 ACTOR = "system:rechecker"
 STILL_MATCHES_PDQ = 31
+Escalate = Callable[[Session, str, str, Sequence[Item], datetime], object]
+"""``(session, tenant, notice id, items, at)``: what to do about items still up after the
+deadline of that notice (in the re-check's transaction)."""
 AddToBank = Callable[[Principal, str, Sequence[EntryCreate]], object]
 """``BankService.add_entries``' shape: how removed items' hashes reach their bank
 (hashes it already holds are skipped)."""
@@ -105,6 +114,7 @@ class Rechecker:
         limits: MediaLimits,
         *,
         add_to_bank: AddToBank | None = None,
+        escalate: Escalate | None = None,
         owner: str | None = None,
         lease: timedelta = timedelta(minutes=2),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -113,6 +123,7 @@ class Rechecker:
         self.fetcher = fetcher
         self.limits = limits
         self.add_to_bank = add_to_bank
+        self.escalate = escalate
         self.owner = owner or f"{socket.gethostname()}:{id(self):x}"
         self.lease = lease
         self.clock = clock
@@ -159,6 +170,8 @@ class Rechecker:
             outcomes = iter([self._check(*job) for job in fetching])
         done = self.clock()
         removed: list[Item] = []
+        late: dict[tuple[str, str], list[Item]] = {}
+        escalated: set[str] = set()
         with self.store.session(write=True) as s, s.begin():
             for row, live, _ in jobs:
                 if not outbox.complete(s, row.id, self.owner, done):
@@ -170,6 +183,13 @@ class Rechecker:
                 capture, error, reason = next(outcomes)
                 if self._record(s, row, live, capture is not None, error, reason, done):
                     removed.append(live)
+                elif live.id not in escalated and self._escalates(s, row, live, done):
+                    escalated.add(live.id)
+                    notice = str(row.payload.get("notice"))
+                    late.setdefault((row.tenant_id, notice), []).append(live)
+            if self.escalate is not None:
+                for (tenant, notice), overdue in late.items():
+                    self.escalate(s, tenant, notice, overdue, done)
         self._bank(removed)
         return len(rows)
 
@@ -236,6 +256,25 @@ class Rechecker:
                 not_before=item.notified_at + timedelta(hours=SCHEDULE_H[n]),
             )
         return False
+
+    def _escalates(self, s: Session, row: OutboxItem, item: Item, done: datetime) -> bool:
+        """Still up at or after its deadline and not escalated yet: mark it (audited)."""
+        if item.deadline_at is None or item.escalated_at is not None or done < item.deadline_at:
+            return False
+        repo.update_item(s, row.tenant_id, item.id, done, escalated_at=done)
+        _audit(
+            s,
+            row.tenant_id,
+            item.id,
+            "escalate",
+            {
+                "deadline_at": item.deadline_at.isoformat(),
+                "notice": row.payload.get("notice"),
+                "hours_late": round((done - item.deadline_at).total_seconds() / 3600, 2),
+            },
+            done,
+        )
+        return True
 
     def run_until_idle(self, limit: int = 100_000) -> int:
         n = 0
