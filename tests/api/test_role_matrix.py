@@ -589,6 +589,12 @@ MATRIX: dict[tuple[str, str], Row] = {
         lambda w, c, t, f: (_sent(w, t), Req("/v1/reports/overdue"))[1],
         _check_overdue,
     ),
+    ("POST", "/v1/items/{item_id}/recapture"): Row(
+        CASE_WRITERS,
+        Target.THING,
+        409,  # the item is pending (captured): only an unreachable one is tried again
+        lambda w, c, t, f: Req(f"/v1/items/{_item(w, t)}/recapture"),
+    ),
     ("GET", "/v1/reports/sor"): Row(
         SCAN_READERS,
         Target.COLLECTION,

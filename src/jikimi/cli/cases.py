@@ -283,6 +283,14 @@ def case_add_item(
         _err.print(f"{item.status.value}: {item.reason}", highlight=False, soft_wrap=True)
 
 
+@case_app.command("recapture")
+def case_recapture(item_id: str, key: KeyOption) -> None:
+    """Try an unreachable item's URL again now (the worker also retries on a schedule)."""
+    with _work(key, scanning=True) as (work, me):
+        item = work.cases.recapture(me, item_id)
+    typer.echo(f"{item.id} {item.status.value}" + (f": {item.reason}" if item.reason else ""))
+
+
 @case_app.command("close")
 def case_close(case_id: str, key: KeyOption) -> None:
     """Close a case (re-open with `case reopen`)."""

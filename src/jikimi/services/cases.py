@@ -21,7 +21,7 @@ import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from argon2 import PasswordHasher
@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from jikimi.cases.lifecycle import CASE_MOVES, ITEM_MOVES, CaseStatus, ItemStatus, check_move
 from jikimi.cases.types import Case, CaseOpened, Contact, ContactKind, Host, Item
 from jikimi.domain import Permission, Principal
-from jikimi.errors import InvalidInput, JikimiError, NotFound
+from jikimi.errors import Conflict, InvalidInput, JikimiError, NotFound
 from jikimi.evidence import Sealer
 from jikimi.fetching import Capture, SafeFetcher
 from jikimi.media import MediaLimits, load
@@ -39,7 +39,7 @@ from jikimi.model import SignalKind, Verdict
 from jikimi.notices import LegalBasis, normalise_language
 from jikimi.services._common import now, require
 from jikimi.signals import PdqSignal, signal_type
-from jikimi.store import Store
+from jikimi.store import Store, outbox
 from jikimi.store import audit as audit_repo
 from jikimi.store import casework as repo
 
@@ -360,31 +360,74 @@ class CaseService:
         self.get(principal, case_id)  # a missing case fails before anything is fetched
         if self.fetcher is None:
             raise InvalidInput("capturing URLs is not set up on this server")
+        values = self._capture(principal, case_id, url)
+        status = ItemStatus(values.pop("status"))
+        signals = values.pop("signals")
+        return self._create_item(
+            principal,
+            case_id,
+            host=host,
+            source=source,
+            url=url,
+            signals=signals,
+            status=status,
+            **values,
+        )
+
+    def recapture(self, principal: Principal, item_id: str) -> Item:
+        """Try an ``unreachable`` item's URL again now (the worker also does, on a schedule).
+
+        Captured: the item becomes ``pending`` with its evidence, hashes and Verdict.
+        Still unreachable: it stays so, with the new reason. Both are audited.
+        """
+        require(principal, Permission.CASE_WRITE)
+        item = self.get_item(principal, item_id)
+        if item.status is not ItemStatus.UNREACHABLE or item.url is None:
+            raise Conflict(
+                f"item {item_id} is {item.status.value}: only an unreachable URL is captured again"
+            )
+        if self.fetcher is None:
+            raise InvalidInput("capturing URLs is not set up on this server")
+        values = self._capture(principal, item.case_id, item.url)
+        at = now()
+        with self.store.session(write=True) as s, s.begin():
+            current = repo.get_item(s, principal.tenant_id, item_id)
+            if current is None or current.status is not ItemStatus.UNREACHABLE:
+                raise Conflict(f"item {item_id} changed meanwhile")
+            status = ItemStatus(values["status"])
+            check_move(
+                ITEM_MOVES, "item", current.status, status
+            ) if status is not current.status else None
+            item = repo.update_item(s, principal.tenant_id, item_id, at, **values)
+            audit(
+                s,
+                principal,
+                "item",
+                item_id,
+                "recapture",
+                {"status": status.value, "reason": item.reason, "signals": list(item.signals)},
+                at,
+            )
+        return item
+
+    def _capture(self, principal: Principal, case_id: str, url: str) -> dict[str, Any]:
+        """Fetch, scan, seal and hash ``url``: the values of an item, ``status`` included."""
+        assert self.fetcher is not None
         try:
             capture = self.fetcher.fetch(url)
         except JikimiError as exc:
-            return self._create_item(
-                principal,
-                case_id,
-                host=host,
-                source=source,
-                url=url,
-                signals=[],
-                status=ItemStatus.UNREACHABLE,
-                reason=f"{exc.code}: {exc.message}",
-            )
+            return {
+                "status": ItemStatus.UNREACHABLE.value,
+                "signals": [],
+                "reason": f"{exc.code}: {exc.message}",
+            }
         if capture.status >= 400 or not capture.content:
-            return self._create_item(
-                principal,
-                case_id,
-                host=host,
-                source=source,
-                url=url,
-                signals=[],
-                status=ItemStatus.UNREACHABLE,
-                reason=f"the host answered HTTP {capture.status}",
-                capture=_capture_record(capture, None),
-            )
+            return {
+                "status": ItemStatus.UNREACHABLE.value,
+                "signals": [],
+                "reason": f"the host answered HTTP {capture.status}",
+                "capture": _capture_record(capture, None),
+            }
         verdict = None
         if self.scanner is not None:
             verdict = self.scanner.scan_bytes(
@@ -399,18 +442,14 @@ class CaseService:
         ]
         if not signals:
             signals = self._hash(capture.content, digest)
-        return self._create_item(
-            principal,
-            case_id,
-            host=host,
-            source=source,
-            url=url,
-            signals=signals,
-            evidence_sha256=digest,
-            capture=_capture_record(capture, blob),
-            scan_id=None if verdict is None or verdict.error is not None else verdict.id,
-            reason=None if verdict is None or verdict.error is None else verdict.error.message,
-        )
+        return {
+            "status": ItemStatus.PENDING.value,
+            "signals": signals,
+            "evidence_sha256": digest,
+            "capture": _capture_record(capture, blob),
+            "scan_id": None if verdict is None or verdict.error is not None else verdict.id,
+            "reason": None if verdict is None or verdict.error is None else verdict.error.message,
+        }
 
     def _hash(self, data: bytes, sha256: str) -> builtins.list[dict[str, str]]:
         """MD5, SHA-256, and PDQ when the bytes are an image (no scanner configured)."""
@@ -476,6 +515,8 @@ class CaseService:
                 {"case": case_id, "url": url, "status": status.value, "signals": list(signals)},
                 at,
             )
+            if status is ItemStatus.UNREACHABLE:
+                queue_recapture(s, item, 1, at)
         return item
 
     def items(self, principal: Principal, case_id: str) -> builtins.list[Item]:
@@ -528,6 +569,27 @@ class CaseService:
         with self.store.session(write=True) as s, s.begin():
             audit(s, principal, "item", item_id, "read_evidence", {}, at)
         return data
+
+
+RECAPTURE = "recapture"
+RECAPTURE_AFTER_H: tuple[float, ...] = (0.25, 1, 6, 24, 48, 72, 120, 168)
+"""Hours after the item was added at which an unreachable URL is tried again."""
+
+
+def queue_recapture(s: Session, item: Item, n: int, at: datetime) -> bool:
+    """Queue the ``n``-th automatic retry of an unreachable item (``False``: no more)."""
+    if n > len(RECAPTURE_AFTER_H):
+        return False
+    outbox.enqueue(
+        s,
+        tenant_id=item.tenant_id,
+        kind=RECAPTURE,
+        key=f"recapture:{item.id}:{n}",
+        payload={"item": item.id, "n": n},
+        at=at,
+        not_before=item.created_at + timedelta(hours=RECAPTURE_AFTER_H[n - 1]),
+    )
+    return True
 
 
 _LANG_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8}){0,3}$")

@@ -33,6 +33,7 @@ from jikimi.services.casereports import CaseReports
 from jikimi.services.cases import CaseService, HostService, ItemScanner
 from jikimi.services.delivery import NoticeDeliverer, SmtpConfig
 from jikimi.services.notices import NoticeOptions, NoticeService
+from jikimi.services.recaptures import Recapturer
 from jikimi.services.rechecks import AddToBank, Rechecker
 from jikimi.services.reuploads import ReuploadLinker
 from jikimi.services.scans import ScanService
@@ -173,6 +174,11 @@ class Casework:
             lease=timedelta(seconds=s.casework_lease_s),
         )
 
+    def recapturer(self) -> Recapturer:
+        return Recapturer(
+            self.store, self.cases, lease=timedelta(seconds=self.settings.casework_lease_s)
+        )
+
     def rechecker(self, add_to_bank: AddToBank | None = None) -> Rechecker:
         return Rechecker(
             self.store,
@@ -197,6 +203,7 @@ class CaseworkRunner:
     ) -> None:
         self._deliverer = casework.deliverer()
         self._rechecker = casework.rechecker(add_to_bank)
+        self._recapturer = casework.recapturer()
         self._store = casework.store
         self._poll_s = poll_s
         self._stop = threading.Event()
@@ -215,7 +222,7 @@ class CaseworkRunner:
         """Deliver and re-check everything due now; how many rows were handled."""
         done = 0
         while not self._stop.is_set() and (
-            self._deliverer.run_once() or self._rechecker.run_once()
+            self._deliverer.run_once() or self._rechecker.run_once() or self._recapturer.run_once()
         ):
             done += 1
         return done
