@@ -229,42 +229,27 @@ class BankService:
         meta = _check_meta(entry)
         return self._add(principal, bank, entry.signal, value, meta, media_sha256=None)
 
-    def add_entries(
-        self, principal: Principal, bank: str, entries: Sequence[EntryCreate]
-    ) -> builtins.list[Entry]:
-        """Add several hashes in one transaction, with one matcher update; the added ones.
+    def add_entries(self, principal: Principal, bank: str, entries: Sequence[EntryCreate]) -> int:
+        """Add several hashes in one transaction, with one matcher update; how many went in.
 
         Hashes the bank holds (or held, withdrawn) are skipped, not an error: this is
         how a service files what it found (a removed item's hashes into its case's
-        takedown bank), where "already there" is the goal reached. Not for ``vpdq``.
+        takedown bank), where "already there" is the goal reached. Each entry keeps
+        its metadata (the note is not kept: put what matters in the metadata). Not
+        for ``vpdq``.
         """
         require(principal, Permission.BANK_WRITE)
-        prepared = []
+        rows = []
         for entry in entries:
             if entry.signal not in BANK_SIGNALS or holds_frames(entry.signal):
                 raise InvalidInput(f"add_entries takes image hashes, not {entry.signal.value}")
             value = importing.validate_hash(entry.signal, entry.value)
-            prepared.append((entry.signal, value, _check_meta(entry)))
-        added: builtins.list[Entry] = []
-        changes: builtins.list[Change] = []
+            rows.append(NewEntry(entry.signal, value, dict(_check_meta(entry).metadata)))
         with self.store.session(write=True) as s, s.begin():
             target = _owned(s, principal, bank)
-            at = now()
-            for signal, value, meta in prepared:
-                if entry_repo.find_entry_by_value(s, target.id, target.name, signal, value):
-                    continue
-                new, change = entry_repo.add_entry(
-                    s,
-                    bank_id=target.id,
-                    bank_name=target.name,
-                    signal=signal,
-                    value=value,
-                    meta=meta,
-                    media_sha256=None,
-                    at=at,
-                )
-                added.append(new)
-                changes.append(change)
+            added, changes = entry_repo.insert_entries(
+                s, target.id, rows, source=principal.key_id, at=now()
+            )
         self._entries_changed(changes)
         return added
 

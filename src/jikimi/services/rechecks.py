@@ -219,7 +219,7 @@ class Rechecker:
         tenant, n = row.tenant_id, int(row.payload["n"])
         checked = {"check_count": item.check_count + 1, "last_checked_at": done}
         if reason is not None:
-            repo.update_item(
+            repo.set_item(
                 s,
                 tenant,
                 item.id,
@@ -241,7 +241,7 @@ class Rechecker:
                 done,
             )
             return True
-        repo.update_item(s, tenant, item.id, done, **checked)
+        repo.set_item(s, tenant, item.id, done, **checked)
         _audit(
             s, tenant, item.id, "recheck", {"n": n, "still_there": fetched, "error": error}, done
         )
@@ -261,7 +261,7 @@ class Rechecker:
         """Still up at or after its deadline and not escalated yet: mark it (audited)."""
         if item.deadline_at is None or item.escalated_at is not None or done < item.deadline_at:
             return False
-        repo.update_item(s, row.tenant_id, item.id, done, escalated_at=done)
+        repo.set_item(s, row.tenant_id, item.id, done, escalated_at=done)
         _audit(
             s,
             row.tenant_id,

@@ -361,6 +361,17 @@ def get_items(s: Session, tenant_id: str, item_ids: Sequence[str]) -> dict[str, 
     return {r.id: _item(r) for r in rows}
 
 
+def set_item(s: Session, tenant_id: str, item_id: str, at: datetime, **values: Any) -> None:
+    """Update an item's columns with one statement (no read): for batch writers that
+    hold the item already and do not read it back in this session."""
+    s.execute(
+        sa.update(ItemRow)
+        .where(ItemRow.tenant_id == tenant_id, ItemRow.id == item_id)
+        .values(updated_at=at, **values)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def update_item(s: Session, tenant_id: str, item_id: str, at: datetime, **values: Any) -> Item:
     row = get_item_row(s, tenant_id, item_id)
     assert row is not None

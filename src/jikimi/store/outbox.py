@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from jikimi.store.case_models import OutboxRow
@@ -82,11 +83,14 @@ def enqueue(
     at: datetime,
     not_before: datetime | None = None,
 ) -> bool:
-    """Queue a consequence (in the caller's transaction); ``False`` if ``key`` is queued."""
-    if s.scalar(sa.select(OutboxRow.id).where(OutboxRow.key == key)) is not None:
-        return False
-    s.add(
-        OutboxRow(
+    """Queue a consequence (in the caller's transaction); ``False`` if ``key`` is queued.
+
+    One ``INSERT … ON CONFLICT (key) DO NOTHING``: no read first, nothing to flush.
+    """
+    insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = (
+        insert(OutboxRow)
+        .values(
             tenant_id=tenant_id,
             kind=kind,
             key=key,
@@ -96,9 +100,10 @@ def enqueue(
             next_at=not_before or at,
             created_at=at,
         )
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(OutboxRow.id)
     )
-    s.flush()
-    return True
+    return s.execute(stmt).scalar() is not None
 
 
 def claim(
