@@ -70,6 +70,7 @@ from jikimi.services.matching import MatchService
 from jikimi.services.scans import LazyScanner, ScanService
 from jikimi.store import Store, migrate, outbox
 from jikimi.store import audit as audit_repo
+from jikimi.store import casework as case_repo
 from jikimi.store.case_models import OutboxRow
 
 MARKER = "This content has been removed for violating our policies"
@@ -375,7 +376,9 @@ def _say(text: str) -> None:
 
 
 def _items(work: Casework, principal: Any) -> list[Any]:
-    return [i for c in work.cases.list(principal) for i in work.cases.items(principal, c.id)]
+    """Every item of the tenant (``cases.list`` shows the newest 100 cases only)."""
+    with work.store.session() as s:
+        return case_repo.list_items(s, principal.tenant_id)
 
 
 def _extra(parser: argparse.ArgumentParser) -> None:
