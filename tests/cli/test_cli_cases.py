@@ -175,6 +175,9 @@ def test_the_takedown_loop_at_a_terminal(settings: Settings, port: int, tmp_path
     sor_csv = _ok(cli("report", "sor", *period, "--csv", key=reviewer))
     assert sor_csv.startswith("puid,decision_visibility,")
     assert cli("report", "--json", key=reviewer)[0] == 2  # no period
+    # the key may follow the subcommand too (no $JIKIMI_API_KEY)
+    assert json.loads(_ok(cli("report", "sor", *period, "--key", reviewer))) == {"statements": []}
+    assert json.loads(_ok(cli("report", "overdue", "--json", "--key", reviewer))) == {"items": []}
 
     assert _ok(cli("case", "close", case_id, key=worker)) == ""
     shown = json.loads(_ok(cli("case", "show", case_id, "--json", key=worker)))

@@ -462,10 +462,21 @@ def _period(start: str | None, end: str | None) -> tuple[datetime, datetime]:
     return _day(start, "--from"), _day(end, "--to") + timedelta(days=1)
 
 
+ReportKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--key",
+        envvar="JIKIMI_API_KEY",
+        help="Your API key (jk_…); default: $JIKIMI_API_KEY.",
+        show_default=False,
+    ),
+]
+
+
 @report_app.callback()
 def report(
     ctx: typer.Context,
-    key: KeyOption,
+    key: ReportKeyOption = None,
     start: FromOption = None,
     end: ToOption = None,
     as_json: JsonOption = False,
@@ -473,7 +484,9 @@ def report(
 ) -> None:
     """Per host: items notified in the period, removed, still up, reappeared, time to removal."""
     if ctx.invoked_subcommand is not None:
-        return
+        return  # `report sor|overdue` take their own options
+    if not key:
+        _fail("give an API key: --key or $JIKIMI_API_KEY")
     since, until = _period(start, end)
     with _work(key) as (work, me):
         found = work.reports.report(me, since, until)
