@@ -121,7 +121,7 @@ def test_scan_and_match_link_reuploads(
             # the host takes both down; a re-check an hour later sees it and banks them
             _Host.pages = {}
             context = client.app.state.context  # type: ignore[attr-defined]
-            checker: Rechecker = context.casework.rechecker(context.banks.add_entry)
+            checker: Rechecker = context.casework.rechecker(context.banks.add_entries)
             checker.clock = lambda: datetime.now(UTC) + timedelta(hours=1, minutes=1)
             assert checker.run_until_idle() == 2
             got = {

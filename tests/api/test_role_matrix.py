@@ -290,6 +290,26 @@ def _source(w: World, side: Side) -> str:
     return source_id
 
 
+def _removed_scan(w: World, side: Side) -> str:
+    """A scan of ``side`` that removed its content (a takedown-bank match), made once."""
+    if "removed_scan" not in side.extra:
+        r = w.client.post("/v1/scan", files={"file": ("t.jpg", side.image)}, headers=side.headers())
+        assert r.status_code == 200 and r.json()["decision"]["action"] == "remove", r.text
+        side.extra["removed_scan"] = r.json()["id"]
+    scan_id: str = side.extra["removed_scan"]
+    return scan_id
+
+
+def _removed_item(w: World, side: Side) -> str:
+    """An item of ``side`` confirmed removed by hand, made once."""
+    if "removed_item" not in side.extra:
+        item_id = _new_item(w, side, _case(w, side))
+        _cw_post(w, side, f"/v1/items/{item_id}/status", {"status": "removed"}, 200)
+        side.extra["removed_item"] = item_id
+    removed: str = side.extra["removed_item"]
+    return removed
+
+
 def _victim(w: World, side: Side) -> dict[str, str]:
     if "victim" not in side.extra:
         opened = _cw_post(w, side, "/v1/cases", {"title": "victim's case"})
@@ -355,6 +375,14 @@ def _listed(key: str, field_name: str, thing: Callable[[World, Side], str]) -> C
 def _check_report(w: World, caller: Side, target: Side, r: httpx.Response) -> None:
     hosts = {h["host"] for h in r.json()["hosts"]}
     assert (_form_host(target) in hosts) == (target is caller), hosts
+
+
+def _check_sor(key: str) -> Check:
+    def check(w: World, caller: Side, target: Side, r: httpx.Response) -> None:
+        puids = {st["puid"] for st in r.json()["statements"]}
+        assert (target.extra[key] in puids) == (target is caller), puids
+
+    return check
 
 
 def _check_overdue(w: World, caller: Side, target: Side, r: httpx.Response) -> None:
@@ -586,6 +614,32 @@ MATRIX: dict[tuple[str, str], Row] = {
         200,
         lambda w, c, t, f: (_sent(w, t), Req("/v1/reports/overdue"))[1],
         _check_overdue,
+    ),
+    ("POST", "/v1/items/{item_id}/recapture"): Row(
+        CASE_WRITERS,
+        Target.THING,
+        409,  # the item is pending (captured): only an unreachable one is tried again
+        lambda w, c, t, f: Req(f"/v1/items/{_item(w, t)}/recapture"),
+    ),
+    ("GET", "/v1/reports/sor"): Row(
+        SCAN_READERS,
+        Target.COLLECTION,
+        200,
+        lambda w, c, t, f: (
+            _removed_scan(w, t),
+            Req("/v1/reports/sor", {"params": {"from": "2000-01-01", "to": "2999-12-31"}}),
+        )[1],
+        _check_sor("removed_scan"),
+    ),
+    ("GET", "/v1/reports/sor/items"): Row(
+        CASE_READERS,
+        Target.COLLECTION,
+        200,
+        lambda w, c, t, f: (
+            _removed_item(w, t),
+            Req("/v1/reports/sor/items", {"params": {"from": "2000-01-01", "to": "2999-12-31"}}),
+        )[1],
+        _check_sor("removed_item"),
     ),
     ("GET", "/v1/sources/{source_id}"): Row(
         CASE_READERS, Target.THING, 200, lambda w, c, t, f: Req(f"/v1/sources/{_source(w, t)}")

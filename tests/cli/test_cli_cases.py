@@ -169,6 +169,15 @@ def test_the_takedown_loop_at_a_terminal(settings: Settings, port: int, tmp_path
     assert row["host"] == "pics" and row["requested"] == 2 and row["still_up"] == 2
     csv = _ok(cli("report", "--from", "2000-01-01", "--to", "2999-12-31", "--csv", key=reviewer))
     assert csv.splitlines()[1].startswith("pics,Pics,2,0,2,")
+    period = ("--from", "2000-01-01", "--to", "2999-12-31")
+    sor = json.loads(_ok(cli("report", "sor", *period, "--items", key=reviewer)))
+    assert sor == {"statements": []}  # nothing confirmed removed yet
+    sor_csv = _ok(cli("report", "sor", *period, "--csv", key=reviewer))
+    assert sor_csv.startswith("puid,decision_visibility,")
+    assert cli("report", "--json", key=reviewer)[0] == 2  # no period
+    # the key may follow the subcommand too (no $JIKIMI_API_KEY)
+    assert json.loads(_ok(cli("report", "sor", *period, "--key", reviewer))) == {"statements": []}
+    assert json.loads(_ok(cli("report", "overdue", "--json", "--key", reviewer))) == {"items": []}
 
     assert _ok(cli("case", "close", case_id, key=worker)) == ""
     shown = json.loads(_ok(cli("case", "show", case_id, "--json", key=worker)))

@@ -103,7 +103,7 @@ def test_recheck_schedule_removal_bank_and_reupload(
         store,
         _fetcher(),
         MediaLimits.from_settings(settings),
-        add_to_bank=banks.add_entry,
+        add_to_bank=banks.add_entries,
         clock=lambda: clock["now"],
     )
     assert checker.run_until_idle() == 0  # nothing due before an hour

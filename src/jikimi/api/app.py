@@ -217,6 +217,6 @@ def build_context(
         jobs=JobService(store, scans, settings),
         persons=PersonService(store, settings, gallery=gallery),
         casework=casework,
-        casework_runner=CaseworkRunner(casework, banks.add_entry),
+        casework_runner=CaseworkRunner(casework, banks.add_entries),
         face_retro=FaceRetroRunner(FaceRetro(store, settings)),
     )

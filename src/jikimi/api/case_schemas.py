@@ -125,6 +125,7 @@ class ItemPublic(_Response):
     reappeared_at: datetime | None
     last_checked_at: datetime | None
     check_count: int
+    escalated_at: datetime | None = None
 
     @classmethod
     def of(cls, item: Item) -> ItemPublic:
@@ -258,3 +259,5 @@ class SourceRiskPublic(_Response):
     items_last_7d: int
     score: float
     reasons: list[str]
+    scans: int = 0
+    scans_flagged: int = 0

@@ -92,6 +92,8 @@ class Item(_Frozen):
     reappeared_at: datetime | None = None
     last_checked_at: datetime | None = None
     check_count: int = 0
+    escalated_at: datetime | None = None
+    """When it was escalated: still up after its notice's deadline (see the notices)."""
 
     @property
     def overdue(self) -> bool:
@@ -148,3 +150,7 @@ class SourceRisk(_Frozen):
     items_last_7d: int
     score: float
     reasons: tuple[str, ...]
+    scans: int = 0
+    """Uploads a platform scanned with this source as the uploader."""
+    scans_flagged: int = 0
+    """Of those, the ones the policy held or removed."""

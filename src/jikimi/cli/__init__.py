@@ -10,7 +10,15 @@ import typer
 
 from jikimi.cli import entries  # noqa: F401 - registers bank add|entries|disable|enable|withdraw
 from jikimi.cli.admin import bank_app, key_app, tenant_app
-from jikimi.cli.cases import audit_app, case_app, evidence_app, host_app, notice_app, report, worker
+from jikimi.cli.cases import (
+    audit_app,
+    case_app,
+    evidence_app,
+    host_app,
+    notice_app,
+    report_app,
+    worker,
+)
 from jikimi.cli.persons import person_app
 from jikimi.cli.scan import scan
 from jikimi.cli.serve import migrate, serve
@@ -36,7 +44,7 @@ app.add_typer(notice_app, name="notice")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(audit_app, name="audit")
 app.add_typer(webhook_app, name="webhook")
-app.command(name="report")(report)
+app.add_typer(report_app, name="report")
 app.command(name="worker")(worker)
 
 

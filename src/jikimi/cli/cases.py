@@ -228,6 +228,8 @@ def case_show(case_id: str, key: KeyOption, as_json: JsonOption = False) -> None
     table = _table("item", "status", "url", "notified", "deadline", "removed")
     for i in items:
         status = i.status.value + (" (overdue)" if i.overdue else "")
+        if i.escalated_at is not None and i.removed_at is None:
+            status += f" escalated {_when(i.escalated_at)}"
         table.add_row(
             i.id,
             status,
@@ -237,9 +239,11 @@ def case_show(case_id: str, key: KeyOption, as_json: JsonOption = False) -> None
             _when(i.removed_at),
         )
     console.print(table)
-    notes = _table("notice", "state", "language", "items", "sent")
+    notes = _table("notice", "state", "language", "items", "sent", "drafted by")
     for n in notices:
-        notes.add_row(n.id, n.state.value, n.language, str(len(n.item_ids)), _when(n.sent_at))
+        notes.add_row(
+            n.id, n.state.value, n.language, str(len(n.item_ids)), _when(n.sent_at), n.drafted_by
+        )
     console.print(notes)
 
 
@@ -279,6 +283,14 @@ def case_add_item(
     typer.echo(item.id)
     if item.reason:
         _err.print(f"{item.status.value}: {item.reason}", highlight=False, soft_wrap=True)
+
+
+@case_app.command("recapture")
+def case_recapture(item_id: str, key: KeyOption) -> None:
+    """Try an unreachable item's URL again now (the worker also retries on a schedule)."""
+    with _work(key, scanning=True) as (work, me):
+        item = work.cases.recapture(me, item_id)
+    typer.echo(f"{item.id} {item.status.value}" + (f": {item.reason}" if item.reason else ""))
 
 
 @case_app.command("close")
@@ -437,15 +449,47 @@ def _day(value: str, option: str) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+report_app = typer.Typer(
+    help="Per host: items notified in a period and what became of them; `report sor`: "
+    "DSA statements of reasons.",
+    invoke_without_command=True,
+)
+FromOption = Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD).")]
+ToOption = Annotated[str | None, typer.Option("--to", help="Last day, included (YYYY-MM-DD).")]
+
+
+def _period(start: str | None, end: str | None) -> tuple[datetime, datetime]:
+    if start is None or end is None:
+        _fail("give the period: --from YYYY-MM-DD --to YYYY-MM-DD")
+    return _day(start, "--from"), _day(end, "--to") + timedelta(days=1)
+
+
+ReportKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--key",
+        envvar="JIKIMI_API_KEY",
+        help="Your API key (jk_…); default: $JIKIMI_API_KEY.",
+        show_default=False,
+    ),
+]
+
+
+@report_app.callback()
 def report(
-    key: KeyOption,
-    start: Annotated[str, typer.Option("--from", help="First day (YYYY-MM-DD).")],
-    end: Annotated[str, typer.Option("--to", help="Last day, included (YYYY-MM-DD).")],
+    ctx: typer.Context,
+    key: ReportKeyOption = None,
+    start: FromOption = None,
+    end: ToOption = None,
     as_json: JsonOption = False,
     as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
 ) -> None:
     """Per host: items notified in the period, removed, still up, reappeared, time to removal."""
-    since, until = _day(start, "--from"), _day(end, "--to") + timedelta(days=1)
+    if ctx.invoked_subcommand is not None:
+        return  # `report sor|overdue` take their own options
+    if not key:
+        _fail("give an API key: --key or $JIKIMI_API_KEY")
+    since, until = _period(start, end)
     with _work(key) as (work, me):
         found = work.reports.report(me, since, until)
     if as_json:
@@ -468,6 +512,63 @@ def report(
     from rich.console import Console
 
     Console().print(table)
+
+
+@report_app.command("overdue")
+def report_overdue(key: KeyOption, as_json: JsonOption = False) -> None:
+    """Items past their deadline and not confirmed gone, oldest deadline first."""
+    with _work(key) as (work, me):
+        late = work.reports.overdue(me)
+    if as_json:
+        _print_json(
+            {"items": [i.model_dump(mode="json", exclude={"tenant_id", "capture"}) for i in late]}
+        )
+        return
+    table = _table("item", "case", "status", "url", "deadline", "escalated")
+    for i in late:
+        table.add_row(
+            i.id, i.case_id, i.status.value, i.url or "(hash)", _when(i.deadline_at),
+            _when(i.escalated_at),
+        )  # fmt: skip
+    from rich.console import Console
+
+    Console().print(table)
+
+
+@report_app.command("sor")
+def report_sor(
+    key: KeyOption,
+    start: FromOption = None,
+    end: ToOption = None,
+    items: Annotated[
+        bool,
+        typer.Option("--items", help="Case items confirmed removed, instead of scans."),
+    ] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV (default: JSON).")] = False,
+    territory: Annotated[
+        list[str] | None,
+        typer.Option("--territory", help="Country code where the decision applies (repeat)."),
+    ] = None,
+    language: Annotated[
+        str | None, typer.Option("--language", help="ISO 639-1 language of the content.")
+    ] = None,
+) -> None:
+    """DSA statements of reasons (Transparency Database fields) for the period.
+
+    Scans that removed, held or labelled content, or (--items) case items confirmed
+    removed after a notice; JSON ({"statements": [...]}) or CSV on stdout.
+    """
+    from jikimi.services.sor import EEA, SorOptions, StatementsOfReasons
+    from jikimi.services.sor import as_csv as sor_csv
+    from jikimi.services.sor import as_json as sor_json
+
+    since, until = _period(start, end)
+    scope = tuple(sorted({t.strip().upper() for t in territory})) if territory else EEA
+    options = SorOptions(territorial_scope=scope, content_language=language)
+    with _work(key) as (work, me):
+        sor = StatementsOfReasons(work.store)
+        found = (sor.for_items if items else sor.for_scans)(me, since, until, options)
+    sys.stdout.write(sor_csv(found) if as_csv else sor_json(found) + "\n")
 
 
 # --- the worker ------------------------------------------------------------------------------
@@ -493,7 +594,7 @@ def worker(
     try:
         work = Casework.from_settings(settings, store)
         banks = BankService(store, settings=settings)
-        runner = CaseworkRunner(work, banks.add_entry, poll_s=poll)
+        runner = CaseworkRunner(work, banks.add_entries, poll_s=poll)
         if once:
             typer.echo(f"{runner.run_due()} done")
             return
@@ -524,5 +625,6 @@ __all__ = [
     "host_app",
     "notice_app",
     "report",
+    "report_app",
     "worker",
 ]

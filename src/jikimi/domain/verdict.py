@@ -270,6 +270,8 @@ class Decision(Frozen):
     action: Action
     priority: Priority
     reasons: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()
+    """The names of the rules that fired (an addition to Verdict v1)."""
 
 
 class ErrorInfo(Frozen):

@@ -7,6 +7,9 @@ moved to another name fails to open rather than passing as other evidence.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 from jikimi.crypto import Aead, SealOpenError
 from jikimi.errors import JikimiError
 
@@ -26,6 +29,16 @@ class Sealer:
         if len(key) != 32:
             raise ValueError("an evidence key is 32 bytes")
         self._aead = Aead(key, magic=MAGIC)
+        # a separate key for MACs, derived so that a MAC never reveals the AES key
+        self._mac_key = hmac.new(key, b"jikimi mac key v1", hashlib.sha256).digest()
+
+    def mac(self, label: str, data: bytes) -> str:
+        """HMAC-SHA256 (hex) of ``data`` under this instance's key, bound to ``label``.
+
+        For secrets that are short and must still be checked without being stored:
+        without the key file a leaked database gives nothing to brute-force.
+        """
+        return hmac.new(self._mac_key, label.encode() + b"\0" + data, hashlib.sha256).hexdigest()
 
     def seal(self, plaintext: bytes, digest: str) -> bytes:
         return self._aead.seal(plaintext, digest.encode())

@@ -143,7 +143,10 @@ class NoticeRenderer:
         sender: Sender,
         notice_id: str,
         case_number: str,
+        follow_up: Mapping[str, str] | None = None,
     ) -> RenderedNotice:
+        """The notice's subject and text. ``follow_up`` (``notice``, ``sent``, ``deadline``)
+        makes it a reminder of an earlier notice whose deadline passed."""
         lang, fallback = normalise_language(language)
         strings = self.strings(lang)
         if not strings:
@@ -164,9 +167,12 @@ class NoticeRenderer:
             sender=sender,
             notice_id=notice_id,
             case_number=case_number,
+            follow_up=follow_up,
         )
         subject = str(strings.get("subject", english["subject"])).replace(
             "{count}", str(len(items))
         )
+        if follow_up:
+            subject = str(strings.get("follow_up_subject", english["follow_up_subject"])) + subject
         hours = min((self.deadline_hours[b] for b in bases), default=48)
         return RenderedNotice(subject, body.strip() + "\n", lang, fallback, hours, tuple(bases))

@@ -35,6 +35,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from jikimi.cases.types import SourceRisk
 from jikimi.domain import (
     Action,
     BankKind,
@@ -62,7 +63,8 @@ class Rule(BaseModel):
     action: Action
     priority: Priority = Priority.NORMAL
     reason: str = Field(
-        description="Sentence for reviewers; {grade}, {evidence}, {banks}, {persons} expand."
+        description="Sentence for reviewers; {grade}, {evidence}, {banks}, {persons}, "
+        "{source} expand."
     )
     grade_at_least: GradeLabel | None = None
     synthetic_at_least: Strength | None = None
@@ -78,6 +80,17 @@ class Rule(BaseModel):
         description="Holds when a face matches an enrolled person with at least this "
         "cosine similarity.",
     )
+    source_confirmed_at_least: int | None = Field(
+        default=None,
+        ge=1,
+        description="Holds when the item's source has at least this many confirmed items.",
+    )
+    source_risk_at_least: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="Holds when the item's source has at least this risk score.",
+    )
 
     @property
     def classifier_only(self) -> bool:
@@ -92,6 +105,8 @@ class Rule(BaseModel):
             self.bank_kind,
             self.truncated,
             self.person_match,
+            self.source_confirmed_at_least,
+            self.source_risk_at_least,
         )
         if all(c is None for c in conditions):
             raise ValueError(f"rule {self.name!r} has no condition")
@@ -148,8 +163,10 @@ class Policy:
         faces: Sequence[Face] = (),
         *,
         truncated: bool = False,
+        source: SourceRisk | None = None,
     ) -> Decision:
-        """The Decision for one item's evidence (``truncated``: its Media.truncated).
+        """The Decision for one item's evidence (``truncated``: its Media.truncated;
+        ``source``: the standing of the account that posted it, when known).
 
         A match's bank kind is the one it carries (``Match.bank_kind``); ``bank_kinds``
         (by bank label) is for matches that carry none, which count as ``watch``.
@@ -164,16 +181,20 @@ class Policy:
         best_strength = _best_strength(synthetic)
 
         action, priority, reasons = Action.ALLOW, Priority.LOW, []
+        fired: list[str] = []
         silenced: list[str] = []
         for rule in self.rules:
             if not _holds(rule, grade, best_strength, kinds_hit, faces, truncated):
+                continue
+            if not _source_holds(rule, source):
                 continue
             if suppressed and rule.classifier_only:
                 silenced.append(rule.name)
                 continue
             action = max(action, rule.action, key=lambda a: a.severity)
             priority = max(priority, rule.priority, key=lambda p: p.severity)
-            reasons.append(_reason(rule, grade, synthetic, kinds_hit, faces))
+            fired.append(rule.name)
+            reasons.append(_reason(rule, grade, synthetic, kinds_hit, faces, _source_text(source)))
         if silenced:
             banks = ", ".join(kinds_hit[BankKind.SUPPRESSION])
             reasons.append(
@@ -182,7 +203,9 @@ class Policy:
             )
         if not reasons:
             reasons.append("No rule matched: no matches, grade and provenance below thresholds.")
-        return Decision(action=action, priority=priority, reasons=tuple(reasons))
+        return Decision(
+            action=action, priority=priority, reasons=tuple(reasons), rules=tuple(fired)
+        )
 
 
 def _best_strength(synthetic: Synthetic | None) -> Strength | None:
@@ -215,6 +238,22 @@ def _holds(
     return rule.bank_kind is None or rule.bank_kind in kinds_hit
 
 
+def _source_holds(rule: Rule, source: SourceRisk | None) -> bool:
+    if rule.source_confirmed_at_least is not None and (
+        source is None or source.confirmed < rule.source_confirmed_at_least
+    ):
+        return False
+    return rule.source_risk_at_least is None or (
+        source is not None and source.score >= rule.source_risk_at_least
+    )
+
+
+def _source_text(source: SourceRisk | None) -> str:
+    if source is None:
+        return "an unknown source"
+    return f"{source.source.handle} ({source.confirmed} confirmed item(s), risk {source.score:.2f})"
+
+
 def _persons(faces: Sequence[Face], at_least: float) -> list[Face]:
     """The best face of each enrolled person matched at ``at_least`` or more, best first."""
     best: dict[str, Face] = {}
@@ -233,6 +272,7 @@ def _reason(
     synthetic: Synthetic | None,
     kinds_hit: Mapping[BankKind, list[str]],
     faces: Sequence[Face] = (),
+    source: str = "",
 ) -> str:
     grade_text = "unknown"
     if grade is not None:
@@ -250,7 +290,9 @@ def _reason(
     if rule.person_match is not None:
         persons = ", ".join(_person_text(f) for f in _persons(faces, rule.person_match))
     try:
-        return rule.reason.format(grade=grade_text, evidence=evidence, banks=banks, persons=persons)
+        return rule.reason.format(
+            grade=grade_text, evidence=evidence, banks=banks, persons=persons, source=source
+        )
     except (KeyError, IndexError, ValueError):
         return rule.reason
 

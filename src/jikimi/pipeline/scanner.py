@@ -43,6 +43,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from jikimi.cases.types import SourceRisk
 from jikimi.config import Settings
 from jikimi.detectors.grade import GradeDetector, GradeRules
 from jikimi.detectors.synthetic import SyntheticDetector
@@ -106,10 +107,15 @@ class ScanProgress(Protocol):
 
 @dataclass(frozen=True)
 class Item:
-    """One thing to scan: its bytes and where it came from (echoed in the Verdict)."""
+    """One thing to scan: its bytes and where it came from (echoed in the Verdict).
+
+    ``standing``: the risk of the account that posted it, when the caller knows it
+    (an uploader id a platform passed); the policy's source conditions read it.
+    """
 
     data: bytes
     source: Mapping[str, Any]
+    standing: SourceRisk | None = None
 
 
 class Scanner:
@@ -357,7 +363,12 @@ class Scanner:
             if self.matcher is not None:
                 matches = self.matcher.match(signals, dihedral)
             decision = self.policy.decide(
-                grade, synthetic, matches, faces=faces, truncated=media.truncated
+                grade,
+                synthetic,
+                matches,
+                faces=faces,
+                truncated=media.truncated,
+                source=item.standing,
             )
             return Verdict(
                 id=new_id("scn"),

@@ -24,7 +24,7 @@ import statistics
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -306,7 +306,8 @@ class CaseReports:
             if source is None:
                 raise NotFound(f"no source {source_id!r}")
             items = repo.list_items(s, principal.tenant_id, source_id=source_id)
-        return risk_of(source, items, self.clock())
+            scans = repo.source_scan_actions(s, principal.tenant_id, source_id)
+        return risk_of(source, items, self.clock(), scans)
 
     def verify_audit(
         self, principal: Principal, checkpoint: Checkpoint | None = None
@@ -317,10 +318,23 @@ class CaseReports:
             return verify(audit_repo.iter_all(s), checkpoint)
 
 
-def risk_of(source: Source, items: Sequence[Item], at: datetime) -> SourceRisk:
-    """A score in [0, 1] with its reasons: confirmed items weigh most, then re-uploads
-    and how fast the source posts."""
-    confirmed = sum(
+def risk_of(
+    source: Source,
+    items: Sequence[Item],
+    at: datetime,
+    scans: Mapping[str, int] | None = None,
+) -> SourceRisk:
+    """A score in [0, 1] with its reasons: confirmed items weigh most, then re-uploads,
+    uploads a platform's scan held, and how fast the source posts.
+
+    ``scans``: the source's scans (as a platform's uploader) counted by the action
+    the policy took. A removed upload (it matched known abusive content) is
+    confirmed like an item sent to a host; a held one only raises the score.
+    """
+    scans = scans or {}
+    removed_scans = scans.get("remove", 0)
+    held_scans = scans.get("hold", 0)
+    confirmed = removed_scans + sum(
         1 for i in items if i.notified_at is not None and i.status is not ItemStatus.WITHDRAWN
     )
     reappeared = sum(1 for i in items if i.reappeared_at is not None)
@@ -329,7 +343,13 @@ def risk_of(source: Source, items: Sequence[Item], at: datetime) -> SourceRisk:
     score = 0.0
     if confirmed:
         score += min(0.6, 0.2 * confirmed)
-        reasons.append(f"{confirmed} confirmed item(s) sent to a host")
+        sent = confirmed - removed_scans
+        parts = [f"{sent} sent to a host"] if sent else []
+        parts += [f"{removed_scans} upload(s) removed on a bank match"] if removed_scans else []
+        reasons.append(f"{confirmed} confirmed item(s): {', '.join(parts)}")
+    if held_scans:
+        score += min(0.3, 0.1 * held_scans)
+        reasons.append(f"{held_scans} upload(s) held for review by the policy")
     if reappeared:
         score += min(0.3, 0.15 * reappeared)
         reasons.append(f"{reappeared} re-upload(s) after a removal")
@@ -346,4 +366,6 @@ def risk_of(source: Source, items: Sequence[Item], at: datetime) -> SourceRisk:
         items_last_7d=recent,
         score=round(min(score, 1.0), 2),
         reasons=tuple(reasons),
+        scans=sum(scans.values()),
+        scans_flagged=removed_scans + held_scans,
     )

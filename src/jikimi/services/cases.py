@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import functools
 import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from argon2 import PasswordHasher
@@ -31,14 +31,14 @@ from sqlalchemy.orm import Session
 from jikimi.cases.lifecycle import CASE_MOVES, ITEM_MOVES, CaseStatus, ItemStatus, check_move
 from jikimi.cases.types import Case, CaseOpened, Contact, ContactKind, Host, Item
 from jikimi.domain import Permission, Principal, SignalKind, Verdict
-from jikimi.errors import InvalidInput, JikimiError, NotFound
+from jikimi.errors import Conflict, InvalidInput, JikimiError, NotFound
 from jikimi.evidence import Sealer
 from jikimi.fetching import Capture, SafeFetcher
 from jikimi.media import MediaLimits, load
 from jikimi.notices import LegalBasis, normalise_language
 from jikimi.services._common import now, require
 from jikimi.signals import PdqSignal, signal_type
-from jikimi.store import Store
+from jikimi.store import Store, outbox
 from jikimi.store import audit as audit_repo
 from jikimi.store import casework as repo
 
@@ -215,10 +215,10 @@ class CaseService:
             raise InvalidInput("a case title is 1 to 200 printable characters")
         lang, _ = normalise_language(language)
         pin = "".join(secrets.choice("0123456789") for _ in range(_PIN_DIGITS))
-        pin_hash = self._hasher.hash(pin)
         at = now()
         with self.store.session(write=True) as s, s.begin():
             number = f"{at:%Y}-{secrets.randbelow(10**8):08d}"
+            pin_hash = self._pin_hash(number, pin)
             sealed = (
                 None
                 if not victim_contact
@@ -290,14 +290,32 @@ class CaseService:
 
     def check_pin(self, number: str, pin: str) -> Case | None:
         """The case with this number and PIN, or ``None`` (no hint which one was wrong)."""
+        number = number.strip()
         with self.store.session() as s:
-            found = repo.get_case_by_number(s, number.strip())
-        pin_hash = found[1] if found is not None else _dummy_pin_hash()
-        try:
-            self._hasher.verify(pin_hash, pin.strip())
-        except (VerifyMismatchError, InvalidHashError):
+            found = repo.get_case_by_number(s, number)
+        if found is not None and found[1].startswith("$argon2"):
+            try:  # a case opened before PINs were keyed
+                self._hasher.verify(found[1], pin.strip())
+            except (VerifyMismatchError, InvalidHashError):
+                return None
+            return found[0]
+        # an unknown number costs the same HMAC as a known one: timing tells nothing
+        wanted = found[1] if found is not None else _PIN_PREFIX + "0" * 64
+        if not hmac.compare_digest(self._pin_hash(number, pin.strip()), wanted):
             return None
         return found[0] if found is not None else None
+
+    def _pin_hash(self, number: str, pin: str) -> str:
+        """The stored form of a case's PIN: an HMAC under the instance key (see below).
+
+        A PIN has 10^8 values, too few for any hash to resist a brute force by whoever
+        holds the database alone; keyed with the instance key (kept in the key file,
+        not in the database), a leaked database gives nothing to try PINs against,
+        and checking one costs microseconds, not a fifth of a second of argon2 per
+        case opened. Whoever holds the key file as well can open the evidence and
+        contact details directly, so a slow hash would protect nothing more.
+        """
+        return _PIN_PREFIX + self.sealer.mac(f"case-pin:{number}", pin.encode())
 
     # --- items -------------------------------------------------------------------------
 
@@ -341,31 +359,74 @@ class CaseService:
         self.get(principal, case_id)  # a missing case fails before anything is fetched
         if self.fetcher is None:
             raise InvalidInput("capturing URLs is not set up on this server")
+        values = self._capture(principal, case_id, url)
+        status = ItemStatus(values.pop("status"))
+        signals = values.pop("signals")
+        return self._create_item(
+            principal,
+            case_id,
+            host=host,
+            source=source,
+            url=url,
+            signals=signals,
+            status=status,
+            **values,
+        )
+
+    def recapture(self, principal: Principal, item_id: str) -> Item:
+        """Try an ``unreachable`` item's URL again now (the worker also does, on a schedule).
+
+        Captured: the item becomes ``pending`` with its evidence, hashes and Verdict.
+        Still unreachable: it stays so, with the new reason. Both are audited.
+        """
+        require(principal, Permission.CASE_WRITE)
+        item = self.get_item(principal, item_id)
+        if item.status is not ItemStatus.UNREACHABLE or item.url is None:
+            raise Conflict(
+                f"item {item_id} is {item.status.value}: only an unreachable URL is captured again"
+            )
+        if self.fetcher is None:
+            raise InvalidInput("capturing URLs is not set up on this server")
+        values = self._capture(principal, item.case_id, item.url)
+        at = now()
+        with self.store.session(write=True) as s, s.begin():
+            current = repo.get_item(s, principal.tenant_id, item_id)
+            if current is None or current.status is not ItemStatus.UNREACHABLE:
+                raise Conflict(f"item {item_id} changed meanwhile")
+            status = ItemStatus(values["status"])
+            check_move(
+                ITEM_MOVES, "item", current.status, status
+            ) if status is not current.status else None
+            item = repo.update_item(s, principal.tenant_id, item_id, at, **values)
+            audit(
+                s,
+                principal,
+                "item",
+                item_id,
+                "recapture",
+                {"status": status.value, "reason": item.reason, "signals": list(item.signals)},
+                at,
+            )
+        return item
+
+    def _capture(self, principal: Principal, case_id: str, url: str) -> dict[str, Any]:
+        """Fetch, scan, seal and hash ``url``: the values of an item, ``status`` included."""
+        assert self.fetcher is not None
         try:
             capture = self.fetcher.fetch(url)
         except JikimiError as exc:
-            return self._create_item(
-                principal,
-                case_id,
-                host=host,
-                source=source,
-                url=url,
-                signals=[],
-                status=ItemStatus.UNREACHABLE,
-                reason=f"{exc.code}: {exc.message}",
-            )
+            return {
+                "status": ItemStatus.UNREACHABLE.value,
+                "signals": [],
+                "reason": f"{exc.code}: {exc.message}",
+            }
         if capture.status >= 400 or not capture.content:
-            return self._create_item(
-                principal,
-                case_id,
-                host=host,
-                source=source,
-                url=url,
-                signals=[],
-                status=ItemStatus.UNREACHABLE,
-                reason=f"the host answered HTTP {capture.status}",
-                capture=_capture_record(capture, None),
-            )
+            return {
+                "status": ItemStatus.UNREACHABLE.value,
+                "signals": [],
+                "reason": f"the host answered HTTP {capture.status}",
+                "capture": _capture_record(capture, None),
+            }
         verdict = None
         if self.scanner is not None:
             verdict = self.scanner.scan_bytes(
@@ -380,18 +441,14 @@ class CaseService:
         ]
         if not signals:
             signals = self._hash(capture.content, digest)
-        return self._create_item(
-            principal,
-            case_id,
-            host=host,
-            source=source,
-            url=url,
-            signals=signals,
-            evidence_sha256=digest,
-            capture=_capture_record(capture, blob),
-            scan_id=None if verdict is None or verdict.error is not None else verdict.id,
-            reason=None if verdict is None or verdict.error is None else verdict.error.message,
-        )
+        return {
+            "status": ItemStatus.PENDING.value,
+            "signals": signals,
+            "evidence_sha256": digest,
+            "capture": _capture_record(capture, blob),
+            "scan_id": None if verdict is None or verdict.error is not None else verdict.id,
+            "reason": None if verdict is None or verdict.error is None else verdict.error.message,
+        }
 
     def _hash(self, data: bytes, sha256: str) -> builtins.list[dict[str, str]]:
         """MD5, SHA-256, and PDQ when the bytes are an image (no scanner configured)."""
@@ -457,6 +514,8 @@ class CaseService:
                 {"case": case_id, "url": url, "status": status.value, "signals": list(signals)},
                 at,
             )
+            if status is ItemStatus.UNREACHABLE:
+                queue_recapture(s, item, 1, at)
         return item
 
     def items(self, principal: Principal, case_id: str) -> builtins.list[Item]:
@@ -511,16 +570,31 @@ class CaseService:
         return data
 
 
+RECAPTURE = "recapture"
+RECAPTURE_AFTER_H: tuple[float, ...] = (0.25, 1, 6, 24, 48, 72, 120, 168)
+"""Hours after the item was added at which an unreachable URL is tried again."""
+
+
+def queue_recapture(s: Session, item: Item, n: int, at: datetime) -> bool:
+    """Queue the ``n``-th automatic retry of an unreachable item (``False``: no more)."""
+    if n > len(RECAPTURE_AFTER_H):
+        return False
+    outbox.enqueue(
+        s,
+        tenant_id=item.tenant_id,
+        kind=RECAPTURE,
+        key=f"recapture:{item.id}:{n}",
+        payload={"item": item.id, "n": n},
+        at=at,
+        not_before=item.created_at + timedelta(hours=RECAPTURE_AFTER_H[n - 1]),
+    )
+    return True
+
+
 _LANG_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8}){0,3}$")
 
 
-@functools.cache
-def _dummy_pin_hash() -> str:
-    """Hashed once, on first use (not at import)."""
-    return PasswordHasher().hash("jikimi: no such case")
-
-
-"""Verified against when a case number is unknown, so timing does not tell the two apart."""
+_PIN_PREFIX = "hmac-sha256$"
 
 
 def _capture_record(capture: Capture, blob: str | None) -> dict[str, Any]:

@@ -13,14 +13,20 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from jikimi.actions import WebhookDeliverer, WebhookService
+from jikimi.cases.lifecycle import NoticeState
+from jikimi.cases.types import Item as CaseItem
+from jikimi.cases.types import Notice
 from jikimi.config import Settings
 from jikimi.domain import Principal, Role, Verdict
+from jikimi.errors import JikimiError
 from jikimi.evidence import InstanceKey, Sealer, build_bundle, load_or_create_secret
 from jikimi.evidence.keys import parse_secret, secret_id
 from jikimi.fetching import AddressPolicy, Resolver, SafeFetcher
@@ -31,6 +37,7 @@ from jikimi.services.casereports import CaseReports, SharedAttemptLimiter
 from jikimi.services.cases import CaseService, HostService, ItemScanner
 from jikimi.services.delivery import NoticeDeliverer, SmtpConfig
 from jikimi.services.notices import NoticeOptions, NoticeService
+from jikimi.services.recaptures import Recapturer
 from jikimi.services.rechecks import AddToBank, Rechecker
 from jikimi.services.replicas import pin_key_fingerprints
 from jikimi.services.reuploads import ReuploadLinker
@@ -40,6 +47,9 @@ from jikimi.store import casework as case_repo
 from jikimi.store import scans as scan_repo
 
 log = logging.getLogger(__name__)
+
+ESCALATION_ACTOR = "system:escalation"
+OPEN_NOTICES = (NoticeState.DRAFT, NoticeState.APPROVED)
 
 
 @dataclass
@@ -143,6 +153,32 @@ class Casework:
         }
         return build_bundle(content, manifest, self.instance_key)
 
+    def escalate(
+        self, s: Session, tenant_id: str, notice_id: str, items: Sequence[CaseItem], at: datetime
+    ) -> Notice | None:
+        """Items still up after the deadline of ``notice_id``: draft a follow-up to the host.
+
+        The follow-up (drafted by ``system:escalation``, approved by a person like any
+        notice) names the notice whose deadline was missed. Nothing is drafted when a
+        draft or approved follow-up already lists one of them, or when the host can
+        no longer be written to (the item stays flagged; a person decides).
+        """
+        previous = case_repo.get_notice(s, tenant_id, notice_id)
+        if previous is None:
+            return None
+        wanted = {i.id for i in items}
+        for notice in case_repo.list_notices(s, tenant_id, previous.case_id):
+            if notice.state in OPEN_NOTICES and wanted & set(notice.item_ids):
+                return None
+        try:
+            with s.begin_nested():
+                return self.notices.draft_follow_up_in(
+                    s, tenant_id, ESCALATION_ACTOR, previous, items, at
+                )
+        except JikimiError as exc:
+            log.warning("escalation of notice %s: no follow-up drafted: %s", notice_id, exc.message)
+            return None
+
     def deliverer(self) -> NoticeDeliverer:
         s = self.settings
         return NoticeDeliverer(
@@ -166,12 +202,18 @@ class Casework:
             lease=timedelta(seconds=self.settings.casework_lease_s),
         )
 
+    def recapturer(self) -> Recapturer:
+        return Recapturer(
+            self.store, self.cases, lease=timedelta(seconds=self.settings.casework_lease_s)
+        )
+
     def rechecker(self, add_to_bank: AddToBank | None = None) -> Rechecker:
         return Rechecker(
             self.store,
             self.fetcher,
             MediaLimits.from_settings(self.settings),
             add_to_bank=add_to_bank,
+            escalate=self.escalate,
             lease=timedelta(seconds=self.settings.casework_lease_s),
         )
 
@@ -191,6 +233,7 @@ class CaseworkRunner:
         self._deliverer = casework.deliverer()
         self._rechecker = casework.rechecker(add_to_bank)
         self._webhooks = casework.webhook_deliverer()
+        self._recapturer = casework.recapturer()
         self._store = casework.store
         self._poll_s = poll_s
         self._stop = threading.Event()
@@ -209,7 +252,10 @@ class CaseworkRunner:
         """Deliver and re-check everything due now; how many rows were handled."""
         done = 0
         while not self._stop.is_set() and (
-            self._deliverer.run_once() or self._rechecker.run_once() or self._webhooks.run_once()
+            self._deliverer.run_once()
+            or self._rechecker.run_once()
+            or self._recapturer.run_once()
+            or self._webhooks.run_once()
         ):
             done += 1
         return done

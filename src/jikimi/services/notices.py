@@ -17,7 +17,7 @@ Nothing leaves jikimi without ``approved``: the only way to the outbox is
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -100,6 +100,54 @@ class NoticeService:
             raise InvalidInput(
                 f"case {case.number} has no items at {host.slug} waiting for a notice"
             )
+        return self._compose(s, tenant_id, actor, case, host, chosen, items, at)
+
+    def draft_follow_up_in(
+        self,
+        s: Any,
+        tenant_id: str,
+        actor: str,
+        previous: Notice,
+        items: Sequence[Item],
+        at: datetime,
+    ) -> Notice:
+        """In the caller's transaction: a reminder of ``previous`` (sent, its deadline
+        passed) listing the ``items`` still up; a draft, approved by a person like any.
+
+        Sending it does not restart the items' clocks: they keep the first notice's
+        deadline, which is the one that was missed.
+        """
+        case = repo.get_case(s, tenant_id, previous.case_id)
+        host = repo.get_host(s, tenant_id, previous.host_id)
+        if case is None or host is None:
+            raise NotFound(f"notice {previous.id} has no case or host any more")
+        if not host.contacts:
+            raise InvalidInput(
+                f"host {host.slug} has no contact channel: add an e-mail, API or form first"
+            )
+        chosen = tuple(LegalBasis.parse(b) for b in previous.bases)
+        follow_up = {
+            "notice": previous.id,
+            "sent": _stamp(previous.sent_at),
+            "deadline": _stamp(previous.deadline_at),
+        }
+        return self._compose(
+            s, tenant_id, actor, case, host, chosen, list(items), at, follow_up=follow_up
+        )
+
+    def _compose(
+        self,
+        s: Any,
+        tenant_id: str,
+        actor: str,
+        case: Case,
+        host: Host,
+        chosen: Sequence[LegalBasis],
+        items: Sequence[Item],
+        at: datetime,
+        *,
+        follow_up: Mapping[str, str] | None = None,
+    ) -> Notice:
         handles = {}
         for item in items:
             if item.source_id and item.source_id not in handles:
@@ -127,6 +175,7 @@ class NoticeService:
             sender=self.options.sender,
             notice_id=notice.id,
             case_number=case.number,
+            follow_up=follow_up,
         )
         notice = repo.update_notice(
             s,
@@ -152,6 +201,7 @@ class NoticeService:
                 "bases": list(notice.bases),
                 "language": rendered.language,
                 "language_fallback": rendered.fallback,
+                **({"follow_up_of": follow_up["notice"]} if follow_up else {}),
             },
             at=at,
         )
@@ -299,6 +349,10 @@ def _sends(s: Any, principal: Principal, notice_id: str) -> builtins.list[Any]:
     ]
 
 
+def _stamp(at: datetime | None) -> str:
+    return "" if at is None else at.strftime("%Y-%m-%d %H:%M")
+
+
 def deliverable_channel(host: Host) -> dict[str, str] | None:
     """The channel a deliverer can use (API first, then e-mail); ``None`` for form-only hosts."""
     for kind in (ContactKind.API, ContactKind.EMAIL):
@@ -346,6 +400,8 @@ def mark_delivered(
         item = repo.get_item(s, tenant_id, item_id)
         if item is None or ItemStatus.NOTIFIED not in ITEM_MOVES[item.status]:
             continue
+        if item.status is ItemStatus.NOTIFIED and item.notified_at is not None:
+            continue  # a follow-up: the item keeps the clock of the notice it missed
         repo.update_item(
             s,
             tenant_id,

@@ -20,14 +20,23 @@ A batch is stored in one transaction. If that fails with something unexpected
 one that cannot be stored becomes that item's ``internal_error`` Verdict and
 the others are kept; only when none can be stored (the database is away) does
 the error reach the caller.
+
+An item whose ``source`` names an ``uploader`` (a platform's id of the account that
+uploaded it) is linked to that tenant's :class:`~jikimi.cases.types.Source`: the
+source is found or made before the scan, its standing (confirmed items, removed or
+held uploads) goes to the policy's source conditions, the Verdict's ``source``
+carries its ``source_id``, and the stored scan is counted for the source with the
+action taken (``source_scans``), so the next upload sees it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -37,10 +46,30 @@ from jikimi.errors import InvalidInput, JikimiError, NotFound
 from jikimi.matching.kinds import banked_kinds, kind_spec
 from jikimi.pipeline import FaceMatcher, Item, Matcher, Scanner, ScanProgress, failed_verdict
 from jikimi.services._common import now, require
+from jikimi.services.casereports import risk_of
 from jikimi.store import Store
+from jikimi.store import casework as case_repo
 from jikimi.store import scans as scan_repo
 
 log = logging.getLogger(__name__)
+
+UPLOADER = "uploader"
+"""The key of an item's ``source`` that names the account that uploaded it."""
+UPLOADER_MAX = 500
+
+
+def uploader_of(source: Mapping[str, Any]) -> str | None:
+    """The uploader id an item's ``source`` names, if any."""
+    value = source.get(UPLOADER)
+    return value if isinstance(value, str) and value else None
+
+
+def check_uploader(value: str) -> str:
+    """A platform's uploader id as stored: 1 to 500 printable characters, trimmed."""
+    value = value.strip()
+    if not 1 <= len(value) <= UPLOADER_MAX or not value.isprintable():
+        raise InvalidInput(f"an uploader id is 1 to {UPLOADER_MAX} printable characters")
+    return value
 
 
 def scan_keys(verdict: Verdict) -> list[tuple[SignalKind, str]]:
@@ -138,6 +167,7 @@ class ScanService:
         # Stamped before the bank lookup: an entry added while the scan runs is
         # newer than the scan, so retroactive matching checks it.
         at = now()
+        items = self._with_standing(principal, items, at)
         faces = self._faces_for(principal) if self._faces_for is not None else None
         scanner = self.scanner.with_matcher(self._matcher_for(principal), faces)
         verdicts = scanner.scan_many(items, progress)
@@ -159,6 +189,32 @@ class ScanService:
             return self._save_each(principal, verdicts, at, exc, faces)
         return verdicts
 
+    def _with_standing(
+        self, principal: Principal, items: Sequence[Item], at: datetime
+    ) -> Sequence[Item]:
+        """Items with their uploader's source (found or made) and its standing."""
+        handles = {h for h in (uploader_of(i.source) for i in items) if h is not None}
+        if not handles:
+            return items
+        tenant = principal.tenant_id
+        with self.store.session(write=True) as s, s.begin():
+            standing = {}
+            for handle in handles:
+                source = case_repo.get_or_create_source(s, tenant, None, handle, at)
+                listed = case_repo.list_items(s, tenant, source_id=source.id)
+                actions = case_repo.source_scan_actions(s, tenant, source.id)
+                standing[handle] = risk_of(source, listed, at, actions)
+        out = []
+        for item in items:
+            named = uploader_of(item.source)
+            if named is None:
+                out.append(item)
+                continue
+            risk = standing[named]
+            echoed = {**item.source, "source_id": risk.source.id}
+            out.append(replace(item, source=echoed, standing=risk))
+        return out
+
     def _save(
         self,
         principal: Principal,
@@ -170,6 +226,12 @@ class ScanService:
         with self.store.session(write=True) as s, s.begin():
             for verdict in verdicts:
                 scan_repo.save_scan(s, principal.tenant_id, verdict, at, scan_keys(verdict))
+                source_id = verdict.source.get("source_id")
+                if isinstance(source_id, str) and uploader_of(verdict.source) is not None:
+                    action = verdict.decision.action.value if verdict.decision else "allow"
+                    case_repo.link_source_scan(
+                        s, principal.tenant_id, source_id, verdict.id, action, at
+                    )
             if self.keep_faces is not None and faces is not None:
                 self.keep_faces(s, principal.tenant_id, verdicts, faces, at)
             if self.on_stored is not None:

@@ -35,6 +35,9 @@ def _entry(row: AuditRow) -> AuditEntry:
     )
 
 
+_HEAD_KEY = "jikimi.audit_head"
+
+
 def append(
     s: Session,
     *,
@@ -46,12 +49,23 @@ def append(
     data: Mapping[str, Any],
     at: datetime,
 ) -> AuditEntry:
-    """Record one change at the end of the chain (in the caller's transaction)."""
-    head = s.scalar(sa.select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update())
-    if head is None:  # a database made by create_all in a test, not by the migration
-        head = AuditHeadRow(id=1, seq=0, digest="0" * 64)
-        s.add(head)
-        s.flush()
+    """Record one change at the end of the chain (in the caller's transaction).
+
+    The head row is read (and locked) once per transaction: a transaction that
+    records many changes (a batch of re-checks) holds the lock already and knows
+    the head it wrote last.
+    """
+    tx = s.get_transaction()
+    cached = s.info.get(_HEAD_KEY)
+    if cached is not None and cached[0] is tx:
+        head = cached[1]
+    else:
+        head = s.scalar(sa.select(AuditHeadRow).where(AuditHeadRow.id == 1).with_for_update())
+        if head is None:  # a database made by create_all in a test, not by the migration
+            head = AuditHeadRow(id=1, seq=0, digest="0" * 64)
+            s.add(head)
+            s.flush()
+        s.info[_HEAD_KEY] = (tx, head)
     entry = seal(
         AuditEntry(
             seq=head.seq + 1,
@@ -81,8 +95,7 @@ def append(
     )
     head.seq = entry.seq
     head.digest = entry.digest
-    s.flush()
-    return entry
+    return entry  # written by the next flush (a query in the transaction, or the commit)
 
 
 def iter_all(s: Session, page: int = 1000) -> Iterator[AuditEntry]:

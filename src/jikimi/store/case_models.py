@@ -3,7 +3,7 @@
 Kept apart from :mod:`jikimi.store.models` (same ``Base``, same conventions) so the
 schema of casework reads as one piece. Secrets and a victim's contact details are
 stored sealed (AES-GCM, :mod:`jikimi.evidence.sealing`), the victim's PIN as an
-argon2 hash; nothing here holds either in the clear.
+HMAC under the instance key; nothing here holds either in the clear.
 
 The audit log's ``seq`` is assigned by the writer under a lock on the one
 ``audit_head`` row, so sequence numbers run without gaps and each row commits to
@@ -77,6 +77,21 @@ class SourceRow(Base):
     created_at: Mapped[datetime]
 
 
+class SourceScanRow(Base):
+    """A stored scan linked to the source (a platform's uploader id) that posted it."""
+
+    __tablename__ = "source_scans"
+    __table_args__ = (sa.Index(None, "source_id", "created_at"),)
+
+    scan_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("scans.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("tenants.id", ondelete="CASCADE"))
+    source_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("sources.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(sa.String(12))
+    created_at: Mapped[datetime]
+
+
 class ItemRow(Base):
     __tablename__ = "case_items"
     __table_args__ = (
@@ -105,6 +120,7 @@ class ItemRow(Base):
     reappeared_at: Mapped[datetime | None]
     last_checked_at: Mapped[datetime | None]
     check_count: Mapped[int] = mapped_column(server_default="0")
+    escalated_at: Mapped[datetime | None]
 
 
 class NoticeRow(Base):

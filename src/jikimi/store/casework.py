@@ -19,7 +19,14 @@ from jikimi.cases.lifecycle import CaseStatus, ItemStatus, NoticeState
 from jikimi.cases.types import Case, Contact, Host, Item, Notice, Source
 from jikimi.errors import Conflict
 from jikimi.ids import new_id
-from jikimi.store.case_models import CaseRow, HostRow, ItemRow, NoticeRow, SourceRow
+from jikimi.store.case_models import (
+    CaseRow,
+    HostRow,
+    ItemRow,
+    NoticeRow,
+    SourceRow,
+    SourceScanRow,
+)
 
 # --- conversions -----------------------------------------------------------------------
 
@@ -80,6 +87,7 @@ def _item(row: ItemRow) -> Item:
         reappeared_at=row.reappeared_at,
         last_checked_at=row.last_checked_at,
         check_count=row.check_count,
+        escalated_at=row.escalated_at,
     )
 
 
@@ -285,6 +293,37 @@ def get_source(s: Session, tenant_id: str, source_id: str) -> Source | None:
     return None if row is None else _source(row)
 
 
+def find_source(s: Session, tenant_id: str, host_id: str | None, handle: str) -> Source | None:
+    row = s.scalar(
+        sa.select(SourceRow).where(
+            SourceRow.tenant_id == tenant_id,
+            SourceRow.host_key == (host_id or ""),
+            SourceRow.handle == handle,
+        )
+    )
+    return None if row is None else _source(row)
+
+
+def link_source_scan(
+    s: Session, tenant_id: str, source_id: str, scan_id: str, action: str, at: datetime
+) -> None:
+    s.add(
+        SourceScanRow(
+            scan_id=scan_id, tenant_id=tenant_id, source_id=source_id, action=action, created_at=at
+        )
+    )
+
+
+def source_scan_actions(s: Session, tenant_id: str, source_id: str) -> dict[str, int]:
+    """How many of the source's scans ended in each action (``{"hold": 2, "allow": 5}``)."""
+    query = (
+        sa.select(SourceScanRow.action, sa.func.count())
+        .where(SourceScanRow.tenant_id == tenant_id, SourceScanRow.source_id == source_id)
+        .group_by(SourceScanRow.action)
+    )
+    return {str(action): int(n) for action, n in s.execute(query)}
+
+
 # --- items ---------------------------------------------------------------------------------
 
 
@@ -310,6 +349,27 @@ def get_item_row(s: Session, tenant_id: str, item_id: str) -> ItemRow | None:
 def get_item(s: Session, tenant_id: str, item_id: str) -> Item | None:
     row = get_item_row(s, tenant_id, item_id)
     return None if row is None else _item(row)
+
+
+def get_items(s: Session, tenant_id: str, item_ids: Sequence[str]) -> dict[str, Item]:
+    """Several items of a tenant by id, in one query (the ones that exist)."""
+    if not item_ids:
+        return {}
+    rows = s.scalars(
+        sa.select(ItemRow).where(ItemRow.tenant_id == tenant_id, ItemRow.id.in_(list(item_ids)))
+    )
+    return {r.id: _item(r) for r in rows}
+
+
+def set_item(s: Session, tenant_id: str, item_id: str, at: datetime, **values: Any) -> None:
+    """Update an item's columns with one statement (no read): for batch writers that
+    hold the item already and do not read it back in this session."""
+    s.execute(
+        sa.update(ItemRow)
+        .where(ItemRow.tenant_id == tenant_id, ItemRow.id == item_id)
+        .values(updated_at=at, **values)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def update_item(s: Session, tenant_id: str, item_id: str, at: datetime, **values: Any) -> Item:

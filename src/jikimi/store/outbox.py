@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from jikimi.store.case_models import OutboxRow
@@ -82,11 +83,14 @@ def enqueue(
     at: datetime,
     not_before: datetime | None = None,
 ) -> bool:
-    """Queue a consequence (in the caller's transaction); ``False`` if ``key`` is queued."""
-    if s.scalar(sa.select(OutboxRow.id).where(OutboxRow.key == key)) is not None:
-        return False
-    s.add(
-        OutboxRow(
+    """Queue a consequence (in the caller's transaction); ``False`` if ``key`` is queued.
+
+    One ``INSERT … ON CONFLICT (key) DO NOTHING``: no read first, nothing to flush.
+    """
+    insert = postgresql.insert if s.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = (
+        insert(OutboxRow)
+        .values(
             tenant_id=tenant_id,
             kind=kind,
             key=key,
@@ -96,41 +100,76 @@ def enqueue(
             next_at=not_before or at,
             created_at=at,
         )
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(OutboxRow.id)
     )
-    s.flush()
-    return True
+    return s.execute(stmt).scalar() is not None
 
 
 def claim(
     s: Session, owner: str, now: datetime, lease: timedelta, kinds: tuple[str, ...] | None = None
 ) -> OutboxItem | None:
     """Lease the next due row (pending and due, or leased with a lapsed lease)."""
+    taken = claim_many(s, owner, now, lease, kinds, limit=1)
+    return taken[0] if taken else None
+
+
+def claim_many(
+    s: Session,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    kinds: tuple[str, ...] | None = None,
+    *,
+    limit: int = 32,
+) -> list[OutboxItem]:
+    """Lease up to ``limit`` due rows, oldest due first, in the caller's transaction.
+
+    Pending rows and lapsed leases are looked up apart, each by the ``(state,
+    next_at)`` index, so the cost does not grow with the rows already done.
+    """
     due = sa.or_(
         sa.and_(OutboxRow.state == PENDING, OutboxRow.next_at <= now),
         sa.and_(OutboxRow.state == LEASED, OutboxRow.lease_until < now),
     )
-    query = sa.select(OutboxRow.id).where(due).order_by(OutboxRow.next_at, OutboxRow.id).limit(5)
-    if kinds:
-        query = query.where(OutboxRow.kind.in_(kinds))
-    if s.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    for row_id in s.scalars(query).all():
-        taken = _changed(
-            s,
-            sa.update(OutboxRow)
-            .where(OutboxRow.id == row_id, due)
-            .values(
-                state=LEASED,
-                lease_owner=owner,
-                lease_until=now + lease,
-                attempts=OutboxRow.attempts + 1,
-            ),
+    postgres = s.get_bind().dialect.name == "postgresql"
+    candidates: list[tuple[datetime, int]] = []
+    for where in (
+        sa.and_(OutboxRow.state == PENDING, OutboxRow.next_at <= now),
+        sa.and_(OutboxRow.state == LEASED, OutboxRow.lease_until < now),
+    ):
+        query = (
+            sa.select(OutboxRow.next_at, OutboxRow.id)
+            .where(where)
+            .order_by(OutboxRow.next_at, OutboxRow.id)
+            .limit(limit)
         )
-        if taken:
-            row = s.get(OutboxRow, row_id, populate_existing=True)
-            assert row is not None
-            return _item(row)
-    return None
+        if kinds:
+            query = query.where(OutboxRow.kind.in_(kinds))
+        if postgres:
+            query = query.with_for_update(skip_locked=True)
+        candidates.extend((at, row_id) for at, row_id in s.execute(query))
+    ids = [row_id for _, row_id in sorted(candidates)[:limit]]
+    if not ids:
+        return []
+    _changed(
+        s,
+        sa.update(OutboxRow)
+        .where(OutboxRow.id.in_(ids), due)
+        .values(
+            state=LEASED,
+            lease_owner=owner,
+            lease_until=now + lease,
+            attempts=OutboxRow.attempts + 1,
+        ),
+    )
+    rows = s.scalars(
+        sa.select(OutboxRow)
+        .where(OutboxRow.id.in_(ids), OutboxRow.lease_owner == owner, OutboxRow.state == LEASED)
+        .execution_options(populate_existing=True)
+    ).all()
+    order = {row_id: n for n, row_id in enumerate(ids)}
+    return [_item(r) for r in sorted(rows, key=lambda r: order[r.id])]
 
 
 def complete(s: Session, item_id: int, owner: str, now: datetime) -> bool:

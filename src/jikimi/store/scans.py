@@ -228,3 +228,25 @@ def add_scan_matches(s: Session, matches: Iterable[ScanMatch], at: datetime) -> 
     )
     stmt = insert.on_conflict_do_nothing().returning(table.c.scan_id)
     return len(s.execute(stmt, params).all())
+
+
+def list_scans_between(
+    s: Session, tenant_id: str, start: datetime, end: datetime
+) -> list[ScanRecord]:
+    """The tenant's stored scans made in ``[start, end)``, oldest first (as decided)."""
+    rows = s.scalars(
+        sa.select(ScanRow)
+        .where(
+            ScanRow.tenant_id == tenant_id, ScanRow.created_at >= start, ScanRow.created_at < end
+        )
+        .order_by(ScanRow.created_at, ScanRow.id)
+    )
+    return [
+        ScanRecord(
+            id=r.id,
+            tenant_id=r.tenant_id,
+            created_at=r.created_at,
+            verdict=Verdict.model_validate(r.verdict),
+        )
+        for r in rows
+    ]

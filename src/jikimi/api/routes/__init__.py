@@ -17,6 +17,7 @@ from jikimi.api.routes import (
     persons,
     scan,
     scans,
+    sor,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -32,6 +33,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     keys.router,
     persons.router,
     cases.router,
+    sor.router,
 )
 
 __all__ = ["ROUTERS"]

@@ -262,6 +262,16 @@ def set_item_status(
     return ItemPublic.of(work.cases.set_item_status(principal, item_id, body.status, body.reason))
 
 
+@router.post(
+    "/v1/items/{item_id}/recapture",
+    response_model=ItemPublic,
+    summary="Try an unreachable item's URL again now (pending when captured)",
+    responses=error_responses(401, 403, 404, 409),
+)
+def recapture_item(item_id: str, principal: PrincipalDep, work: CaseworkDep) -> ItemPublic:
+    return ItemPublic.of(work.cases.recapture(principal, item_id))
+
+
 # --- notices -------------------------------------------------------------------------------
 
 
@@ -404,6 +414,8 @@ def source_risk(source_id: str, principal: PrincipalDep, work: CaseworkDep) -> S
         items_last_7d=risk.items_last_7d,
         score=risk.score,
         reasons=list(risk.reasons),
+        scans=risk.scans,
+        scans_flagged=risk.scans_flagged,
     )
 
 

@@ -12,6 +12,12 @@ outlast the request, so it becomes a durable job instead: ``202 Accepted``
 with the job's JSON and ``Location: /v1/jobs/{id}`` to poll
 (:mod:`jikimi.api.routes.jobs`). ``?async=true`` makes a job of any media,
 ``?async=false`` scans within the request whatever the size.
+
+A platform may say who uploaded the file: ``?uploader=<its id of the account>`` (or
+a multipart ``uploader`` field). The scan is then linked to that tenant's source of
+that id, the policy's source conditions see the source's standing (e.g. hold
+everything from an uploader with three confirmed items), and the Verdict's
+``source`` carries ``uploader`` and ``source_id``.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from jikimi.domain import Verdict, limits
 from jikimi.errors import JikimiError
 from jikimi.media import MediaLimits, Sniffed, sniff
 from jikimi.pipeline.hashing import Route, classify, route_of
+from jikimi.services.scans import UPLOADER, check_uploader
 
 router = APIRouter(prefix="/v1", tags=["scan"])
 
@@ -69,6 +76,14 @@ AsyncQuery = Annotated[
         "request; absent: a job for videos of at least the server's async_scan_min_bytes.",
     ),
 ]
+UploaderQuery = Annotated[
+    str | None,
+    Query(
+        max_length=500,
+        description="The platform's id of the account that uploaded the file: links the "
+        "scan to that source, whose standing the policy's source rules read.",
+    ),
+]
 
 
 @router.post(
@@ -85,8 +100,15 @@ async def scan(
     context: ContextDep,
     principal: PrincipalDep,
     run_async: AsyncQuery = None,
+    uploader: UploaderQuery = None,
 ) -> JSONResponse:
     data, source = await _media(request, context)
+    named = uploader if uploader is not None else source.pop(UPLOADER, None)
+    if named is not None:
+        try:
+            source[UPLOADER] = check_uploader(str(named))
+        except JikimiError as exc:
+            raise ApiProblem(422, "validation_error", exc.message) from exc
     sniffed = sniff(data)
     check_media_size(len(data), sniffed, context.settings)
     if await _as_job(data, sniffed, context.settings, run_async):
@@ -102,21 +124,24 @@ async def scan(
 async def _media(request: Request, context: ContextDep) -> tuple[bytes, dict[str, Any]]:
     """The bytes to scan and the Verdict ``source`` describing where they came from."""
     kind = bodies.content_type(request)
+    extra: dict[str, str] = {}
     if kind == bodies.JSON:
         url = (await bodies.json_body(request, ScanUrl)).url
     else:
         settings = context.settings
         form = await bodies.read_form(request, media_file_limit(settings))
-        form.only({"url"})
+        form.only({"url", UPLOADER})
+        if UPLOADER in form.fields:
+            extra[UPLOADER] = form.fields[UPLOADER]
         if form.file is not None:
             if "url" in form.fields:
                 raise ApiProblem(422, "validation_error", "send either a file or a url, not both")
-            return form.file.data, form.file.source()
+            return form.file.data, {**form.file.source(), **extra}
         if "url" not in form.fields:
             raise ApiProblem(422, "validation_error", "send a multipart 'file' field (or a 'url')")
         url = limits.check("url", form.fields["url"])  # as the JSON body's schema checks it
     data = await run_in_threadpool(context.fetcher.fetch, url)
-    return data, {"url": url}
+    return data, {"url": url, **extra}
 
 
 async def _as_job(data: bytes, sniffed: Sniffed, settings: Settings, wanted: bool | None) -> bool:

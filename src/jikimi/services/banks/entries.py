@@ -62,6 +62,30 @@ class EntryOps(ServiceBase):
         meta = check_meta(entry)
         return self._add(principal, bank, entry.signal, value, meta, media_sha256=None)
 
+    def add_entries(self, principal: Principal, bank: str, entries: Sequence[EntryCreate]) -> int:
+        """Add several hashes in one transaction, with one matcher update; how many went in.
+
+        Hashes the bank holds (or held, withdrawn) are skipped, not an error: this is
+        how a service files what it found (a removed item's hashes into its case's
+        takedown bank), where "already there" is the goal reached. Each entry keeps
+        its metadata (the note is not kept: put what matters in the metadata). Not
+        for ``vpdq``.
+        """
+        require(principal, Permission.BANK_WRITE)
+        rows = []
+        for entry in entries:
+            if entry.signal not in BANK_SIGNALS or holds_frames(entry.signal):
+                raise InvalidInput(f"add_entries takes image hashes, not {entry.signal.value}")
+            value = importing.validate_hash(entry.signal, entry.value)
+            rows.append(entry_repo.NewEntry(entry.signal, value, dict(check_meta(entry).metadata)))
+        with self.store.session(write=True) as s, s.begin():
+            target = owned(s, principal, bank)
+            added, changes = entry_repo.insert_entries(
+                s, target.id, rows, source=principal.key_id, at=now()
+            )
+        self._entries_changed(changes)
+        return added
+
     def add_vpdq_entry(
         self, principal: Principal, bank: str, text: str, meta: EntryMeta | None = None
     ) -> Entry:
