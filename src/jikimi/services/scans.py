@@ -58,6 +58,7 @@ def scan_keys(verdict: Verdict) -> list[tuple[SignalKind, str]]:
 
 
 StoreHook = Callable[[Session, Sequence[Verdict]], None]
+HeldHook = Callable[[Principal, Sequence[Item], Sequence[Verdict]], None]
 """Work that must commit together with stored Verdicts (or not at all)."""
 
 
@@ -109,6 +110,8 @@ class ScanService:
         self._faces_for = faces_for
         self.on_stored = on_stored
         """Runs in every transaction that stores Verdicts (casework links re-uploads there)."""
+        self.on_held: HeldHook | None = None
+        """Runs after Verdicts are stored, with their items (the review queue keeps held media)."""
 
     def scan_many(
         self,
@@ -147,7 +150,9 @@ class ScanService:
                 len(stored),
                 type(exc).__name__,
             )
-            return self._save_each(principal, verdicts, at, exc)
+            verdicts = self._save_each(principal, verdicts, at, exc)
+        if self.on_held is not None:
+            self.on_held(principal, items, verdicts)
         return verdicts
 
     def _save(

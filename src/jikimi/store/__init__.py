@@ -20,6 +20,7 @@ from __future__ import annotations
 # The casework tables live in their own module; importing it here puts them in
 # Base.metadata for every user of the store (migrations, tests), with no cycle.
 from jikimi.store import case_models as _case_models  # noqa: F401
+from jikimi.store import ui_models as _ui_models  # noqa: F401
 from jikimi.store.blobs import BlobStore
 from jikimi.store.engine import make_engine
 from jikimi.store.migrate import migrate, upgrade
