@@ -14,6 +14,7 @@ from jikimi.cli.cases import audit_app, case_app, evidence_app, host_app, notice
 from jikimi.cli.persons import person_app
 from jikimi.cli.scan import scan
 from jikimi.cli.serve import migrate, serve
+from jikimi.cli.users import user_app
 
 app = typer.Typer(
     name="jikimi",
@@ -34,6 +35,7 @@ app.add_typer(case_app, name="case")
 app.add_typer(notice_app, name="notice")
 app.add_typer(evidence_app, name="evidence")
 app.add_typer(audit_app, name="audit")
+app.add_typer(user_app, name="user")
 app.command(name="report")(report)
 app.command(name="worker")(worker)
 

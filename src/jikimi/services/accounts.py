@@ -22,6 +22,7 @@ page as for the API.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import hashlib
 import re
 import secrets
@@ -245,10 +246,8 @@ class AccountService:
     def _verify_dummy(self, password: str) -> None:
         if self._dummy is None:
             self._dummy = self._hasher.hash(secrets.token_hex(16))
-        try:
+        with contextlib.suppress(VerificationError, InvalidHashError):
             self._hasher.verify(self._dummy, password)
-        except (VerificationError, InvalidHashError):
-            pass
 
     def session(self, token: str | None) -> SessionInfo | None:
         """The live session of a cookie, or ``None`` (unknown, expired, disabled)."""

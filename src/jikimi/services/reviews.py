@@ -43,6 +43,7 @@ from jikimi.services.cases import CaseService
 from jikimi.store import Store
 from jikimi.store import audit as audit_repo
 from jikimi.store import scans as scan_repo
+from jikimi.store.case_models import AuditRow
 from jikimi.store.ui_models import HeldMediaRow, ReviewRow, ReviewViewRow
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ REVIEW_ROLES = frozenset({Role.REVIEWER, Role.ADMIN})
 PREVIEW_SIDE = 480
 BLUR_RADIUS = 18
 STORYBOARD_FRAMES = 6
+UNBLUR_MINUTES = 10
 
 
 class ReviewAction(StrEnum):
@@ -255,35 +257,60 @@ class ReviewService:
             )
             return count + 1
 
-    def preview(self, principal: Principal, scan_id: str, *, unblurred: bool = False) -> bytes:
-        """A JPEG: greyscale, blurred unless ``unblurred`` (which is audited), regions boxed.
-
-        A video is a storyboard of a few frames, treated the same way.
-        """
+    def unblur(self, principal: Principal, scan_id: str) -> None:
+        """A reviewer asks to see one item sharp: audited, and good for ``UNBLUR_MINUTES``."""
         _require_reviewer(principal)
         at = now()
         with self.store.session(write=True) as s, s.begin():
+            self._row(s, principal, scan_id)
+            audit_repo.append(
+                s,
+                tenant_id=principal.tenant_id,
+                actor=principal.key_id,
+                entity="scan",
+                entity_id=scan_id,
+                action="unblur",
+                data={},
+                at=at,
+            )
+
+    def preview(self, principal: Principal, scan_id: str, *, unblurred: bool = False) -> bytes:
+        """A JPEG: greyscale, regions boxed, blurred unless ``unblurred``.
+
+        ``unblurred`` is served only to a reviewer whose :meth:`unblur` of this item is
+        in the audit log within ``UNBLUR_MINUTES``. A video is a storyboard of a few
+        frames, treated the same way.
+        """
+        _require_reviewer(principal)
+        with self.store.session() as s:
             row = self._row(s, principal, scan_id)
+            if unblurred and not self._unblurred_recently(s, principal, scan_id):
+                raise Forbidden("un-blur this item first (the click is recorded)")
             data = self.held.open(row)
             if data is None:
                 raise NotFound("this scan's media is no longer kept")
             record = scan_repo.get_scan(s, principal.tenant_id, scan_id)
-            if unblurred:
-                audit_repo.append(
-                    s,
-                    tenant_id=principal.tenant_id,
-                    actor=principal.key_id,
-                    entity="scan",
-                    entity_id=scan_id,
-                    action="unblur",
-                    data={},
-                    at=at,
-                )
             media_type = row.media_type
         verdict = record.verdict if record is not None else None
         if media_type == MediaKind.VIDEO.value:
             return self._storyboard(data, unblurred)
         return self._still(data, verdict, unblurred)
+
+    def _unblurred_recently(self, s: Any, principal: Principal, scan_id: str) -> bool:
+        since = now() - timedelta(minutes=UNBLUR_MINUTES)
+        found = s.scalar(
+            sa.select(AuditRow.seq)
+            .where(
+                AuditRow.tenant_id == principal.tenant_id,
+                AuditRow.entity == "scan",
+                AuditRow.entity_id == scan_id,
+                AuditRow.action == "unblur",
+                AuditRow.actor == principal.key_id,
+                AuditRow.at >= since,
+            )
+            .limit(1)
+        )
+        return found is not None
 
     def _still(self, data: bytes, verdict: Verdict | None, unblurred: bool) -> bytes:
         rgb = load(data, self.limits).rgb()
