@@ -65,7 +65,7 @@ def user_add(
 @user_app.command("list")
 def user_list(tenant: Annotated[str, typer.Option(help="The tenant's name.")]) -> None:
     """List a tenant's accounts (no secrets)."""
-    accounts, tenants, store = _accounts()
+    _accounts_service, tenants, store = _accounts()
     try:
         found = tenants.get(tenant)
         from jikimi.store import users as repo
