@@ -82,16 +82,26 @@ def shot(page: Page, name: str) -> None:
         page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=True)
 
 
-def held_scan(live: Live, side: Side, bank: str = "WATCH") -> str:
-    """A scan the policy holds: a sample whose PDQ is in a watch bank of ``side``."""
+def ensure_bank(api: httpx.Client, name: str, kind: str) -> None:
+    if api.get(f"/v1/banks/{name}").status_code == 404:
+        r = api.post("/v1/banks", json={"name": name, "kind": kind})
+        assert r.status_code == 201, r.text
+
+
+def held_scan(live: Live, side: Side, sample: str = "rocket.jpg") -> str:
+    """A scan the policy holds: a sample whose PDQ is in a watch bank of ``side``.
+
+    Also makes the banks the review tests decide into (``TAKEDOWN_UI``, ``SAFE_UI``).
+    """
     with live.api(side) as api:
-        if api.get(f"/v1/banks/{bank}").status_code == 404:
-            assert api.post("/v1/banks", json={"name": bank, "kind": "watch"}).status_code == 201
-            with (SAMPLES / "rocket.jpg").open("rb") as f:
-                r = api.post(f"/v1/banks/{bank}/entries", files={"file": f})
-            assert r.status_code == 201, r.text
-        with (SAMPLES / "rocket.jpg").open("rb") as f:
-            r = api.post("/v1/scan", files={"file": ("rocket.jpg", f, "image/jpeg")})
+        ensure_bank(api, "WATCH", "watch")
+        ensure_bank(api, "TAKEDOWN_UI", "takedown")
+        ensure_bank(api, "SAFE_UI", "suppression")
+        with (SAMPLES / sample).open("rb") as f:
+            r = api.post("/v1/banks/WATCH/entries", files={"file": f})
+        assert r.status_code in (201, 409), r.text
+        with (SAMPLES / sample).open("rb") as f:
+            r = api.post("/v1/scan", files={"file": (sample, f, "image/jpeg")})
         assert r.status_code == 200, r.text
         verdict = r.json()
         assert verdict["decision"]["action"] == "hold", verdict
