@@ -21,9 +21,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from ui_helpers import PASSWORD, Live, Side
 
 from jikimi.config import Settings
@@ -57,13 +59,30 @@ def _make_side(tenants: TenantService, accounts: AccountService, name: str) -> S
     return Side(name=name, tenant_id=tenant.id, admin_key=issued.secret, users=users)
 
 
+class _Mailbox:
+    """An SMTP server's inbox: the notices the live server sends."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope)
+        return "250 OK"
+
+
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """The server, its data directory and its two tenants."""
+    """The server, its data directory, its two tenants and a real SMTP server beside it."""
     data = tmp_path_factory.mktemp("ui-live")
+    box = _Mailbox()
+    smtp_port = _free_port()
+    smtp = Controller(box, hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
     env = {
         **os.environ,
         "JIKIMI_DATA_DIR": str(data),
+        "JIKIMI_SMTP_HOST": "127.0.0.1",
+        "JIKIMI_SMTP_PORT": str(smtp_port),
         "JIKIMI_GRADE_THREADS": "1",
         "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
     }
@@ -110,8 +129,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
             if time.monotonic() > deadline:
                 raise RuntimeError("the server did not start within 120 s")
             time.sleep(0.3)
-        yield Live(base=base, data_dir=data, settings=settings, sides=sides)
+        yield Live(base=base, data_dir=data, settings=settings, sides=sides, mail=box.messages)
     finally:
+        smtp.stop()
         proc.terminate()
         try:
             proc.wait(timeout=20)

@@ -1,4 +1,4 @@
-"""The reviewer's queue end to end: a held scan, its blurred preview, an audited un-blur, decisions."""
+"""The review queue end to end: a held scan, a blurred preview, an audited un-blur, decisions."""
 
 from __future__ import annotations
 

@@ -37,6 +37,8 @@ class Live:
     data_dir: Path
     settings: Settings
     sides: tuple[Side, Side]
+    mail: list[Any]
+    """Envelopes the SMTP server beside the live server received."""
 
     def api(self, side: Side) -> httpx.Client:
         return httpx.Client(
