@@ -83,7 +83,9 @@ class ReviewViewRow(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     tenant_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("tenants.id", ondelete="CASCADE"))
-    user_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("users.id", ondelete="CASCADE"))
+    # The principal's ``key_id``: a user's id for a person (no foreign key: the service
+    # takes any principal, as every service does).
+    user_id: Mapped[str] = mapped_column(sa.String(64))
     scan_id: Mapped[str] = mapped_column(ID, sa.ForeignKey("scans.id", ondelete="CASCADE"))
     at: Mapped[datetime]
 

@@ -86,11 +86,10 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("tenant_id", _ID, nullable=False),
-        sa.Column("user_id", _ID, nullable=False),
+        sa.Column("user_id", sa.String(length=64), nullable=False),
         sa.Column("scan_id", _ID, nullable=False),
         sa.Column("at", _TS, nullable=False),
         _fk("review_views", "tenant_id", "tenants"),
-        _fk("review_views", "user_id", "users"),
         _fk("review_views", "scan_id", "scans"),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_review_views")),
     )
