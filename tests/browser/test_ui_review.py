@@ -35,6 +35,7 @@ def test_confirm_a_held_scan_after_an_audited_unblur(context: BrowserContext, li
     shot(page, "review-queue")
     page.click(f'a[href="/review/{scan_id}"]')
     expect(page.locator("#seen-today")).to_have_text("1")
+    expect(page.locator("#break-banner")).to_be_hidden()  # not before the tenant's minutes
     expect(page.locator("video")).to_have_count(0)  # nothing plays
     blurred = _image(f"/review/{scan_id}/preview.jpg", context)
     assert blurred.mode == "L"  # greyscale
@@ -102,3 +103,21 @@ def test_the_daily_cap_stops_the_queue(context: BrowserContext, live: Live) -> N
         admin.goto("/admin")
         admin.fill("#daily_cap", "300")
         admin.click("form button.primary")
+
+
+def test_the_break_reminder_comes_after_the_tenants_minutes(
+    context: BrowserContext, live: Live
+) -> None:
+    page = sign_in(context, live.sides[0].email(Role.REVIEWER))
+    page.goto("/review")
+    expect(page.locator("#break-banner")).to_be_hidden()
+    # As if she had started 46 minutes ago (the default reminder is after 45).
+    page.evaluate(
+        "sessionStorage.setItem('jikimi.review.since', String(Date.now() - 46 * 60000))"
+    )
+    page.reload()
+    expect(page.locator("#break-banner")).to_be_visible()
+    page.click("#break-done")
+    expect(page.locator("#break-banner")).to_be_hidden()
+    page.reload()
+    expect(page.locator("#break-banner")).to_be_hidden()
