@@ -112,9 +112,7 @@ def test_the_break_reminder_comes_after_the_tenants_minutes(
     page.goto("/review")
     expect(page.locator("#break-banner")).to_be_hidden()
     # As if she had started 46 minutes ago (the default reminder is after 45).
-    page.evaluate(
-        "sessionStorage.setItem('jikimi.review.since', String(Date.now() - 46 * 60000))"
-    )
+    page.evaluate("sessionStorage.setItem('jikimi.review.since', String(Date.now() - 46 * 60000))")
     page.reload()
     expect(page.locator("#break-banner")).to_be_visible()
     page.click("#break-done")
