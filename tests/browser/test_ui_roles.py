@@ -40,6 +40,23 @@ def _session(live: Live, email: str) -> Iterator[httpx.Client]:
         yield client
 
 
+def test_every_page_without_a_parameter_is_in_the_matrix() -> None:
+    from fastapi.routing import APIRoute
+
+    from jikimi.api.app import create_app
+    from jikimi.config import Settings
+
+    pages = {
+        r.path
+        for r in create_app(Settings()).routes
+        if isinstance(r, APIRoute)
+        and r.endpoint.__module__.startswith("jikimi.ui.")
+        and "GET" in r.methods
+        and "{" not in r.path
+    }
+    assert pages - {"/signin", "/account/totp", "/review"} == set(PAGES)
+
+
 def test_each_role_opens_only_its_pages(live: Live) -> None:
     side = live.sides[0]
     for role in Role:
