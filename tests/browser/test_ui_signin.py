@@ -24,6 +24,8 @@ def _accounts(live: Live) -> tuple[AccountService, Store]:
 
 def test_sign_in_and_out(context: BrowserContext, live: Live) -> None:
     page = context.new_page()
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
     page.goto("/desk")
     expect(page).to_have_url(re.compile(r"/signin\?next=/desk$"))
     shot(page, "signin")
@@ -40,6 +42,19 @@ def test_sign_in_and_out(context: BrowserContext, live: Live) -> None:
     expect(page).to_have_url(re.compile(r"/signin$"))
     page.goto("/desk")
     expect(page).to_have_url(re.compile(r"/signin"))
+    assert requested and all(u.startswith(live.base + "/") for u in requested)
+    assert any(u.endswith("/ui/static/js/ui.js") for u in requested)  # served by jikimi
+
+
+def test_pages_fit_a_phone(context: BrowserContext, live: Live) -> None:
+    page = sign_in(context, live.sides[0].email(Role.ADMIN))
+    page.set_viewport_size({"width": 390, "height": 844})
+    for path in ("/", "/review", "/desk", "/desk/report", "/admin/banks"):
+        page.goto(path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, (path, width)
+    page.goto("/desk")
+    shot(page, "phone-cases")
 
 
 def test_every_page_forbids_other_origins(context: BrowserContext, live: Live) -> None:
