@@ -49,7 +49,15 @@ def test_sign_in_and_out(context: BrowserContext, live: Live) -> None:
 def test_pages_fit_a_phone(context: BrowserContext, live: Live) -> None:
     page = sign_in(context, live.sides[0].email(Role.ADMIN))
     page.set_viewport_size({"width": 390, "height": 844})
-    for path in ("/", "/review", "/desk", "/desk/report", "/admin/banks"):
+    for path in (
+        "/",
+        "/review",
+        "/desk",
+        "/desk/hosts",
+        "/desk/report",
+        "/admin/banks",
+        "/admin/users",
+    ):
         page.goto(path)
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= 390, (path, width)
