@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: run test check bench bench-quick clean
+.PHONY: run test check bench bench-quick clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,20 @@ $(DEVSTAMP): pyproject.toml $(STAMP)
 run: $(STAMP)
 	$(BIN)/jikimi serve
 
-test: $(DEVSTAMP)
-	$(BIN)/python -m pytest
+# The browser tests (tests/browser) drive Debian's chromium through Playwright;
+# Playwright never downloads a browser of its own.
+CHROMIUM ?= /usr/bin/chromium
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  echo "chromium is missing; installing it with apt-get"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	    || { echo "error: cannot install chromium here: run 'sudo apt-get install chromium' (Debian/Ubuntu package 'chromium', giving $(CHROMIUM)) and run make test again"; exit 1; }; }
+	@test -x $(CHROMIUM) || { echo "error: $(CHROMIUM) is still missing after apt-get: install the Debian package 'chromium'"; exit 1; }
+
+test: $(DEVSTAMP) chromium
+	JIKIMI_REQUIRE_BROWSER=1 $(BIN)/python -m pytest
 
 check: $(DEVSTAMP)
 	$(BIN)/ruff check src tests bench

@@ -343,6 +343,17 @@ class Settings(BaseSettings):
         default=True,
         description="A notice must be approved by another key than the one that drafted it.",
     )
+    held_media_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="Days the media of a held scan is kept (sealed) for its reviewers; "
+        "nothing else of a scan's media is ever kept.",
+    )
+    ui_secure_cookies: bool = Field(
+        default=False,
+        description="Mark the web pages' session cookie Secure (set it when served over HTTPS).",
+    )
     deadline_hours: dict[str, int] = Field(
         default_factory=dict,
         description='Hours to the deadline per legal basis, e.g. {"kcsc": 24, '

@@ -179,6 +179,12 @@ class TemplateKeyError(JikimiError):
     code = "template_key_error"
 
 
+class Unavailable(JikimiError):
+    """A part of the service this server is not set up to offer (HTTP 503)."""
+
+    code = "unavailable"
+
+
 class TooManyAttempts(JikimiError):
     """Too many failed attempts (a victim's case number and PIN): wait, then try again."""
 

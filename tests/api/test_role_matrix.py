@@ -793,6 +793,8 @@ def app_endpoints() -> set[tuple[str, str]]:
     def walk(routes: list[BaseRoute]) -> None:
         for route in routes:
             if isinstance(route, APIRoute | Route):
+                if route.endpoint.__module__.startswith("jikimi.ui."):
+                    continue  # the web pages: tests/browser/test_ui_roles.py walks them
                 found.update((m, route.path) for m in route.methods or () if m != "HEAD")
                 continue
             inner = getattr(route, "original_router", None) or route

@@ -23,6 +23,7 @@ from fastapi import FastAPI
 from starlette.types import Scope
 
 import jikimi
+from jikimi import ui
 from jikimi.actions import ActionRecorder
 from jikimi.api import problems
 from jikimi.api.context import ApiContext
@@ -42,6 +43,7 @@ from jikimi.services.jobs import JobService
 from jikimi.services.matching import MatchService
 from jikimi.services.persons import FaceGallery, PersonService
 from jikimi.services.retro import RetroMatcher
+from jikimi.services.reviews import HeldMedia
 from jikimi.services.scans import ScanService
 from jikimi.store import Store
 from jikimi.ui import victim
@@ -90,6 +92,7 @@ def create_app(
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(victim.router)
+    ui.mount(app)  # the web pages (jikimi.ui), with their security headers
     # Added innermost first: the last one added sees the request first.
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit_for(settings))
     app.add_middleware(
@@ -202,6 +205,7 @@ def build_context(
     casework = Casework.from_settings(settings, store, scanner=CaptureScanner(scans))
     scans.on_stored = casework.reuploads.on_stored  # a scan hitting a removed item reopens it
     scans.on_stored_for = ActionRecorder().on_stored  # consequences: outbox rows, same commit
+    scans.on_held = HeldMedia(store, casework.cases.sealer, settings).keep  # the review queue
     return ApiContext(
         settings=settings,
         metrics=metrics,

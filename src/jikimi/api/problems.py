@@ -47,6 +47,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[errors.JikimiError], int], ...] = (
     (errors.ScanTimeout, 503),
     (errors.ModelUnavailable, 503),
     (errors.IndexNotReady, 503),
+    (errors.Unavailable, 503),
 )
 
 _TITLES: Mapping[str, str] = {

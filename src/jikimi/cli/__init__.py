@@ -22,6 +22,7 @@ from jikimi.cli.cases import (
 from jikimi.cli.persons import person_app
 from jikimi.cli.scan import scan
 from jikimi.cli.serve import migrate, serve
+from jikimi.cli.users import user_app
 from jikimi.cli.webhooks import webhook_app
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ app.add_typer(evidence_app, name="evidence")
 app.add_typer(audit_app, name="audit")
 app.add_typer(webhook_app, name="webhook")
 app.add_typer(report_app, name="report")
+app.add_typer(user_app, name="user")
 app.command(name="worker")(worker)
 
 

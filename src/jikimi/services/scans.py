@@ -87,6 +87,8 @@ def scan_keys(verdict: Verdict) -> list[tuple[SignalKind, str]]:
 
 StoreHook = Callable[[Session, Sequence[Verdict]], None]
 """Work that must commit together with stored Verdicts (or not at all)."""
+HeldHook = Callable[[Principal, Sequence[Item], Sequence[Verdict]], None]
+"""Work after Verdicts are stored, with their items (the review queue keeps held media)."""
 TenantStoreHook = Callable[[Session, str, Sequence[Verdict]], None]
 """The same, told the tenant whose Verdicts they are (the outbox of consequences)."""
 
@@ -147,6 +149,8 @@ class ScanService:
         self.keep_faces = keep_faces
         self.on_stored_for: TenantStoreHook | None = None
         """Also runs there, with the tenant (``jikimi.actions`` writes its outbox rows)."""
+        self.on_held: HeldHook | None = None
+        """Runs after Verdicts are stored, with their items (the review queue keeps held media)."""
 
     def scan_many(
         self,
@@ -186,7 +190,9 @@ class ScanService:
                 len(stored),
                 type(exc).__name__,
             )
-            return self._save_each(principal, verdicts, at, exc, faces)
+            verdicts = self._save_each(principal, verdicts, at, exc, faces)
+        if self.on_held is not None:
+            self.on_held(principal, items, verdicts)
         return verdicts
 
     def _with_standing(

@@ -22,6 +22,7 @@ from __future__ import annotations
 from jikimi.store import case_models as _case_models  # noqa: F401
 from jikimi.store import face_models as _face_models  # noqa: F401
 from jikimi.store import shared_models as _shared_models  # noqa: F401
+from jikimi.store import ui_models as _ui_models  # noqa: F401
 from jikimi.store.blobs import Blobs, BlobStore, open_blobs
 from jikimi.store.engine import make_engine
 from jikimi.store.migrate import migrate, upgrade

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from importlib import resources
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Form, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -26,10 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from jikimi.api.deps import ContextDep
-from jikimi.api.problems import ApiProblem
+from jikimi.config import Settings
 from jikimi.domain import EnrolPhoto
-from jikimi.errors import InvalidInput, NotFound, TooManyAttempts
+from jikimi.errors import InvalidInput, NotFound, TooManyAttempts, Unavailable
+from jikimi.services.casework import Casework
+from jikimi.services.persons import PersonService
 from jikimi.services.selfreports import (
     MAX_CONTACT,
     MAX_FACE_PHOTOS,
@@ -42,6 +43,33 @@ from jikimi.services.selfreports import (
     enrol_face,
 )
 from jikimi.ui.victim.strings import LANGUAGES, STRINGS, choose
+
+
+class VictimPageUnavailable(Unavailable):
+    """No tenant takes reports from the victim page on this server (503)."""
+
+    code = "victim_page_unavailable"
+
+
+class VictimContext(Protocol):
+    """The part of the app's context (built by the API's lifespan) this page uses."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def casework(self) -> Casework: ...
+
+    @property
+    def persons(self) -> PersonService: ...
+
+
+def _context(request: Request) -> VictimContext:
+    context: VictimContext = request.app.state.context
+    return context
+
+
+ContextDep = Annotated[VictimContext, Depends(_context)]
 
 CSP = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; img-src 'self' blob:; "
@@ -197,9 +225,7 @@ class ReportIn(BaseModel):
 @router.post("/api/report")
 def submit_report(body: ReportIn, request: Request, reports: ReportsDep) -> JSONResponse:
     if not reports.available:
-        raise ApiProblem(
-            503,
-            "victim_page_unavailable",
+        raise VictimPageUnavailable(
             "this server takes no reports from the victim page (no victim_tenant is set)",
         )
     client = request.client.host if request.client else "unknown"

@@ -1,0 +1,83 @@
+"""``jikimi user add|list``: people's accounts for the web pages (operator, no key needed).
+
+The first admin of a tenant has nobody to add her in the pages, so the operator
+makes her account here; she adds the others on the People page. The password is
+read from standard input when it is not a terminal (``echo … | jikimi user add``),
+otherwise prompted twice and never echoed, never taken as an option (it would
+sit in the shell's history).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from jikimi.config import load_settings
+from jikimi.domain import Role
+from jikimi.errors import JikimiError
+from jikimi.evidence import Sealer, load_or_create_secret
+from jikimi.services import TenantService
+from jikimi.services.accounts import AccountService
+from jikimi.store import Store, migrate
+
+EXIT_USAGE = 2
+user_app = typer.Typer(help="People's accounts for the web pages.", no_args_is_help=True)
+_err = Console(stderr=True)
+
+
+def _accounts() -> tuple[AccountService, TenantService, Store]:
+    settings = load_settings()
+    migrate(settings)
+    store = Store.from_settings(settings)
+    key = settings.evidence_key_path or settings.data_dir / "keys" / "evidence.key"
+    return AccountService(store, Sealer(load_or_create_secret(key))), TenantService(store), store
+
+
+def _password() -> str:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@user_app.command("add")
+def user_add(
+    tenant: Annotated[str, typer.Option(help="The tenant's name.")],
+    email: Annotated[str, typer.Option(help="Her e-mail address (she signs in with it).")],
+    role: Annotated[Role, typer.Option(help="What she may do.")] = Role.ADMIN,
+) -> None:
+    """Create an account; the password comes from stdin or a prompt (12+ characters)."""
+    accounts, tenants, store = _accounts()
+    try:
+        found = tenants.get(tenant)
+        user = accounts.create(found.id, email, role, _password())
+    except JikimiError as exc:
+        _err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE) from exc
+    finally:
+        store.close()
+    _err.print(f"created {user.role.value} {escape(user.email)} ({user.id}) in {tenant}")
+
+
+@user_app.command("list")
+def user_list(tenant: Annotated[str, typer.Option(help="The tenant's name.")]) -> None:
+    """List a tenant's accounts (no secrets)."""
+    _accounts_service, tenants, store = _accounts()
+    try:
+        found = tenants.get(tenant)
+        from jikimi.store import users as repo
+
+        with store.session() as s:
+            users = repo.list_users(s, found.id)
+    except JikimiError as exc:
+        _err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE) from exc
+    finally:
+        store.close()
+    for u in users:
+        totp = "totp" if u.has_totp else "no-totp"
+        state = "disabled" if u.disabled else "active"
+        sys.stdout.write(f"{u.id}\t{u.email}\t{u.role.value}\t{totp}\t{state}\n")

@@ -1,0 +1,315 @@
+"""People's accounts: passwords (argon2), optional TOTP, sessions, lock-out, audit.
+
+API keys stay for machines; a person signs in to the web pages with an e-mail
+address and a password, and a TOTP code when she has enrolled one (a tenant may
+require one of its reviewers and admins). Every attempt is audited, whether it
+succeeds, fails or meets a locked account::
+
+    sign_in(email, password, code)
+      ├─ unknown e-mail ─────────► audit "sign_in_failed" (no user) ─► Unauthorized
+      ├─ locked_until > now ─────► audit "sign_in_locked" ─────────────► TooManyAttempts
+      ├─ bad password or code ───► failed += 1 (at MAX_FAILURES: locked for LOCK_MINUTES)
+      │                             audit "sign_in_failed" ─────────────► Unauthorized
+      └─ ok ─────────────────────► failed = 0, a session ─► audit "sign_in"
+
+A session id is 256 random bits given to the browser once (a cookie) and stored
+only as its SHA-256; its CSRF token is bound to it (a form carries it back). A
+signed-in user acts as a :class:`~jikimi.domain.Principal` of her tenant and role
+(``key_id`` is her user id), so every service checks the same permissions for a
+page as for the API.
+"""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.orm import Session
+
+from jikimi.domain import Permission, Principal, Role
+from jikimi.errors import Conflict, InvalidInput, NotFound, TooManyAttempts, Unauthorized
+from jikimi.evidence import Sealer
+from jikimi.services import totp
+from jikimi.services._common import now, require
+from jikimi.store import Store
+from jikimi.store import audit as audit_repo
+from jikimi.store import tenants as tenant_repo
+from jikimi.store import users as repo
+from jikimi.store.users import UiSettings, User
+
+MAX_FAILURES = 5
+LOCK_MINUTES = 15
+SESSION_HOURS = 12
+MIN_PASSWORD = 12
+TOTP_ROLES = frozenset({Role.REVIEWER, Role.ADMIN})
+"""The roles a tenant's ``require_totp`` setting applies to."""
+_EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}$")
+
+
+def _hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def principal_of(user: User) -> Principal:
+    """The user as the services' caller: her tenant and role."""
+    return Principal(tenant_id=user.tenant_id, key_id=user.id, role=user.role)
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """A new session: the token goes into a cookie, never into the database."""
+
+    token: str
+    csrf: str
+    user: User
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """The user behind a session cookie, her CSRF token, her tenant's rules."""
+
+    user: User
+    csrf: str
+    settings: UiSettings
+
+    @property
+    def principal(self) -> Principal:
+        return principal_of(self.user)
+
+    @property
+    def must_enrol_totp(self) -> bool:
+        """Her tenant requires a second factor of her role and she has none yet."""
+        return (
+            self.settings.require_totp and self.user.role in TOTP_ROLES and not self.user.has_totp
+        )
+
+
+class AccountService:
+    """Accounts, sign-in and sessions (see the module docstring)."""
+
+    def __init__(self, store: Store, sealer: Sealer) -> None:
+        self.store = store
+        self.sealer = sealer
+        self._hasher = PasswordHasher()
+        self._dummy: str | None = None
+
+    # --- accounts --------------------------------------------------------------------
+
+    def create(
+        self, tenant_id: str, email: str, role: Role, password: str, *, actor: str = "cli"
+    ) -> User:
+        """A new account (the CLI makes the first; an admin the others)."""
+        email = email.strip().lower()
+        if not _EMAIL_RE.match(email):
+            raise InvalidInput(f"{email!r} is not an e-mail address")
+        if len(password) < MIN_PASSWORD:
+            raise InvalidInput(f"a password has at least {MIN_PASSWORD} characters")
+        password_hash = self._hasher.hash(password)
+        at = now()
+        with self.store.session(write=True) as s, s.begin():
+            if tenant_repo.get_tenant(s, tenant_id) is None:
+                raise NotFound(f"no tenant {tenant_id!r}")
+            if repo.user_row_by_email(s, email) is not None:
+                raise Conflict(f"an account for {email!r} exists")
+            user = repo.create_user(
+                s, tenant_id=tenant_id, email=email, role=role, password_hash=password_hash, at=at
+            )
+            self._audit(s, tenant_id, actor, user.id, "create", {"role": role.value}, at)
+        return user
+
+    def add(self, principal: Principal, email: str, role: Role, password: str) -> User:
+        """An admin adds a person to her own tenant."""
+        require(principal, Permission.KEY_ADMIN)
+        return self.create(principal.tenant_id, email, role, password, actor=principal.key_id)
+
+    def list(self, principal: Principal) -> builtins.list[User]:
+        require(principal, Permission.KEY_ADMIN)
+        with self.store.session() as s:
+            return repo.list_users(s, principal.tenant_id)
+
+    def set_disabled(self, principal: Principal, user_id: str, disabled: bool) -> User:
+        """Disable (every session ends) or enable an account of the admin's tenant."""
+        require(principal, Permission.KEY_ADMIN)
+        at = now()
+        with self.store.session(write=True) as s, s.begin():
+            row = repo.user_row(s, user_id)
+            if row is None or row.tenant_id != principal.tenant_id:
+                raise NotFound(f"no user {user_id!r}")
+            row.disabled = disabled
+            if disabled:
+                repo.delete_user_sessions(s, user_id)
+            action = "disable" if disabled else "enable"
+            self._audit(s, row.tenant_id, principal.key_id, user_id, action, {}, at)
+            return repo.as_user(row)
+
+    # --- tenant settings ---------------------------------------------------------------
+
+    def settings(self, principal: Principal) -> UiSettings:
+        with self.store.session() as s:
+            return repo.get_settings(s, principal.tenant_id)
+
+    def put_settings(self, principal: Principal, settings: UiSettings) -> UiSettings:
+        require(principal, Permission.KEY_ADMIN)
+        if not 1 <= settings.daily_cap <= 10_000 or not 5 <= settings.break_minutes <= 480:
+            raise InvalidInput("a daily cap is 1 to 10000 items, a break 5 to 480 minutes")
+        at = now()
+        with self.store.session(write=True) as s, s.begin():
+            repo.put_settings(s, principal.tenant_id, settings)
+            audit_repo.append(
+                s,
+                tenant_id=principal.tenant_id,
+                actor=principal.key_id,
+                entity="ui_settings",
+                entity_id=principal.tenant_id,
+                action="update",
+                data={
+                    "require_totp": settings.require_totp,
+                    "daily_cap": settings.daily_cap,
+                    "break_minutes": settings.break_minutes,
+                },
+                at=at,
+            )
+        return settings
+
+    # --- sign-in -----------------------------------------------------------------------
+
+    def sign_in(self, email: str, password: str, code: str = "") -> SignedIn:
+        """A session for the right e-mail, password and (if she has one) TOTP code."""
+        # The failure and its audit row commit; the error is raised after the transaction.
+        outcome = self._attempt(email.strip().lower(), password, code)
+        if isinstance(outcome, SignedIn):
+            return outcome
+        if outcome == "locked":
+            raise TooManyAttempts("too many failed sign-ins: try again later")
+        raise Unauthorized("wrong e-mail address, password or code")
+
+    def _attempt(self, email: str, password: str, code: str) -> SignedIn | str | None:
+        at = now()
+        with self.store.session(write=True) as s, s.begin():
+            row = repo.user_row_by_email(s, email)
+            if row is None:
+                self._verify_dummy(password)  # the same time as a known address
+                self._audit(s, "-", "-", "-", "sign_in_failed", {"reason": "unknown"}, at)
+                return None
+            actor = row.id
+            if row.locked_until is not None and row.locked_until > at:
+                self._audit(s, row.tenant_id, actor, row.id, "sign_in_locked", {}, at)
+                return "locked"
+            reason = self._check(row.password_hash, password, row.totp_sealed, row.id, code)
+            if reason is None and row.disabled:
+                reason = "disabled"
+            if reason is not None:
+                row.failed += 1
+                data: dict[str, Any] = {"reason": reason, "failures": row.failed}
+                if row.failed >= MAX_FAILURES:
+                    row.locked_until = at + timedelta(minutes=LOCK_MINUTES)
+                    row.failed = 0
+                    data["locked_minutes"] = LOCK_MINUTES
+                self._audit(s, row.tenant_id, actor, row.id, "sign_in_failed", data, at)
+                return None
+            row.failed = 0
+            row.locked_until = None
+            row.last_sign_in_at = at
+            token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+            repo.create_session(
+                s,
+                id_hash=_hash_token(token),
+                user_id=row.id,
+                csrf=csrf,
+                at=at,
+                expires_at=at + timedelta(hours=SESSION_HOURS),
+            )
+            self._audit(s, row.tenant_id, actor, row.id, "sign_in", {}, at)
+            return SignedIn(token=token, csrf=csrf, user=repo.as_user(row))
+
+    def _check(
+        self, password_hash: str, password: str, sealed: bytes | None, user_id: str, code: str
+    ) -> str | None:
+        try:
+            self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return "password"
+        if sealed is not None:
+            secret = self.sealer.open(sealed, f"totp:{user_id}").decode()
+            if not totp.verify(secret, code):
+                return "totp"
+        return None
+
+    def _verify_dummy(self, password: str) -> None:
+        if self._dummy is None:
+            self._dummy = self._hasher.hash(secrets.token_hex(16))
+        with contextlib.suppress(VerificationError, InvalidHashError):
+            self._hasher.verify(self._dummy, password)
+
+    def session(self, token: str | None) -> SessionInfo | None:
+        """The live session of a cookie, or ``None`` (unknown, expired, disabled)."""
+        if not token:
+            return None
+        at = now()
+        with self.store.session() as s:
+            found = repo.get_session(s, _hash_token(token))
+            if found is None:
+                return None
+            session, row = found
+            if session.expires_at <= at or row.disabled:
+                return None
+            return SessionInfo(
+                user=repo.as_user(row),
+                csrf=session.csrf,
+                settings=repo.get_settings(s, row.tenant_id),
+            )
+
+    def sign_out(self, token: str) -> None:
+        at = now()
+        with self.store.session(write=True) as s, s.begin():
+            found = repo.get_session(s, _hash_token(token))
+            if found is None:
+                return
+            repo.delete_session(s, _hash_token(token))
+            row = found[1]
+            self._audit(s, row.tenant_id, row.id, row.id, "sign_out", {}, at)
+
+    # --- second factor -----------------------------------------------------------------
+
+    def enrol_totp(self, user: User, secret: str, code: str) -> None:
+        """Keep ``secret`` (sealed) once she has shown a code from her app for it."""
+        if not totp.verify(secret, code):
+            raise InvalidInput("that code does not match: check the phone's clock and try again")
+        at = now()
+        with self.store.session(write=True) as s, s.begin():
+            row = repo.user_row(s, user.id)
+            if row is None:
+                raise NotFound(f"no user {user.id!r}")
+            row.totp_sealed = self.sealer.seal(secret.encode(), f"totp:{user.id}")
+            self._audit(s, row.tenant_id, row.id, row.id, "totp_enrol", {}, at)
+
+    # --- audit -------------------------------------------------------------------------
+
+    def _audit(
+        self,
+        s: Session,
+        tenant_id: str,
+        actor: str,
+        user_id: str,
+        action: str,
+        data: dict[str, Any],
+        at: datetime,
+    ) -> None:
+        audit_repo.append(
+            s,
+            tenant_id=tenant_id,
+            actor=actor,
+            entity="user",
+            entity_id=user_id,
+            action=action,
+            data=data,
+            at=at,
+        )
