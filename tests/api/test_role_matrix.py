@@ -793,8 +793,9 @@ def app_endpoints() -> set[tuple[str, str]]:
     def walk(routes: list[BaseRoute]) -> None:
         for route in routes:
             if isinstance(route, APIRoute | Route):
-                if route.endpoint.__module__.startswith("jikimi.ui."):
-                    continue  # the web pages: tests/browser/test_ui_roles.py walks them
+                module = route.endpoint.__module__
+                if module.startswith("jikimi.ui.") and not module.startswith("jikimi.ui.victim."):
+                    continue  # the signed-in pages: tests/browser/test_ui_roles.py walks them
                 found.update((m, route.path) for m in route.methods or () if m != "HEAD")
                 continue
             inner = getattr(route, "original_router", None) or route

@@ -130,22 +130,8 @@ def fresh_server(tmp_path: Path, _sqlite_template: Path) -> Iterator[LiveServer]
         yield server
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
-    required = os.environ.get("JIKIMI_REQUIRE_BROWSER", "") in ("1", "true", "yes")
-    if not CHROMIUM.exists():
-        message = f"Chromium not found at {CHROMIUM}: apt-get install chromium"
-        if required:
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        try:
-            yield launched
-        finally:
-            launched.close()
+# ``browser``: the one Chromium of the session, from tests/browser/conftest.py (a second
+# Playwright in the same process would clash with the first's event loop).
 
 
 @pytest.fixture
