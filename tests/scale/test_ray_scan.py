@@ -3,9 +3,11 @@
 One head per module (``ray start --head`` under ``unshare --net``, token auth on);
 each driver is a ``jikimi scan --ray 127.0.0.1:PORT`` process that joins the
 head's network namespace. The Verdicts must equal ``jikimi scan --json``'s field
-by field (ids aside) with matches against a bank; a run killed part-way and
-resumed must give every file exactly once; a scanning actor killed mid-run must
-cost nothing (its batch retried, no file lost, none twice, none reported crashed).
+by field (ids aside) with matches against a bank and faces matched to an enrolled
+person; a run killed part-way and resumed must give every file exactly once; a
+scanning actor killed mid-run must cost nothing (its batch retried, no file lost,
+none twice, none reported crashed); a file that kills its actor every time it is
+scanned gets a ``worker_crashed`` Verdict and costs no other file anything.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from face_samples import astronaut, variant
 from jikimi.cli import app
 from jikimi.config import Settings
 from jikimi.scale.loopback import LoopbackCluster, cmdline, marked_pids
@@ -65,7 +68,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A service data folder with tenant ``acme`` and a takedown bank holding one sample."""
+    """A service data folder with tenant ``acme``, a takedown bank holding one sample,
+    and one enrolled person (from another copy of the astronaut's portrait)."""
     data = tmp_path_factory.mktemp("data")
     env = _env(data)
     runner = CliRunner()
@@ -78,6 +82,16 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ):
         r = runner.invoke(app, args, env=env)
         assert r.exit_code == 0, r.stderr
+    caseworker = runner.invoke(
+        app, ["key", "issue", "--role", "caseworker", "--name", "kim", "--key", key], env=env
+    )
+    assert caseworker.exit_code == 0, caseworker.stderr
+    portrait = tmp_path_factory.mktemp("enrol") / "her.jpg"
+    portrait.write_bytes(variant(astronaut()))
+    enrol = ["person", "enrol", str(portrait), "--consent", "signed form, caseworker kim"]
+    r = runner.invoke(app, [*enrol, "--json", "--key", caseworker.stdout.strip()], env=env)
+    assert r.exit_code == 0, r.stderr
+    (data / "person.id").write_text(json.loads(r.stdout)["id"])
     return data
 
 
@@ -148,8 +162,11 @@ def test_ray_verdicts_equal_local_scan_json_and_are_stored_once(
     assert got.keys() == expected.keys()
     for key, verdict in expected.items():
         assert _without_id(got[key]) == _without_id(verdict), key
-    astronaut = next(v for v in got.values() if v["source"]["path"].endswith("astronaut.jpg"))
-    assert astronaut["matches"] and astronaut["matches"][0]["bank"] == "TAKE"
+    portrait = next(v for v in got.values() if v["source"]["path"].endswith("astronaut.jpg"))
+    assert portrait["matches"] and portrait["matches"][0]["bank"] == "TAKE"
+    [her] = portrait["faces"]  # matched on the actors as locally: the enrolled person
+    assert her["person"] == (data_dir / "person.id").read_text()
+    assert "does not run on Ray" not in err
     assert got[source_key({"path": str(files[0].parent / "broken.jpg")})]["error"] is not None
 
     # stored: every Verdict without an error, under its Ray id, once
@@ -230,3 +247,64 @@ def test_a_killed_scanning_actor_costs_nothing(
     assert len(counts) == len(files) and set(counts.values()) == {1}
     errors = [v["error"]["code"] for v in verdicts if v["error"] is not None]
     assert errors == ["unsupported_media"] or errors == ["corrupt_media"], errors
+
+
+_POISONED_DRIVER = """
+import os, sys
+from pathlib import Path
+from jikimi.config import load_settings
+from jikimi.scale.ray_scan import RayOptions, default_scanner, run_ray_scan
+
+address, out, poison, *files = sys.argv[1:]
+
+
+class Poisoned:
+    # the real scanner, except that scanning the poison file ends the actor's process
+    def __init__(self, inner):
+        self._inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def scan_many(self, items, progress=None):
+        if any(str(i.source.get("path", "")).endswith(poison) for i in items):
+            os._exit(17)
+        return self._inner.scan_many(items, progress)
+
+
+def factory(settings, matcher, faces):
+    return Poisoned(default_scanner(settings, matcher, faces))
+
+
+options = RayOptions(address=address, out_dir=Path(out), batch_size=3)
+stats = run_ray_scan([Path(f) for f in files], load_settings(), options, scanner_factory=factory)
+print(stats.scanned, stats.errors)
+"""
+
+
+@pytest.mark.timeout(400)
+def test_a_file_that_kills_its_actor_every_time_gets_worker_crashed(
+    files: list[Path], data_dir: Path, cluster: LoopbackCluster, tmp_path: Path
+) -> None:
+    poison = files[4]
+    local = CliRunner().invoke(app, ["scan", *map(str, files), "--json"], env=_env(data_dir))
+    expected = _by_source([json.loads(x) for x in local.stdout.splitlines() if x.strip()])
+
+    out = tmp_path / "out"
+    argv = [sys.executable, "-c", _POISONED_DRIVER, cluster.address, str(out), poison.name]
+    proc = subprocess.Popen(
+        cluster.command([*argv, *map(str, files)]),
+        env=dict(cluster.env, **_env(data_dir)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    code, err = _finish(proc)
+    assert code == 0, err
+    got = _by_source(list(iter_verdict_lines(out)))  # (no file twice)
+    assert got.keys() == expected.keys()
+    crashed = got.pop(source_key({"path": str(poison)}))
+    assert crashed["error"]["code"] == "worker_crashed"
+    assert crashed["grade"] is None, crashed
+    for key, verdict in got.items():
+        assert _without_id(verdict) == _without_id(expected[key]), key

@@ -157,13 +157,8 @@ def scan(
         except JikimiError as exc:
             err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_USAGE) from exc
-        if faces is not None:
-            err.print(
-                "[yellow]note:[/] face matching does not run on Ray yet: "
-                "enrolled persons are not searched in this run"
-            )
         show = progress if progress is not None else err.is_terminal
-        raise typer.Exit(_ray_scan(found.files, settings, options, banks, owner, err, show))
+        raise typer.Exit(_ray_scan(found.files, settings, options, banks, faces, owner, err, show))
 
     summary = Summary(skipped=len(found.skipped))
     show_bar = progress if progress is not None else (err.is_terminal and len(found.files) > 1)
@@ -239,6 +234,7 @@ def _ray_scan(
     settings: Settings,
     options: RayOptions,
     banks: BankSnapshot | None,
+    faces: TenantFaces | None,
     owner: Principal | None,
     err: Console,
     show_bar: bool,
@@ -278,7 +274,13 @@ def _ray_scan(
 
         try:
             stats = run_ray_scan(
-                files, settings, options, matcher=banks, on_verdicts=on_verdicts, on_start=on_start
+                files,
+                settings,
+                options,
+                matcher=banks,
+                faces=faces,
+                on_verdicts=on_verdicts,
+                on_start=on_start,
             )
         except FileExistsError as exc:
             err.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)

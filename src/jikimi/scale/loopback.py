@@ -10,7 +10,9 @@ can leave the box. Needs root (CI runs as root).
 Token authentication is on, as a cluster Ray starts for itself has it: every
 process gets the same ``RAY_AUTH_TOKEN``. Every process also carries a marker
 variable, so :meth:`LoopbackCluster.stop` ends exactly the processes this
-cluster started (and nothing else of the same name on the machine).
+cluster started (and nothing else of the same name on the machine); Ray's agents,
+which do not keep the variable, are found by the cluster's network namespace,
+which no other process shares.
 """
 
 from __future__ import annotations
@@ -73,6 +75,20 @@ def marked_pids(marker: str) -> list[int]:
     return pids
 
 
+def pids_in_netns(netns: str) -> list[int]:
+    """Processes in the network namespace ``netns`` (as ``readlink`` names it)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if str((entry / "ns" / "net").readlink()) == netns:
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
 def cmdline(pid: int) -> str:
     try:
         return (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -99,6 +115,7 @@ class LoopbackCluster:
         self.temp_dir = Path(tempfile.mkdtemp(prefix="jrt-", dir="/tmp"))
         self._object_store = object_store_bytes
         self._head: subprocess.Popen[bytes] | None = None
+        self._netns_id: str | None = None
         self.startup_s = 0.0
 
     def start(self, timeout: float = 120.0, attempts: int = 3) -> LoopbackCluster:
@@ -136,6 +153,10 @@ class LoopbackCluster:
                 text = (self.temp_dir / "head.log").read_text(errors="replace")
                 raise RuntimeError(f"the Ray head did not start:\n{text[-3000:]}")
             time.sleep(0.2)
+        with contextlib.suppress(OSError):
+            own = str(Path("/proc/self/ns/net").readlink())
+            netns = str(Path(self.netns).readlink())
+            self._netns_id = netns if netns != own else None  # never the host's
 
     @property
     def netns(self) -> str:
@@ -160,7 +181,9 @@ class LoopbackCluster:
                 self._head.kill()
                 self._head.wait(10)
         for _ in range(3):
-            pids = marked_pids(self.marker)
+            pids = set(marked_pids(self.marker))
+            if self._netns_id is not None:
+                pids.update(pids_in_netns(self._netns_id))
             if not pids:
                 break
             for pid in pids:

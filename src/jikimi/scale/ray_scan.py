@@ -19,6 +19,12 @@ Reading is I/O, so the read tasks reserve no CPU and a pool grown to every core
 cannot starve them (the hang of a pool that holds every CPU while the read stage
 waits for one); they are capped in number instead.
 
+With a tenant's face stage (her enrolled persons' templates), the index goes to
+the actors through the object store too, sealed with a key made for the run
+(AES-256-GCM): the object store may spill to disk under memory pressure, and
+templates are never written anywhere unsealed. The key travels only in the
+actors' constructor arguments, in memory.
+
 A dead actor costs only the batch it held: Ray Data restarts the actor and retries
 the batch. A batch that is being retried is scanned file by file, and a file that
 was being scanned alone when an actor died is given a ``worker_crashed`` error
@@ -39,6 +45,7 @@ import io
 import json
 import logging
 import os
+import pickle
 import tarfile
 import tempfile
 import time
@@ -48,7 +55,9 @@ from pathlib import Path
 from typing import Any
 
 from jikimi.config import Settings
+from jikimi.crypto.aead import KEY_BYTES, Aead
 from jikimi.domain import Permission, Principal, Verdict  # (light: value types)
+from jikimi.faces import FaceEngine, FaceIndex, TenantFaces
 from jikimi.ids import ulid
 from jikimi.matching.bank_snapshot import BankSnapshot
 from jikimi.media import MediaLimits, read_file
@@ -205,6 +214,51 @@ def unpack_snapshot(packed: bytes, tenant_id: str) -> BankSnapshot:
         return BankSnapshot.load(Path(directory), tenant_id)
 
 
+# --- the face stage, shipped sealed ------------------------------------------------------
+
+_FACES_AAD = b"jikimi ray face index"
+
+
+@dataclass(frozen=True)
+class FaceShipment:
+    """How the actors rebuild the tenant's face stage: the sealed index in the object
+    store (``ref``; ``None``: report faces, match nobody), the run's key, the threshold."""
+
+    ref: Any
+    key: bytes
+    threshold: float
+
+    def __repr__(self) -> str:  # never show the key
+        return f"FaceShipment(threshold={self.threshold!r})"
+
+
+def seal_faces(index: FaceIndex | None, key: bytes) -> bytes | None:
+    """The index pickled and sealed with the run's key (None stays None)."""
+    if index is None:
+        return None
+    return Aead(key).seal(pickle.dumps(index, protocol=pickle.HIGHEST_PROTOCOL), _FACES_AAD)
+
+
+def open_faces(sealed: bytes, key: bytes) -> FaceIndex:
+    # unpickled only once it opens: sealed by this run, unchanged since
+    index = pickle.loads(Aead(key).open(sealed, _FACES_AAD))
+    if not isinstance(index, FaceIndex):
+        raise TypeError("the shipped face index is not a FaceIndex")
+    return index
+
+
+ScannerFactory = Callable[[Settings, BankSnapshot | None, TenantFaces | None], Scanner]
+"""Builds an actor's Scanner (default :func:`default_scanner`); another one is for
+tools that wrap the scanner (tests use it to make one file kill its actor)."""
+
+
+def default_scanner(
+    settings: Settings, matcher: BankSnapshot | None, faces: TenantFaces | None
+) -> Scanner:
+    scanner = Scanner.from_settings(settings, matcher)
+    return scanner.with_matcher(matcher, faces) if faces is not None else scanner
+
+
 # --- the stages ---------------------------------------------------------------------------
 
 
@@ -220,6 +274,8 @@ class ActorConfig:
     """An object-store reference to :func:`pack_snapshot`'s bytes, or None."""
     ledger: Any
     """The run's :class:`CrashLedger` actor handle."""
+    faces: FaceShipment | None = None
+    scanner_factory: ScannerFactory | None = None
 
 
 class ScanActor:
@@ -233,7 +289,16 @@ class ScanActor:
         if config.snapshot_ref is not None and config.tenant_id is not None:
             packed = ray.get(config.snapshot_ref)
             matcher = unpack_snapshot(packed, config.tenant_id)
-        self._scanner = Scanner.from_settings(config.settings, matcher)
+        faces = None
+        if config.faces is not None:
+            shipped = config.faces
+            index = None
+            if shipped.ref is not None:
+                index = open_faces(ray.get(shipped.ref), shipped.key)
+            engine = FaceEngine.from_settings(config.settings)
+            faces = TenantFaces(engine, index, shipped.threshold)
+        factory = config.scanner_factory or default_scanner
+        self._scanner = factory(config.settings, matcher, faces)
         self._scanner.warm_up()
         self._limits: MediaLimits = dataclasses.replace(
             self._scanner.limits, max_bytes=self._scanner.max_input_bytes
@@ -362,14 +427,18 @@ def run_ray_scan(
     options: RayOptions,
     *,
     matcher: BankSnapshot | None = None,
+    faces: TenantFaces | None = None,
     on_verdicts: OnVerdicts | None = None,
     on_start: Callable[[int, int], None] | None = None,
+    scanner_factory: ScannerFactory | None = None,
 ) -> RunStats:
     """Scan ``files`` on the cluster, Verdicts into ``options.out_dir`` (module docstring).
 
     ``on_start(to_scan, skipped)`` is called once the cluster is up, ``on_verdicts``
     after each part file is written (with that part's Verdicts: a progress bar,
-    storing scans). Connects, runs, and disconnects.
+    storing scans). ``faces``: the tenant's face stage, as for ``jikimi scan``; the
+    actors get its index sealed and build their own face models. Connects, runs,
+    and disconnects.
     """
     import ray
 
@@ -385,11 +454,29 @@ def run_ray_scan(
             on_start(len(todo), stats.skipped)
         if todo:
             t0 = time.perf_counter()
-            _run(todo, settings, options, run_id, run_ms, matcher, stats, on_verdicts)
+            stages = _Stages(matcher, faces, scanner_factory)
+            _run(todo, settings, options, run_id, run_ms, stages, stats, on_verdicts)
             stats.scan_s = time.perf_counter() - t0
     finally:
         ray.shutdown()
     return stats
+
+
+@dataclass(frozen=True)
+class _Stages:
+    matcher: BankSnapshot | None
+    faces: TenantFaces | None
+    scanner_factory: ScannerFactory | None
+
+
+def _ship_faces(faces: TenantFaces | None) -> FaceShipment | None:
+    import ray
+
+    if faces is None:
+        return None
+    key = os.urandom(KEY_BYTES)
+    sealed = seal_faces(faces.index, key)
+    return FaceShipment(ray.put(sealed) if sealed is not None else None, key, faces.threshold)
 
 
 def _run(
@@ -398,7 +485,7 @@ def _run(
     options: RayOptions,
     run_id: str,
     run_ms: int,
-    matcher: BankSnapshot | None,
+    stages: _Stages,
     stats: RunStats,
     on_verdicts: OnVerdicts | None,
 ) -> None:
@@ -419,6 +506,7 @@ def _run(
     actor_settings = settings.model_copy(update={"grade_threads": threads})
     batch = options.batch_size or settings.grade_batch_size * 4
 
+    matcher = stages.matcher
     probe = Scanner.from_settings(settings)
     read_limits = dataclasses.replace(probe.limits, max_bytes=probe.max_input_bytes)
     snapshot_ref = ray.put(pack_snapshot(matcher)) if matcher is not None else None
@@ -430,6 +518,8 @@ def _run(
         tenant_id=matcher.tenant_id if matcher is not None else None,
         snapshot_ref=snapshot_ref,
         ledger=ledger,
+        faces=_ship_faces(stages.faces),
+        scanner_factory=stages.scanner_factory,
     )
     items = [{"path": os.fsencode(p)} for p in todo]
     blocks = -(-len(items) // batch)
