@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import hashlib
 import hmac
 import re
 import secrets
@@ -30,14 +29,15 @@ from sqlalchemy.orm import Session
 
 from jikimi.cases.lifecycle import CASE_MOVES, ITEM_MOVES, CaseStatus, ItemStatus, check_move
 from jikimi.cases.types import Case, CaseOpened, Contact, ContactKind, Host, Item
-from jikimi.domain import Permission, Principal, SignalKind, Verdict
+from jikimi.domain import Permission, Principal, Signal, SignalKind, Verdict
 from jikimi.errors import Conflict, InvalidInput, JikimiError, NotFound
 from jikimi.evidence import Sealer
 from jikimi.fetching import Capture, SafeFetcher
 from jikimi.media import MediaLimits, load
 from jikimi.notices import LegalBasis, normalise_language
+from jikimi.pipeline.hashing import byte_signals, still_signals
 from jikimi.services._common import now, require
-from jikimi.signals import PdqSignal, signal_type
+from jikimi.signals import signal_type
 from jikimi.store import Store, outbox
 from jikimi.store import audit as audit_repo
 from jikimi.store import casework as repo
@@ -432,7 +432,8 @@ class CaseService:
             verdict = self.scanner.scan_bytes(
                 principal, capture.content, {"url": capture.final_url, "case": case_id}
             )
-        digest = hashlib.sha256(capture.content).hexdigest()
+        md5, sha256 = byte_signals(capture.content)
+        digest = sha256.value
         blob = self.store.blobs.put(self.sealer.seal(capture.content, digest))
         signals = [
             {"type": s.type.value, "value": s.value}
@@ -440,7 +441,7 @@ class CaseService:
             if s.type in ITEM_SIGNALS
         ]
         if not signals:
-            signals = self._hash(capture.content, digest)
+            signals = self._hash(capture.content, md5, sha256)
         return {
             "status": ItemStatus.PENDING.value,
             "signals": signals,
@@ -450,18 +451,16 @@ class CaseService:
             "reason": None if verdict is None or verdict.error is None else verdict.error.message,
         }
 
-    def _hash(self, data: bytes, sha256: str) -> builtins.list[dict[str, str]]:
-        """MD5, SHA-256, and PDQ when the bytes are an image (no scanner configured)."""
-        out = [
-            {"type": "md5", "value": hashlib.md5(data).hexdigest()},
-            {"type": "sha256", "value": sha256},
-        ]
+    def _hash(self, data: bytes, md5: Signal, sha256: Signal) -> builtins.list[dict[str, str]]:
+        """PDQ when the bytes are an image, MD5 and SHA-256 (no scanner configured):
+        the still route's signals, as :mod:`jikimi.pipeline.hashing` computes them."""
+        signals: tuple[Signal, ...] = (md5, sha256)
         if self.limits is not None:
             # not an image (a video, a page): the digests alone identify it
             with contextlib.suppress(JikimiError):
-                pdq = PdqSignal.hash_picture(load(data, self.limits)).value
-                out.insert(0, {"type": "pdq", "value": pdq})
-        return out
+                picture = load(data, self.limits)
+                signals = (*still_signals(picture, data, (SignalKind.PDQ,)), md5, sha256)
+        return [{"type": s.type.value, "value": s.value} for s in signals]
 
     def _create_item(
         self,
