@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from jikimi.cases.lifecycle import CASE_MOVES, ITEM_MOVES, CaseStatus, ItemStatus, check_move
 from jikimi.cases.types import Case, CaseOpened, Contact, ContactKind, Host, Item
-from jikimi.domain import Permission, Principal, Signal, SignalKind, Verdict
+from jikimi.domain import Permission, Principal, Signal, SignalKind, Verdict, limits
 from jikimi.errors import Conflict, InvalidInput, JikimiError, NotFound
 from jikimi.evidence import Sealer
 from jikimi.fetching import Capture, SafeFetcher
@@ -43,8 +43,6 @@ from jikimi.store import audit as audit_repo
 from jikimi.store import casework as repo
 
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-_HANDLE_MAX = 500
-_URL_MAX = 2048
 _PIN_DIGITS = 8
 ITEM_SIGNALS = (SignalKind.PDQ, SignalKind.MD5, SignalKind.SHA256)
 
@@ -105,12 +103,11 @@ class HostService:
         slug = spec.slug.strip().lower()
         if not _SLUG_RE.match(slug):
             raise InvalidInput("a host slug is 1-64 of a-z, 0-9, '_', '.', '-'")
-        name = spec.name.strip()
-        if not 1 <= len(name) <= 200 or not name.isprintable():
-            raise InvalidInput("a host name is 1 to 200 printable characters")
-        language, unknown = normalise_language(spec.language)
+        name = limits.check("host_name", spec.name, name="name")
+        given = limits.check("language", spec.language)
+        language, unknown = normalise_language(given)
         if unknown:  # kept as given: its notices are in English and say so
-            language = spec.language.strip().lower().replace("_", "-")
+            language = given.lower().replace("_", "-")
             if not _LANG_RE.match(language):
                 raise InvalidInput(f"not a language tag: {spec.language!r} (e.g. en, ko, pt-BR)")
         bases = tuple(LegalBasis.parse(b).value for b in spec.bases)
@@ -210,10 +207,10 @@ class CaseService:
         takedown_bank_id: str | None = None,
     ) -> CaseOpened:
         require(principal, Permission.CASE_WRITE)
-        title = title.strip()
-        if not 1 <= len(title) <= 200 or not title.isprintable():
-            raise InvalidInput("a case title is 1 to 200 printable characters")
-        lang, _ = normalise_language(language)
+        title = limits.check("case_title", title, name="title")
+        lang, _ = normalise_language(limits.check("language", language))
+        if victim_contact is not None:
+            victim_contact = limits.check("victim_contact", victim_contact)
         pin = "".join(secrets.choice("0123456789") for _ in range(_PIN_DIGITS))
         at = now()
         with self.store.session(write=True) as s, s.begin():
@@ -353,9 +350,7 @@ class CaseService:
     ) -> Item:
         """Capture ``url`` now (sealed evidence, hashes, a Verdict) and add it as an item."""
         require(principal, Permission.CASE_WRITE)
-        url = url.strip()
-        if not url or len(url) > _URL_MAX:
-            raise InvalidInput(f"an item URL is 1 to {_URL_MAX} characters")
+        url = limits.check("item_url", url, name="url")
         self.get(principal, case_id)  # a missing case fails before anything is fetched
         if self.fetcher is None:
             raise InvalidInput("capturing URLs is not set up on this server")
@@ -474,8 +469,10 @@ class CaseService:
         status: ItemStatus = ItemStatus.PENDING,
         **extra: Any,
     ) -> Item:
-        if source is not None and not 1 <= len(source.strip()) <= _HANDLE_MAX:
-            raise InvalidInput(f"a source is 1 to {_HANDLE_MAX} characters")
+        if source is not None:
+            source = limits.check("handle", source, name="source")
+        if url is not None:
+            url = limits.check("item_url", url, name="url")
         at = now()
         with self.store.session(write=True) as s, s.begin():
             case = repo.get_case(s, principal.tenant_id, case_id)
