@@ -5,7 +5,7 @@ JSON schemas use the type itself (pydantic refuses the body: ``422
 validation_error`` naming the field); the services check what reaches them from
 any other door (multipart forms, the CLI, Python callers) through :func:`check`,
 which validates with the same type and raises :class:`~jikimi.errors.InvalidField`,
-the same ``validation_error`` code with the same message. ``tests/test_bounded_fields.py``
+the same ``validation_error`` code with the same message. ``tests/api/test_bounded_fields.py``
 walks every field of :data:`BOUNDED` through every door.
 
 Where two doors used to disagree, the looser bound was kept, so nothing that one
@@ -55,6 +55,8 @@ MAX_CONSENT_TEXT: Final = 4_000
 """The record of a person's consent to face enrolment."""
 MAX_REPORT_CONTACT: Final = 500
 """How a victim reporting on the victim page can be reached."""
+MAX_UPLOADER_CHARS: Final = 500
+"""A platform's id of the account that uploaded a scanned file."""
 
 BANK_NAME_RE: Final = re.compile(r"^[A-Z0-9_]{2,64}$")
 LABEL_RE: Final = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -217,6 +219,12 @@ ReportContact = Annotated[
     Field(json_schema_extra={"maxLength": MAX_REPORT_CONTACT}),
 ]
 
+Uploader = Annotated[
+    str,
+    AfterValidator(_bounded_text("uploader", "an uploader id is", 1, MAX_UPLOADER_CHARS)),
+    Field(json_schema_extra={"minLength": 1, "maxLength": MAX_UPLOADER_CHARS}),
+]
+
 BOUNDED: Final[Mapping[str, Any]] = {
     "name": BankName,
     "pdq_threshold": PdqThreshold,
@@ -236,6 +244,7 @@ BOUNDED: Final[Mapping[str, Any]] = {
     "pin": PinText,
     "consent": ConsentText,
     "report_contact": ReportContact,
+    "uploader": Uploader,
 }
 """Every bounded field by the name :func:`check` knows it by."""
 
