@@ -21,6 +21,7 @@ import pytest
 from api_helpers import World, jpeg
 from typer.testing import CliRunner
 
+from jikimi.cases.lifecycle import ItemStatus
 from jikimi.cli import app
 from jikimi.domain import (
     BOUNDED,
@@ -32,6 +33,7 @@ from jikimi.domain import (
     MAX_NOTE_CHARS,
     MAX_PDQ_THRESHOLD,
     MAX_PIN_CHARS,
+    MAX_REMARK_CHARS,
     MAX_REPORT_CONTACT,
     MAX_SOURCE_CHARS,
     MAX_TITLE_CHARS,
@@ -90,6 +92,7 @@ FIELDS = {
     "item_url": Field("url", "u" * MAX_URL_CHARS, "u" * (MAX_URL_CHARS + 1)),
     "handle": Field("source", "@" * MAX_HANDLE_CHARS, "@" * (MAX_HANDLE_CHARS + 1)),
     "uploader": Field("uploader", "x" * MAX_UPLOADER_CHARS, "x" * (MAX_UPLOADER_CHARS + 1)),
+    "remark": Field("reason", "r" * MAX_REMARK_CHARS, "r" * (MAX_REMARK_CHARS + 1)),
 }
 NOT_WALKED = {
     "vpdq_index_pct": "the same type as vpdq_query_pct",
@@ -112,7 +115,7 @@ def test_the_bounds_are_the_agreed_numbers() -> None:
     assert set(FIELDS) == set(BOUNDED) - set(NOT_WALKED)
     assert len(FIELDS["url"].ok) == MAX_URL_CHARS
     assert len(FIELDS["language"].ok) == MAX_LANGUAGE_CHARS
-    assert MAX_UPLOADER_CHARS == 500
+    assert MAX_UPLOADER_CHARS == 500 and MAX_REMARK_CHARS == 2000
 
 
 def test_bounded_fields_checked_alone() -> None:
@@ -374,6 +377,28 @@ def _uploader_multipart(d: Doors, field: str, value: Any) -> Outcome:
 
 
 _PLATFORM = Role.PLATFORM
+
+
+def _item(d: Doors) -> str:
+    hashes = {SignalKind.MD5: secrets.token_hex(16)}
+    return d.work.cases.add_hashes(d.caseworker, d.case(), hashes).id
+
+
+def _remark_json(d: Doors, field: str, value: Any) -> Outcome:
+    """The reason of an item moved by hand (the same type is a notice's hand-sent note)."""
+    body = {"status": "unreachable", "reason": value}
+    r = d.client.post(f"/v1/items/{_item(d)}/status", json=body, headers=d.world.a.headers(_CW))
+    return _api(r, "reason")
+
+
+def _remark_service(d: Doors, field: str, value: Any) -> Outcome:
+    item = _item(d)
+    return _service(
+        lambda: d.work.cases.set_item_status(d.caseworker, item, ItemStatus.UNREACHABLE, value),
+        "reason",
+    )
+
+
 Door = Callable[[Doors, str, Any], Outcome]
 _ENTRY_DOORS: list[tuple[str, Door]] = [
     ("json", _entry_json),
@@ -405,6 +430,8 @@ TABLE: list[tuple[str, str, Door]] = [
     ),
     ("uploader", "query", _uploader_query),
     ("uploader", "multipart", _uploader_multipart),
+    ("remark", "json", _remark_json),
+    ("remark", "service", _remark_service),
     ("host_name", "json", _host_json),
     ("host_name", "cli", _host_cli),
     ("host_name", "service", _host_service),

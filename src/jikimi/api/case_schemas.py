@@ -21,6 +21,7 @@ from jikimi.domain import (
     ItemUrl,
     Language,
     PinText,
+    Remark,
     VictimContact,
 )
 
@@ -151,7 +152,7 @@ class ItemList(_Response):
 
 class ItemStatusUpdate(_Request):
     status: ItemStatus
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: Remark | None = None
 
 
 class NoticeDraft(_Request):
@@ -161,7 +162,7 @@ class NoticeDraft(_Request):
 
 
 class NoticeSent(_Request):
-    note: str | None = Field(default=None, max_length=2000)
+    note: Remark | None = None
 
 
 class NoticePublic(_Response):

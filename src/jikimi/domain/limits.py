@@ -55,6 +55,8 @@ MAX_CONSENT_TEXT: Final = 4_000
 """The record of a person's consent to face enrolment."""
 MAX_REPORT_CONTACT: Final = 500
 """How a victim reporting on the victim page can be reached."""
+MAX_REMARK_CHARS: Final = 2_000
+"""A caseworker's remark: why an item moved by hand, how a notice was sent by hand."""
 MAX_UPLOADER_CHARS: Final = 500
 """A platform's id of the account that uploaded a scanned file."""
 
@@ -219,6 +221,7 @@ ReportContact = Annotated[
     Field(json_schema_extra={"maxLength": MAX_REPORT_CONTACT}),
 ]
 
+Remark = Annotated[str, StringConstraints(max_length=MAX_REMARK_CHARS)]
 Uploader = Annotated[
     str,
     AfterValidator(_bounded_text("uploader", "an uploader id is", 1, MAX_UPLOADER_CHARS)),
@@ -245,6 +248,7 @@ BOUNDED: Final[Mapping[str, Any]] = {
     "consent": ConsentText,
     "report_contact": ReportContact,
     "uploader": Uploader,
+    "remark": Remark,
 }
 """Every bounded field by the name :func:`check` knows it by."""
 

@@ -537,6 +537,8 @@ class CaseService:
     ) -> Item:
         """Move an item by hand (withdraw a mistake, mark removed after a host's reply)."""
         require(principal, Permission.CASE_WRITE)
+        if reason is not None:
+            reason = limits.check("remark", reason, name="reason")
         at = now()
         with self.store.session(write=True) as s, s.begin():
             item = repo.get_item(s, principal.tenant_id, item_id)
