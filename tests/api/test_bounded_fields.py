@@ -21,15 +21,25 @@ import pytest
 from api_helpers import World, jpeg
 from typer.testing import CliRunner
 
+from jikimi.cases.lifecycle import ItemStatus
 from jikimi.cli import app
 from jikimi.domain import (
     BOUNDED,
+    MAX_CONSENT_TEXT,
+    MAX_HANDLE_CHARS,
     MAX_KEY_NAME,
     MAX_LABELS,
+    MAX_LANGUAGE_CHARS,
     MAX_NOTE_CHARS,
     MAX_PDQ_THRESHOLD,
+    MAX_PIN_CHARS,
+    MAX_REMARK_CHARS,
+    MAX_REPORT_CONTACT,
     MAX_SOURCE_CHARS,
+    MAX_TITLE_CHARS,
+    MAX_UPLOADER_CHARS,
     MAX_URL_CHARS,
+    MAX_VICTIM_CONTACT,
     BankCreate,
     EntryCreate,
     EntryMeta,
@@ -39,6 +49,8 @@ from jikimi.domain import (
 )
 from jikimi.errors import InvalidField
 from jikimi.services import BankService, KeyService
+from jikimi.services.cases import HostSpec
+from jikimi.services.casework import Casework
 
 _seq = itertools.count(1)
 
@@ -71,14 +83,58 @@ FIELDS = {
     ),
     "key_name": Field("key_name", "k" * MAX_KEY_NAME, "k" * (MAX_KEY_NAME + 1)),
     "url": Field("url", "https://example.org/" + "u" * (MAX_URL_CHARS - 20), "ftp://x/a.jpg"),
+    "case_title": Field("title", "t" * MAX_TITLE_CHARS, "t" * (MAX_TITLE_CHARS + 1)),
+    "host_name": Field("name", "h" * MAX_TITLE_CHARS, "h" * (MAX_TITLE_CHARS + 1)),
+    "language": Field("language", "ko-abcdefgh-abcd", "ko-abcdefgh-abcde"),
+    "victim_contact": Field(
+        "victim_contact", "v" * MAX_VICTIM_CONTACT, "v" * (MAX_VICTIM_CONTACT + 1)
+    ),
+    "item_url": Field("url", "u" * MAX_URL_CHARS, "u" * (MAX_URL_CHARS + 1)),
+    "handle": Field("source", "@" * MAX_HANDLE_CHARS, "@" * (MAX_HANDLE_CHARS + 1)),
+    "uploader": Field("uploader", "x" * MAX_UPLOADER_CHARS, "x" * (MAX_UPLOADER_CHARS + 1)),
+    "remark": Field("reason", "r" * MAX_REMARK_CHARS, "r" * (MAX_REMARK_CHARS + 1)),
+}
+NOT_WALKED = {
+    "vpdq_index_pct": "the same type as vpdq_query_pct",
+    "pin": "only the victim's status request takes it, a JSON schema (test_cases_api)",
+    "consent": "enrolment decodes faces (test_bounded_fields_checked_alone below)",
+    "report_contact": "only the victim page takes it (test_bounded_fields_checked_alone)",
 }
 
 
 def test_the_bounds_are_the_agreed_numbers() -> None:
     assert (MAX_SOURCE_CHARS, MAX_NOTE_CHARS, MAX_KEY_NAME, MAX_LABELS) == (2048, 8192, 128, 32)
     assert MAX_PDQ_THRESHOLD == 64 and MAX_URL_CHARS == 2048
-    assert set(FIELDS) == set(BOUNDED) - {"vpdq_index_pct"}  # same type as vpdq_query_pct
+    assert (MAX_TITLE_CHARS, MAX_LANGUAGE_CHARS, MAX_VICTIM_CONTACT) == (200, 16, 2000)
+    assert (MAX_HANDLE_CHARS, MAX_PIN_CHARS, MAX_CONSENT_TEXT, MAX_REPORT_CONTACT) == (
+        500,
+        32,
+        4000,
+        500,
+    )
+    assert set(FIELDS) == set(BOUNDED) - set(NOT_WALKED)
     assert len(FIELDS["url"].ok) == MAX_URL_CHARS
+    assert len(FIELDS["language"].ok) == MAX_LANGUAGE_CHARS
+    assert MAX_UPLOADER_CHARS == 500 and MAX_REMARK_CHARS == 2000
+
+
+def test_bounded_fields_checked_alone() -> None:
+    """The fields no door of this test reaches: the type's bound, and its words."""
+    for field, bound in (
+        ("pin", MAX_PIN_CHARS),
+        ("consent", MAX_CONSENT_TEXT),
+        ("report_contact", MAX_REPORT_CONTACT),
+    ):
+        assert check(field, "7" * bound) == "7" * bound
+        with pytest.raises(InvalidField) as exc:
+            check(field, "7" * (bound + 1))
+        assert exc.value.code == "validation_error" and exc.value.field == field
+    assert check("consent", " signed form\n\tkim ") == "signed form\n\tkim"
+    with pytest.raises(InvalidField, match="consent is 1 to 4000 printable characters"):
+        check("consent", "signed\x00")
+    assert check("report_contact", "  ") == ""  # the service reads it as none given
+    with pytest.raises(InvalidField, match="contact details are at most 500 printable"):
+        check("report_contact", "a\nb")
 
 
 class Doors:
@@ -98,9 +154,20 @@ class Doors:
             "COLUMNS": "200",
         }
 
-    def cli(self, *args: str) -> tuple[int, str]:
-        result = CliRunner().invoke(app, list(args), env=self.env)
+        self.caseworker = world.a.principals[Role.CASEWORKER]
+        self.work = Casework.from_settings(world.settings, world.store)
+        self._case: str | None = None
+
+    def cli(self, *args: str, role: Role = Role.ADMIN) -> tuple[int, str]:
+        env = {**self.env, "JIKIMI_API_KEY": self.world.a.keys[role]}
+        result = CliRunner().invoke(app, list(args), env=env)
         return result.exit_code, " ".join(result.stderr.split())
+
+    def case(self) -> str:
+        """One open case of tenant A, for the item doors."""
+        if self._case is None:
+            self._case = self.work.cases.open(self.caseworker, title="t", language="ko").case.id
+        return self._case
 
 
 Outcome = tuple[bool, str]
@@ -219,6 +286,119 @@ def _url_multipart(d: Doors, field: str, value: Any) -> Outcome:
     return _api(d.client.post("/v1/scan", data={"url": value}, headers=d.headers), field)
 
 
+_CW = Role.CASEWORKER
+
+
+def _case_json(d: Doors, field: str, value: Any) -> Outcome:
+    name = FIELDS[field].name
+    body = {"title": "a case", name: value}
+    r = d.client.post("/v1/cases", json=body, headers=d.world.a.headers(_CW))
+    return _api(r, name)
+
+
+def _case_cli(d: Doors, field: str, value: Any) -> Outcome:
+    name = FIELDS[field].name
+    args = {"title": "a case", name: value}
+    result = d.cli(
+        "case",
+        "open",
+        *itertools.chain(*((f"--{k.replace('_', '-')}", v) for k, v in args.items())),
+        role=_CW,
+    )
+    return _cli(result, lambda: f"{name}: {_reason(field, value)}")
+
+
+def _case_service(d: Doors, field: str, value: Any) -> Outcome:
+    name = FIELDS[field].name
+    args = {"title": "a case", "language": "ko", name: value}
+    return _service(lambda: d.work.cases.open(d.caseworker, **args), name)
+
+
+def _host_json(d: Doors, field: str, value: Any) -> Outcome:
+    body = {"slug": f"h{next(_seq)}", "name": value, "language": "en"}
+    return _api(d.client.post("/v1/hosts", json=body, headers=d.world.a.headers(_CW)), "name")
+
+
+def _host_cli(d: Doors, field: str, value: Any) -> Outcome:
+    result = d.cli("host", "add", f"h{next(_seq)}", "--name", value, role=_CW)
+    return _cli(result, lambda: f"name: {_reason(field, value)}")
+
+
+def _host_service(d: Doors, field: str, value: Any) -> Outcome:
+    spec = HostSpec(slug=f"h{next(_seq)}", name=value, language="en")
+    return _service(lambda: d.work.hosts.add(d.caseworker, spec), "name")
+
+
+def _item_json(d: Doors, field: str, value: Any) -> Outcome:
+    name = FIELDS[field].name
+    body = {"md5": secrets.token_hex(16), name: value}
+    r = d.client.post(f"/v1/cases/{d.case()}/items", json=body, headers=d.world.a.headers(_CW))
+    return _api(r, name)
+
+
+def _item_cli(d: Doors, field: str, value: Any) -> Outcome:
+    name = FIELDS[field].name
+    hashes = ("--md5", secrets.token_hex(16))
+    args = [value, *hashes] if name == "url" else [*hashes, "--source", value]
+    result = d.cli("case", "add-item", d.case(), *args, role=_CW)
+    return _cli(result, lambda: f"{name}: {_reason(field, value)}")
+
+
+def _item_service(d: Doors, field: str, value: Any) -> Outcome:
+    name = FIELDS[field].name
+    hashes = {SignalKind.MD5: secrets.token_hex(16)}
+    return _service(
+        lambda: d.work.cases.add_hashes(d.caseworker, d.case(), hashes, **{name: value}), name
+    )
+
+
+def _uploader_query(d: Doors, field: str, value: Any) -> Outcome:
+    files = {"file": ("x.jpg", jpeg(20_000 + next(_seq)))}
+    r = d.client.post(
+        "/v1/scan", files=files, params={"uploader": value}, headers=d.world.a.headers(_PLATFORM)
+    )
+    return _api(r, field)
+
+
+def _uploader_multipart(d: Doors, field: str, value: Any) -> Outcome:
+    """A multipart field is checked by the route, after the form is read: the problem
+    names the field in its detail."""
+    files = {"file": ("x.jpg", jpeg(20_000 + next(_seq)))}
+    r = d.client.post(
+        "/v1/scan", files=files, data={"uploader": value}, headers=d.world.a.headers(_PLATFORM)
+    )
+    if r.status_code == 200:
+        return True, ""
+    body = r.json()
+    assert r.status_code == 422 and body["code"] == "validation_error", r.text
+    field_name, reason = body["detail"].split(": ", 1)
+    assert field_name == field, body
+    return False, reason
+
+
+_PLATFORM = Role.PLATFORM
+
+
+def _item(d: Doors) -> str:
+    hashes = {SignalKind.MD5: secrets.token_hex(16)}
+    return d.work.cases.add_hashes(d.caseworker, d.case(), hashes).id
+
+
+def _remark_json(d: Doors, field: str, value: Any) -> Outcome:
+    """The reason of an item moved by hand (the same type is a notice's hand-sent note)."""
+    body = {"status": "unreachable", "reason": value}
+    r = d.client.post(f"/v1/items/{_item(d)}/status", json=body, headers=d.world.a.headers(_CW))
+    return _api(r, "reason")
+
+
+def _remark_service(d: Doors, field: str, value: Any) -> Outcome:
+    item = _item(d)
+    return _service(
+        lambda: d.work.cases.set_item_status(d.caseworker, item, ItemStatus.UNREACHABLE, value),
+        "reason",
+    )
+
+
 Door = Callable[[Doors, str, Any], Outcome]
 _ENTRY_DOORS: list[tuple[str, Door]] = [
     ("json", _entry_json),
@@ -243,6 +423,23 @@ TABLE: list[tuple[str, str, Door]] = [
     ("key_name", "service", _key_service),
     ("url", "json", _url_json),
     ("url", "multipart", _url_multipart),
+    *(
+        (f, door, fn)
+        for f in ("case_title", "language", "victim_contact")
+        for door, fn in (("json", _case_json), ("cli", _case_cli), ("service", _case_service))
+    ),
+    ("uploader", "query", _uploader_query),
+    ("uploader", "multipart", _uploader_multipart),
+    ("remark", "json", _remark_json),
+    ("remark", "service", _remark_service),
+    ("host_name", "json", _host_json),
+    ("host_name", "cli", _host_cli),
+    ("host_name", "service", _host_service),
+    *(
+        (f, door, fn)
+        for f in ("item_url", "handle")
+        for door, fn in (("json", _item_json), ("cli", _item_cli), ("service", _item_service))
+    ),
 ]
 
 

@@ -14,6 +14,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jikimi.cases.lifecycle import CaseStatus, ItemStatus, NoticeState
 from jikimi.cases.types import Case, Contact, Host, Item, Notice
+from jikimi.domain import (
+    CaseTitle,
+    Handle,
+    HostName,
+    ItemUrl,
+    Language,
+    PinText,
+    Remark,
+    VictimContact,
+)
 
 
 class _Request(BaseModel):
@@ -26,8 +36,8 @@ class _Response(BaseModel):
 
 class HostCreate(_Request):
     slug: str = Field(min_length=1, max_length=64, examples=["telegram"])
-    name: str = Field(min_length=1, max_length=200)
-    language: str = Field(min_length=2, max_length=16, examples=["en", "ko"])
+    name: HostName
+    language: Language
     jurisdiction: str | None = Field(default=None, max_length=64)
     contacts: list[Contact] = Field(default_factory=list, max_length=10)
     bases: list[str] = Field(default_factory=list, max_length=10)
@@ -57,9 +67,9 @@ class HostList(_Response):
 
 
 class CaseCreate(_Request):
-    title: str = Field(min_length=1, max_length=200)
-    language: str = Field(default="ko", min_length=2, max_length=16)
-    victim_contact: str | None = Field(default=None, max_length=2000)
+    title: CaseTitle
+    language: Language = "ko"
+    victim_contact: VictimContact | None = None
     takedown_bank: str | None = Field(default=None, description="A takedown bank's id.")
 
 
@@ -97,12 +107,12 @@ class CaseStatusUpdate(_Request):
 
 
 class ItemCreate(_Request):
-    url: str | None = Field(default=None, max_length=2048)
+    url: ItemUrl | None = None
     pdq: str | None = None
     md5: str | None = None
     sha256: str | None = None
     host: str | None = Field(default=None, description="The host's slug.")
-    source: str | None = Field(default=None, max_length=500, examples=["@channel_name"])
+    source: Handle | None = None
 
 
 class ItemPublic(_Response):
@@ -142,7 +152,7 @@ class ItemList(_Response):
 
 class ItemStatusUpdate(_Request):
     status: ItemStatus
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: Remark | None = None
 
 
 class NoticeDraft(_Request):
@@ -152,7 +162,7 @@ class NoticeDraft(_Request):
 
 
 class NoticeSent(_Request):
-    note: str | None = Field(default=None, max_length=2000)
+    note: Remark | None = None
 
 
 class NoticePublic(_Response):
@@ -208,8 +218,8 @@ class AuditVerification(_Response):
 
 
 class VictimStatusRequest(_Request):
-    number: str = Field(min_length=1, max_length=32)
-    pin: str = Field(min_length=1, max_length=32)
+    number: PinText
+    pin: PinText
 
 
 class VictimItem(_Response):

@@ -5,7 +5,7 @@ JSON schemas use the type itself (pydantic refuses the body: ``422
 validation_error`` naming the field); the services check what reaches them from
 any other door (multipart forms, the CLI, Python callers) through :func:`check`,
 which validates with the same type and raises :class:`~jikimi.errors.InvalidField`,
-the same ``validation_error`` code with the same message. ``tests/test_bounded_fields.py``
+the same ``validation_error`` code with the same message. ``tests/api/test_bounded_fields.py``
 walks every field of :data:`BOUNDED` through every door.
 
 Where two doors used to disagree, the looser bound was kept, so nothing that one
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Final, TypeVar
 
 from pydantic import AfterValidator, Field, StringConstraints, TypeAdapter, ValidationError
@@ -39,6 +39,26 @@ MAX_NOTE_CHARS: Final = 8_192
 MAX_LABELS: Final = 32
 MAX_KEY_NAME: Final = 128
 MAX_URL_CHARS: Final = 2_048
+
+MAX_TITLE_CHARS: Final = 200
+"""A case's title and a host's display name."""
+MIN_LANGUAGE_CHARS: Final = 2
+MAX_LANGUAGE_CHARS: Final = 16
+"""A language tag as given (``ko``, ``pt-BR``), before it is normalised."""
+MAX_VICTIM_CONTACT: Final = 2_000
+"""A victim's contact details on a case (kept encrypted)."""
+MAX_HANDLE_CHARS: Final = 500
+"""An item's source: the posting account or channel."""
+MAX_PIN_CHARS: Final = 32
+"""A case number or PIN as the victim types it."""
+MAX_CONSENT_TEXT: Final = 4_000
+"""The record of a person's consent to face enrolment."""
+MAX_REPORT_CONTACT: Final = 500
+"""How a victim reporting on the victim page can be reached."""
+MAX_REMARK_CHARS: Final = 2_000
+"""A caseworker's remark: why an item moved by hand, how a notice was sent by hand."""
+MAX_UPLOADER_CHARS: Final = 500
+"""A platform's id of the account that uploaded a scanned file."""
 
 BANK_NAME_RE: Final = re.compile(r"^[A-Z0-9_]{2,64}$")
 LABEL_RE: Final = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
@@ -99,6 +119,28 @@ def _http_url(value: str) -> str:
     return value
 
 
+def _printable(value: str, *, lines: bool = False) -> bool:
+    return all(c.isprintable() or (lines and c in "\n\t") for c in value)
+
+
+def _bounded_text(
+    kind: str, what: str, low: int, high: int, *, lines: bool = False
+) -> Callable[[str], str]:
+    """A validator: ``value`` stripped, ``low`` to ``high`` printable characters
+    (tabs and newlines too when ``lines``), refused as ``"{what} ... printable characters"``
+    (the words the services used before the bound moved here)."""
+
+    bounds = f"at most {high}" if low == 0 else f"{low} to {high}"
+
+    def validate(value: str) -> str:
+        value = value.strip()
+        if not low <= len(value) <= high or not _printable(value, lines=lines):
+            raise _refuse(kind, f"{what} {bounds} printable characters")
+        return value
+
+    return validate
+
+
 BankName = Annotated[
     str,
     AfterValidator(_bank_name),
@@ -133,6 +175,59 @@ KeyName = Annotated[
 ]
 HttpUrl = Annotated[str, StringConstraints(max_length=MAX_URL_CHARS), AfterValidator(_http_url)]
 
+CaseTitle = Annotated[
+    str,
+    AfterValidator(_bounded_text("case_title", "a case title is", 1, MAX_TITLE_CHARS)),
+    Field(json_schema_extra={"minLength": 1, "maxLength": MAX_TITLE_CHARS}),
+]
+HostName = Annotated[
+    str,
+    AfterValidator(_bounded_text("host_name", "a host name is", 1, MAX_TITLE_CHARS)),
+    Field(json_schema_extra={"minLength": 1, "maxLength": MAX_TITLE_CHARS}),
+]
+Language = Annotated[
+    str,
+    AfterValidator(
+        _bounded_text("language", "a language tag is", MIN_LANGUAGE_CHARS, MAX_LANGUAGE_CHARS)
+    ),
+    Field(
+        examples=["en", "ko"],
+        json_schema_extra={"minLength": MIN_LANGUAGE_CHARS, "maxLength": MAX_LANGUAGE_CHARS},
+    ),
+]
+VictimContact = Annotated[str, StringConstraints(max_length=MAX_VICTIM_CONTACT)]
+ItemUrl = Annotated[
+    str,
+    AfterValidator(_bounded_text("item_url", "an item URL is", 1, MAX_URL_CHARS)),
+    Field(json_schema_extra={"minLength": 1, "maxLength": MAX_URL_CHARS}),
+]
+Handle = Annotated[
+    str,
+    AfterValidator(_bounded_text("handle", "a source is", 1, MAX_HANDLE_CHARS)),
+    Field(
+        examples=["@channel_name"],
+        json_schema_extra={"minLength": 1, "maxLength": MAX_HANDLE_CHARS},
+    ),
+]
+PinText = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PIN_CHARS)]
+ConsentText = Annotated[
+    str,
+    AfterValidator(_bounded_text("consent", "consent is", 1, MAX_CONSENT_TEXT, lines=True)),
+    Field(json_schema_extra={"minLength": 1, "maxLength": MAX_CONSENT_TEXT}),
+]
+ReportContact = Annotated[
+    str,
+    AfterValidator(_bounded_text("contact", "contact details are", 0, MAX_REPORT_CONTACT)),
+    Field(json_schema_extra={"maxLength": MAX_REPORT_CONTACT}),
+]
+
+Remark = Annotated[str, StringConstraints(max_length=MAX_REMARK_CHARS)]
+Uploader = Annotated[
+    str,
+    AfterValidator(_bounded_text("uploader", "an uploader id is", 1, MAX_UPLOADER_CHARS)),
+    Field(json_schema_extra={"minLength": 1, "maxLength": MAX_UPLOADER_CHARS}),
+]
+
 BOUNDED: Final[Mapping[str, Any]] = {
     "name": BankName,
     "pdq_threshold": PdqThreshold,
@@ -143,6 +238,17 @@ BOUNDED: Final[Mapping[str, Any]] = {
     "note": Note,
     "key_name": KeyName,
     "url": HttpUrl,
+    "case_title": CaseTitle,
+    "host_name": HostName,
+    "language": Language,
+    "victim_contact": VictimContact,
+    "item_url": ItemUrl,
+    "handle": Handle,
+    "pin": PinText,
+    "consent": ConsentText,
+    "report_contact": ReportContact,
+    "uploader": Uploader,
+    "remark": Remark,
 }
 """Every bounded field by the name :func:`check` knows it by."""
 

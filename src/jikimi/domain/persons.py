@@ -27,7 +27,6 @@ class PersonEventKind(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
-MAX_CONSENT_TEXT = 4000
 MAX_ENROL_PHOTOS = 10
 
 

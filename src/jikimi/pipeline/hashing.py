@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Final
 from jikimi.domain import MediaKind, Signal, SignalKind
 from jikimi.media import MediaLimits, Picture, Sniffed, load, sniff
 from jikimi.pipeline.video import ANIMATIONS, is_animation
-from jikimi.signals import Md5Signal, PdqSignal
+from jikimi.signals import Md5Signal, PdqSignal, Sha256Signal
 
 if TYPE_CHECKING:
     from jikimi.media.video import VideoLimits
@@ -103,6 +103,13 @@ def still_signals(
 ) -> tuple[Signal, ...]:
     """The still route's signals of one image (``data``: the file it was loaded from)."""
     return tuple(_STILL[kind](picture, data) for kind in kinds)
+
+
+def byte_signals(data: bytes) -> tuple[Signal, Signal]:
+    """MD5 and SHA-256 of a file's bytes, in the Verdict's order: what every route
+    reports of a file, and all that identifies one that is not an image (a page, a
+    video nobody decoded)."""
+    return Md5Signal.hash_bytes(data), Sha256Signal.hash_bytes(data)
 
 
 def video_hash(data: bytes, limits: VideoLimits) -> VideoHash:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import hashlib
 import hmac
 import re
 import secrets
@@ -30,21 +29,20 @@ from sqlalchemy.orm import Session
 
 from jikimi.cases.lifecycle import CASE_MOVES, ITEM_MOVES, CaseStatus, ItemStatus, check_move
 from jikimi.cases.types import Case, CaseOpened, Contact, ContactKind, Host, Item
-from jikimi.domain import Permission, Principal, SignalKind, Verdict
+from jikimi.domain import Permission, Principal, Signal, SignalKind, Verdict, limits
 from jikimi.errors import Conflict, InvalidInput, JikimiError, NotFound
 from jikimi.evidence import Sealer
 from jikimi.fetching import Capture, SafeFetcher
 from jikimi.media import MediaLimits, load
 from jikimi.notices import LegalBasis, normalise_language
+from jikimi.pipeline.hashing import byte_signals, still_signals
 from jikimi.services._common import now, require
-from jikimi.signals import PdqSignal, signal_type
+from jikimi.signals import signal_type
 from jikimi.store import Store, outbox
 from jikimi.store import audit as audit_repo
 from jikimi.store import casework as repo
 
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-_HANDLE_MAX = 500
-_URL_MAX = 2048
 _PIN_DIGITS = 8
 ITEM_SIGNALS = (SignalKind.PDQ, SignalKind.MD5, SignalKind.SHA256)
 
@@ -105,12 +103,11 @@ class HostService:
         slug = spec.slug.strip().lower()
         if not _SLUG_RE.match(slug):
             raise InvalidInput("a host slug is 1-64 of a-z, 0-9, '_', '.', '-'")
-        name = spec.name.strip()
-        if not 1 <= len(name) <= 200 or not name.isprintable():
-            raise InvalidInput("a host name is 1 to 200 printable characters")
-        language, unknown = normalise_language(spec.language)
+        name = limits.check("host_name", spec.name, name="name")
+        given = limits.check("language", spec.language)
+        language, unknown = normalise_language(given)
         if unknown:  # kept as given: its notices are in English and say so
-            language = spec.language.strip().lower().replace("_", "-")
+            language = given.lower().replace("_", "-")
             if not _LANG_RE.match(language):
                 raise InvalidInput(f"not a language tag: {spec.language!r} (e.g. en, ko, pt-BR)")
         bases = tuple(LegalBasis.parse(b).value for b in spec.bases)
@@ -210,10 +207,10 @@ class CaseService:
         takedown_bank_id: str | None = None,
     ) -> CaseOpened:
         require(principal, Permission.CASE_WRITE)
-        title = title.strip()
-        if not 1 <= len(title) <= 200 or not title.isprintable():
-            raise InvalidInput("a case title is 1 to 200 printable characters")
-        lang, _ = normalise_language(language)
+        title = limits.check("case_title", title, name="title")
+        lang, _ = normalise_language(limits.check("language", language))
+        if victim_contact is not None:
+            victim_contact = limits.check("victim_contact", victim_contact)
         pin = "".join(secrets.choice("0123456789") for _ in range(_PIN_DIGITS))
         at = now()
         with self.store.session(write=True) as s, s.begin():
@@ -353,9 +350,7 @@ class CaseService:
     ) -> Item:
         """Capture ``url`` now (sealed evidence, hashes, a Verdict) and add it as an item."""
         require(principal, Permission.CASE_WRITE)
-        url = url.strip()
-        if not url or len(url) > _URL_MAX:
-            raise InvalidInput(f"an item URL is 1 to {_URL_MAX} characters")
+        url = limits.check("item_url", url, name="url")
         self.get(principal, case_id)  # a missing case fails before anything is fetched
         if self.fetcher is None:
             raise InvalidInput("capturing URLs is not set up on this server")
@@ -432,7 +427,8 @@ class CaseService:
             verdict = self.scanner.scan_bytes(
                 principal, capture.content, {"url": capture.final_url, "case": case_id}
             )
-        digest = hashlib.sha256(capture.content).hexdigest()
+        md5, sha256 = byte_signals(capture.content)
+        digest = sha256.value
         blob = self.store.blobs.put(self.sealer.seal(capture.content, digest))
         signals = [
             {"type": s.type.value, "value": s.value}
@@ -440,7 +436,7 @@ class CaseService:
             if s.type in ITEM_SIGNALS
         ]
         if not signals:
-            signals = self._hash(capture.content, digest)
+            signals = self._hash(capture.content, md5, sha256)
         return {
             "status": ItemStatus.PENDING.value,
             "signals": signals,
@@ -450,18 +446,16 @@ class CaseService:
             "reason": None if verdict is None or verdict.error is None else verdict.error.message,
         }
 
-    def _hash(self, data: bytes, sha256: str) -> builtins.list[dict[str, str]]:
-        """MD5, SHA-256, and PDQ when the bytes are an image (no scanner configured)."""
-        out = [
-            {"type": "md5", "value": hashlib.md5(data).hexdigest()},
-            {"type": "sha256", "value": sha256},
-        ]
+    def _hash(self, data: bytes, md5: Signal, sha256: Signal) -> builtins.list[dict[str, str]]:
+        """PDQ when the bytes are an image, MD5 and SHA-256 (no scanner configured):
+        the still route's signals, as :mod:`jikimi.pipeline.hashing` computes them."""
+        signals: tuple[Signal, ...] = (md5, sha256)
         if self.limits is not None:
             # not an image (a video, a page): the digests alone identify it
             with contextlib.suppress(JikimiError):
-                pdq = PdqSignal.hash_picture(load(data, self.limits)).value
-                out.insert(0, {"type": "pdq", "value": pdq})
-        return out
+                picture = load(data, self.limits)
+                signals = (*still_signals(picture, data, (SignalKind.PDQ,)), md5, sha256)
+        return [{"type": s.type.value, "value": s.value} for s in signals]
 
     def _create_item(
         self,
@@ -475,8 +469,10 @@ class CaseService:
         status: ItemStatus = ItemStatus.PENDING,
         **extra: Any,
     ) -> Item:
-        if source is not None and not 1 <= len(source.strip()) <= _HANDLE_MAX:
-            raise InvalidInput(f"a source is 1 to {_HANDLE_MAX} characters")
+        if source is not None:
+            source = limits.check("handle", source, name="source")
+        if url is not None:
+            url = limits.check("item_url", url, name="url")
         at = now()
         with self.store.session(write=True) as s, s.begin():
             case = repo.get_case(s, principal.tenant_id, case_id)
@@ -541,6 +537,8 @@ class CaseService:
     ) -> Item:
         """Move an item by hand (withdraw a mistake, mark removed after a host's reply)."""
         require(principal, Permission.CASE_WRITE)
+        if reason is not None:
+            reason = limits.check("remark", reason, name="reason")
         at = now()
         with self.store.session(write=True) as s, s.begin():
             item = repo.get_item(s, principal.tenant_id, item_id)

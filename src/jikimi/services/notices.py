@@ -24,7 +24,7 @@ from typing import Any
 
 from jikimi.cases.lifecycle import ITEM_MOVES, NOTICE_MOVES, ItemStatus, NoticeState, check_move
 from jikimi.cases.types import Case, ContactKind, Host, Item, Notice
-from jikimi.domain import Permission, Principal
+from jikimi.domain import Permission, Principal, limits
 from jikimi.errors import Forbidden, InvalidInput, NotFound
 from jikimi.notices import LegalBasis, NoticeItem, NoticeRenderer, Sender
 from jikimi.services._common import now, require
@@ -283,6 +283,8 @@ class NoticeService:
     def mark_sent(self, principal: Principal, notice_id: str, note: str | None = None) -> Notice:
         """A person submitted the notice by hand (a web form): start its clocks."""
         require(principal, Permission.CASE_WRITE)
+        if note is not None:
+            note = limits.check("remark", note, name="note")
         at = now()
         with self.store.session(write=True) as s, s.begin():
             notice = self._load(s, principal, notice_id)

@@ -44,7 +44,6 @@ from sqlalchemy.orm import Session
 
 from jikimi.config import FaceDetect, Settings
 from jikimi.domain import (
-    MAX_CONSENT_TEXT,
     MAX_ENROL_PHOTOS,
     EnrolPhoto,
     Permission,
@@ -52,6 +51,7 @@ from jikimi.domain import (
     PersonStatus,
     Principal,
     Verdict,
+    limits,
 )
 from jikimi.errors import (
     ConsentRequired,
@@ -383,9 +383,7 @@ def _consent(text: str | None) -> str:
             "enrolment needs her consent on record: what she agreed to, e.g. "
             "'signed form 2026-12-01, caseworker kim'"
         )
-    if len(value) > MAX_CONSENT_TEXT or not all(c.isprintable() or c in "\n\t" for c in value):
-        raise InvalidInput(f"consent is 1 to {MAX_CONSENT_TEXT} printable characters")
-    return value
+    return limits.check("consent", value)
 
 
 def _case(case: str | None) -> str | None:

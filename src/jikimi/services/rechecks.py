@@ -24,7 +24,6 @@ names the missed deadline, for a person to approve), in the same transaction.
 
 from __future__ import annotations
 
-import hashlib
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -35,11 +34,12 @@ from sqlalchemy.orm import Session
 
 from jikimi.cases.lifecycle import ITEM_MOVES, ItemStatus
 from jikimi.cases.types import Host, Item
-from jikimi.domain import EntryCreate, Principal, Role, SignalKind
+from jikimi.domain import DEFAULT_PDQ_THRESHOLD, EntryCreate, Principal, Role, SignalKind
 from jikimi.errors import JikimiError
 from jikimi.fetching import Capture, SafeFetcher
 from jikimi.media import MediaLimits, load
-from jikimi.signals import PdqSignal, hamming_hex
+from jikimi.pipeline.hashing import byte_signals, still_signals
+from jikimi.signals import hamming_hex
 from jikimi.store import Store, outbox
 from jikimi.store import audit as audit_repo
 from jikimi.store import casework as repo
@@ -49,7 +49,6 @@ RECHECK = "recheck"
 SCHEDULE_H: tuple[float, ...] = (1, 6, 24, *(24.0 * d for d in range(2, 31)))
 """Hours after the notice at which each re-check is due (the first is queued on sending)."""
 ACTOR = "system:rechecker"
-STILL_MATCHES_PDQ = 31
 Escalate = Callable[[Session, str, str, Sequence[Item], datetime], object]
 """``(session, tenant, notice id, items, at)``: what to do about items still up after the
 deadline of that notice (in the re-check's transaction)."""
@@ -74,33 +73,22 @@ def removal_reason(
         if marker and marker.lower() in text:
             return f"removal page ({marker!r})"
     wanted = {s["type"]: s["value"] for s in item.signals}
-    digests = {
-        "md5": _md5(capture.content),
-        "sha256": _sha256(capture.content),
-    }
+    digests = {s.type.value: s.value for s in byte_signals(capture.content)}
     if any(wanted.get(k) == v for k, v in digests.items()):
         return None
     pdq = wanted.get("pdq")
     if pdq is not None:
         try:
             picture = load(capture.content, limits)
-            now_pdq = PdqSignal.hash_picture(picture).value
         except JikimiError:
             return "the address no longer serves the image"
-        if hamming_hex(pdq, now_pdq) <= STILL_MATCHES_PDQ:
+        [now_pdq] = still_signals(picture, capture.content, (SignalKind.PDQ,))
+        if hamming_hex(pdq, now_pdq.value) <= DEFAULT_PDQ_THRESHOLD:
             return None
         return "the address serves other content"
     if "md5" in wanted or "sha256" in wanted:
         return "the address serves other content"
     return None
-
-
-def _md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 class Rechecker:

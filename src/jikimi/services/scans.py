@@ -41,7 +41,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from jikimi.config import Settings
-from jikimi.domain import Permission, Principal, SignalKind, Verdict
+from jikimi.domain import Permission, Principal, SignalKind, Verdict, limits
 from jikimi.errors import InvalidInput, JikimiError, NotFound
 from jikimi.matching.kinds import banked_kinds, kind_spec
 from jikimi.pipeline import FaceMatcher, Item, Matcher, Scanner, ScanProgress, failed_verdict
@@ -55,7 +55,6 @@ log = logging.getLogger(__name__)
 
 UPLOADER = "uploader"
 """The key of an item's ``source`` that names the account that uploaded it."""
-UPLOADER_MAX = 500
 
 
 def uploader_of(source: Mapping[str, Any]) -> str | None:
@@ -65,11 +64,9 @@ def uploader_of(source: Mapping[str, Any]) -> str | None:
 
 
 def check_uploader(value: str) -> str:
-    """A platform's uploader id as stored: 1 to 500 printable characters, trimmed."""
-    value = value.strip()
-    if not 1 <= len(value) <= UPLOADER_MAX or not value.isprintable():
-        raise InvalidInput(f"an uploader id is 1 to {UPLOADER_MAX} printable characters")
-    return value
+    """A platform's uploader id as stored: 1 to 500 printable characters, trimmed
+    (:data:`jikimi.domain.limits.Uploader`)."""
+    return limits.check("uploader", value)
 
 
 def scan_keys(verdict: Verdict) -> list[tuple[SignalKind, str]]:

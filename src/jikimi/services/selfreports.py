@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC
 
 from jikimi.cases.types import CaseOpened
-from jikimi.domain import EnrolPhoto, Person, Principal, Role, SignalKind
+from jikimi.domain import EnrolPhoto, Person, Principal, Role, SignalKind, limits
 from jikimi.errors import ConfigError, ConsentRequired, InvalidInput, NotFound
 from jikimi.services._common import now
 from jikimi.services.casereports import AttemptLimiter, SharedAttemptLimiter
@@ -39,7 +39,6 @@ MAX_ITEMS = 50
 MAX_PLACES = 20
 MAX_PLACE = 500
 MAX_URL = 2048
-MAX_CONTACT = 500
 MAX_FACE_PHOTOS = 3
 """Face photos the page sends (made smaller on her device, so they fit one small body)."""
 REPORTS_PER_HOUR = 10
@@ -99,8 +98,8 @@ class SelfReportService:
         """Check everything first, then open the case and add one item per file."""
         items, places = _checked(report)
         contact = (report.contact or "").strip() or None
-        if contact is not None and (len(contact) > MAX_CONTACT or not contact.isprintable()):
-            raise InvalidInput(f"contact details are at most {MAX_CONTACT} printable characters")
+        if contact is not None:
+            contact = limits.check("report_contact", contact, name="contact")
         principal = self.principal()
         key = f"client:{client}"
         self.limiter.check(key)

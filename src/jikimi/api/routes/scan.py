@@ -35,7 +35,7 @@ from jikimi.api.routes.jobs import JobPublic
 from jikimi.api.schemas import ScanUrl
 from jikimi.api.uploads import check_media_size, media_file_limit
 from jikimi.config import Settings
-from jikimi.domain import Verdict, limits
+from jikimi.domain import Uploader, Verdict, limits
 from jikimi.errors import JikimiError
 from jikimi.media import MediaLimits, Sniffed, sniff
 from jikimi.pipeline.hashing import Route, classify, route_of
@@ -77,9 +77,8 @@ AsyncQuery = Annotated[
     ),
 ]
 UploaderQuery = Annotated[
-    str | None,
+    Uploader | None,
     Query(
-        max_length=500,
         description="The platform's id of the account that uploaded the file: links the "
         "scan to that source, whose standing the policy's source rules read.",
     ),

@@ -27,12 +27,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from jikimi.config import Settings
-from jikimi.domain import EnrolPhoto
+from jikimi.domain import EnrolPhoto, ReportContact
 from jikimi.errors import InvalidInput, NotFound, TooManyAttempts, Unavailable
 from jikimi.services.casework import Casework
 from jikimi.services.persons import PersonService
 from jikimi.services.selfreports import (
-    MAX_CONTACT,
     MAX_FACE_PHOTOS,
     MAX_ITEMS,
     MAX_PLACES,
@@ -218,7 +217,7 @@ class ReportIn(BaseModel):
 
     items: list[ItemIn] = Field(min_length=1, max_length=MAX_ITEMS)
     places: list[str] = Field(default_factory=list, max_length=MAX_PLACES)
-    contact: str | None = Field(default=None, max_length=MAX_CONTACT)
+    contact: ReportContact | None = None
     language: str = Field(default="ko", pattern=r"^(ko|en)$")
 
 
