@@ -26,8 +26,7 @@ from jikimi.config import Settings
 from jikimi.detectors.grade.model import GradeDetector
 from jikimi.domain import BankKind, GradeLabel, Match, Region, Signal, SignalKind, Verdict
 from jikimi.media import Picture
-from jikimi.pipeline import INTERNAL_ERROR, Item, Scanner
-from jikimi.pipeline import scanner as pipeline
+from jikimi.pipeline import INTERNAL_ERROR, Item, Scanner, hashing
 
 SAMPLES = Path(str(resources.files("jikimi.data").joinpath("samples")))
 EXTREME_SIZES = [(1, 1281), (2000, 2), (1, 30000), (30000, 1)]
@@ -158,14 +157,14 @@ def test_a_loader_error_fails_only_its_item(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     poison = png(42, 30)
-    real = pipeline.load
+    real = hashing.load  # the one place that decodes a file for hashing
 
     def load(data: bytes, limits: Any) -> Picture:
         if data == poison:
             raise ValueError("decoder bug")
         return real(data, limits)
 
-    monkeypatch.setattr(pipeline, "load", load)
+    monkeypatch.setattr(hashing, "load", load)
     good = good_items()
     with caplog.at_level(logging.WARNING):
         out = scanner.scan_many([Item(poison, {"n": "poison"}), *good])
