@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import smtplib
-import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from jikimi.cases.types import Host, Notice
 from jikimi.errors import JikimiError
 from jikimi.fetching import FetchFailed, SafeFetcher
 from jikimi.notices import LegalBasis, Sender, signing
+from jikimi.services._common import runner_id
 from jikimi.services.notices import SEND_NOTICE, mark_delivered
 from jikimi.store import Store, outbox
 from jikimi.store import audit as audit_repo
@@ -84,7 +84,7 @@ class NoticeDeliverer:
         self.fetcher = fetcher
         self.api_secret = api_secret
         self.deadline_hours = deadline_hours
-        self.owner = owner or f"{socket.gethostname()}:{id(self):x}"
+        self.owner = owner or runner_id()
         self.lease = lease
         self.clock = clock
 

@@ -34,7 +34,6 @@ lists where she was found, and the audit log records each, for human review.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -48,6 +47,7 @@ from jikimi.domain import PersonStatus, Verdict
 from jikimi.errors import JikimiError
 from jikimi.faces import FaceIndex, TemplateCipher, TenantFaces
 from jikimi.pipeline import FaceMatcher
+from jikimi.services._common import runner_id
 from jikimi.store import Store, outbox
 from jikimi.store import audit as audit_repo
 from jikimi.store import persons as person_repo
@@ -138,7 +138,7 @@ class FaceRetro:
     ) -> None:
         self.store = store
         self.settings = settings
-        self.owner = owner or f"{socket.gethostname()}:{id(self):x}"
+        self.owner = owner or runner_id()
         self.lease = lease
         self.clock = clock
         self._cipher: TemplateCipher | None = None

@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import secrets
-import socket
 import threading
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -47,11 +44,6 @@ class ImportLeaseLost(Conflict):
     """Another process took this import over (its lease had lapsed): this run stops."""
 
     code = "import_lease_lost"
-
-
-def owner_id() -> str:
-    """A lease owner name that tells processes apart: ``host:pid:random``."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def file_digest(stream: IO[bytes]) -> tuple[str, int]:

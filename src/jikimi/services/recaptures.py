@@ -12,13 +12,13 @@ also retry at once (``POST /v1/items/{id}/recapture``, ``jikimi case recapture``
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from jikimi.cases.lifecycle import ItemStatus
 from jikimi.domain import Principal, Role
 from jikimi.errors import JikimiError
+from jikimi.services._common import runner_id
 from jikimi.services.cases import RECAPTURE, CaseService, queue_recapture
 from jikimi.store import Store, outbox
 from jikimi.store import casework as repo
@@ -41,7 +41,7 @@ class Recapturer:
         self.cases = cases
         self.lease = lease
         self.clock = clock
-        self.owner = f"{socket.gethostname()}:{id(self):x}"
+        self.owner = runner_id()
 
     def run_once(self) -> bool:
         """Run one due retry; ``False`` when none is due."""

@@ -24,7 +24,6 @@ names the missed deadline, for a person to approve), in the same transaction.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -39,6 +38,7 @@ from jikimi.errors import JikimiError
 from jikimi.fetching import Capture, SafeFetcher
 from jikimi.media import MediaLimits, load
 from jikimi.pipeline.hashing import byte_signals, still_signals
+from jikimi.services._common import runner_id
 from jikimi.signals import hamming_hex
 from jikimi.store import Store, outbox
 from jikimi.store import audit as audit_repo
@@ -111,7 +111,7 @@ class Rechecker:
         self.limits = limits
         self.add_to_bank = add_to_bank
         self.escalate = escalate
-        self.owner = owner or f"{socket.gethostname()}:{id(self):x}"
+        self.owner = owner or runner_id()
         self.lease = lease
         self.clock = clock
 

@@ -50,7 +50,7 @@ from jikimi.errors import (
 )
 from jikimi.matching.kinds import holds_frames
 from jikimi.services import imports
-from jikimi.services._common import now, require
+from jikimi.services._common import now, require, runner_id
 from jikimi.services._writer import InOrderWriter
 from jikimi.services.banks import rows as importing
 from jikimi.store import entries as entry_repo
@@ -141,7 +141,7 @@ class TransferOps(ServiceBase):
         with self.store.session() as s, s.begin():
             target = owned(s, principal, bank)
         sha256, size = imports.file_digest(stream)
-        owner = imports.owner_id()
+        owner = runner_id()
         lease_s = self.settings.import_lease_s if self.settings else imports.DEFAULT_LEASE_S
         until = now() + timedelta(seconds=lease_s)
         if resume:
