@@ -11,12 +11,10 @@ scan of the same image touches nothing of the first tenant's.
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from api_helpers import TestClient, jpeg, make_side
@@ -27,32 +25,15 @@ from jikimi.config import Settings
 from jikimi.domain import Role
 from jikimi.services.rechecks import Rechecker
 from jikimi.store import Store
+from pages_host import PagesHost, serve_pages
 
 CW = Role.CASEWORKER
 
 
-class _Host(BaseHTTPRequestHandler):
-    pages: ClassVar[dict[str, bytes]] = {}
-
-    def do_GET(self) -> None:
-        body = self.pages.get(self.path)
-        self.send_response(404 if body is None else 200)
-        self.send_header("Content-Length", str(len(body or b"")))
-        self.end_headers()
-        self.wfile.write(body or b"")
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def port() -> Iterator[int]:
-    _Host.pages = {}
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Host)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield httpd.server_address[1]
-    httpd.shutdown()
-    httpd.server_close()
+def host() -> Iterator[PagesHost]:
+    with serve_pages() as served:
+        yield served
 
 
 def _ok(r: Any, status: int = 200) -> Any:
@@ -61,11 +42,11 @@ def _ok(r: Any, status: int = 200) -> Any:
 
 
 def test_scan_and_match_link_reuploads(
-    settings: Settings, shared_scanner: LazyScanner, port: int, tmp_path: Path
+    settings: Settings, shared_scanner: LazyScanner, host: PagesHost, tmp_path: Path
 ) -> None:
     settings = settings.model_copy(update={"capture_allow_networks": ["127.0.0.1/32"]})
     first, second = jpeg(71), jpeg(72)
-    _Host.pages = {"/p/1.jpg": first, "/p/2.jpg": second}
+    host.pages = {"/p/1.jpg": first, "/p/2.jpg": second}
     with TestClient(create_app(settings, scanner=shared_scanner)) as client:
         store = Store.from_settings(settings)
         try:
@@ -96,7 +77,7 @@ def test_scan_and_match_link_reuploads(
                 ),
                 201,
             )["case"]
-            base = f"http://127.0.0.1:{port}"
+            base = f"http://127.0.0.1:{host.port}"
             items = [
                 _ok(
                     client.post(
@@ -119,7 +100,7 @@ def test_scan_and_match_link_reuploads(
             _ok(client.post(f"/v1/notices/{notice['id']}/sent", json={}, headers=cw))
 
             # the host takes both down; a re-check an hour later sees it and banks them
-            _Host.pages = {}
+            host.pages = {}
             context = client.app.state.context  # type: ignore[attr-defined]
             checker: Rechecker = context.casework.rechecker(context.banks.add_entries)
             checker.clock = lambda: datetime.now(UTC) + timedelta(hours=1, minutes=1)

@@ -9,12 +9,9 @@ is not escalated, and a second late re-check drafts nothing more.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
 
 import pytest
 from service_helpers import Side
@@ -28,36 +25,19 @@ from jikimi.services.cases import HostSpec
 from jikimi.services.casework import ESCALATION_ACTOR, Casework
 from jikimi.store import Store
 from jikimi.store import audit as audit_repo
+from pages_host import PagesHost, serve_pages
 
 COFFEE = (Path(__file__).resolve().parents[2] / "src/jikimi/data/samples/coffee.jpg").read_bytes()
 
 
-class _Host(BaseHTTPRequestHandler):
-    pages: ClassVar[dict[str, bytes]] = {}
-
-    def do_GET(self) -> None:
-        body = self.pages.get(self.path)
-        self.send_response(404 if body is None else 200)
-        self.send_header("Content-Length", str(len(body or b"")))
-        self.end_headers()
-        self.wfile.write(body or b"")
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def port() -> Iterator[int]:
-    _Host.pages = {}
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Host)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield httpd.server_address[1]
-    httpd.shutdown()
-    httpd.server_close()
+def host() -> Iterator[PagesHost]:
+    with serve_pages() as served:
+        yield served
 
 
 def test_missed_deadline_escalates_once_with_a_follow_up(
-    store: Store, settings: Settings, acme: Side, port: int
+    store: Store, settings: Settings, acme: Side, host: PagesHost
 ) -> None:
     worker, reviewer = acme.as_[Role.CASEWORKER], acme.as_[Role.REVIEWER]
     settings = settings.model_copy(update={"capture_allow_networks": ["127.0.0.1/32"]})
@@ -65,8 +45,8 @@ def test_missed_deadline_escalates_once_with_a_follow_up(
     form = Contact(kind=ContactKind.FORM, value="https://h.example/report")
     work.hosts.add(worker, HostSpec("h", "Host", "ko", (form,), ("kcsc",)))
     case = work.cases.open(worker, title="A", language="ko").case
-    base = f"http://127.0.0.1:{port}"
-    _Host.pages = {"/a.jpg": COFFEE, "/b.jpg": COFFEE}
+    base = f"http://127.0.0.1:{host.port}"
+    host.pages = {"/a.jpg": COFFEE, "/b.jpg": COFFEE}
     a = work.cases.add_url(worker, case.id, f"{base}/a.jpg", host="h")
     b = work.cases.add_url(worker, case.id, f"{base}/b.jpg", host="h")
     first = work.notices.draft(worker, case.id, "h")
@@ -82,7 +62,7 @@ def test_missed_deadline_escalates_once_with_a_follow_up(
     checker.run_until_idle()
     assert work.cases.get_item(worker, a.id).escalated_at is None  # before the deadline
 
-    del _Host.pages["/b.jpg"]  # b is taken down; a stays up past the deadline (24 h)
+    del host.pages["/b.jpg"]  # b is taken down; a stays up past the deadline (24 h)
     clock["now"] = notified.deadline_at + timedelta(minutes=1)
     checker.run_until_idle()
     late, gone = work.cases.get_item(worker, a.id), work.cases.get_item(worker, b.id)

@@ -7,12 +7,9 @@ updates the reason, and the scheduled retry captures it once the page is back.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
 
 import pytest
 from service_helpers import Side
@@ -26,32 +23,15 @@ from jikimi.services.cases import RECAPTURE
 from jikimi.services.casework import Casework
 from jikimi.store import Store, outbox
 from jikimi.store import audit as audit_repo
+from pages_host import PagesHost, serve_pages
 
 COFFEE = (Path(__file__).resolve().parents[2] / "src/jikimi/data/samples/coffee.jpg").read_bytes()
 
 
-class _Host(BaseHTTPRequestHandler):
-    pages: ClassVar[dict[str, bytes]] = {}
-
-    def do_GET(self) -> None:
-        body = self.pages.get(self.path)
-        self.send_response(404 if body is None else 200)
-        self.send_header("Content-Length", str(len(body or b"")))
-        self.end_headers()
-        self.wfile.write(body or b"")
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def port() -> Iterator[int]:
-    _Host.pages = {}
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Host)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield httpd.server_address[1]
-    httpd.shutdown()
-    httpd.server_close()
+def host() -> Iterator[PagesHost]:
+    with serve_pages() as served:
+        yield served
 
 
 class Names:
@@ -62,13 +42,13 @@ class Names:
 
 
 def test_unreachable_items_are_kept_and_retried(
-    store: Store, settings: Settings, acme: Side, port: int
+    store: Store, settings: Settings, acme: Side, host: PagesHost
 ) -> None:
     worker = acme.as_[Role.CASEWORKER]
     settings = settings.model_copy(update={"capture_allow_networks": ["127.0.0.1/32"]})
     work = Casework.from_settings(settings, store, resolver=Names())
     case = work.cases.open(worker, title="A", language="en").case
-    base = f"http://pics.example:{port}"
+    base = f"http://pics.example:{host.port}"
 
     down = work.cases.add_url(worker, case.id, f"{base}/a.jpg")
     assert down.status is ItemStatus.UNREACHABLE
@@ -85,7 +65,7 @@ def test_unreachable_items_are_kept_and_retried(
     assert again.status is ItemStatus.UNREACHABLE and again.evidence_sha256 is None
 
     # the scheduled retry, once the page is there: captured, sealed, hashed
-    _Host.pages["/a.jpg"] = COFFEE
+    host.pages["/a.jpg"] = COFFEE
     recapturer = work.recapturer()
     recapturer.clock = lambda: datetime.now(UTC) + timedelta(minutes=16)
     assert recapturer.run_until_idle() == 2  # both items' first retries
