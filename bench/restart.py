@@ -7,7 +7,7 @@ The scenario of a bank that grows while the service runs::
                ─► the server applies them (checked through POST /v1/match)
                ─► kill -9 ─► jikimi serve ─► seconds until /readyz answers 200
 
-Ours snapshots a bank once ``JIKIMI_MATCH_SNAPSHOT_AFTER_CHANGES`` (100,000)
+Ours snapshots a bank once ``JIKIMI_MATCH_SNAPSHOT_AFTER_CHANGES`` (50,000)
 changes reached it, so the restart loads a recent snapshot and replays at most
 about that many changes. The peer is the old policy (snapshots every 300 s and on
 a clean stop only; ``JIKIMI_MATCH_SNAPSHOT_AFTER_CHANGES=0``): its last snapshot

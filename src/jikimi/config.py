@@ -213,7 +213,7 @@ class Settings(BaseSettings):
         "(also on shutdown), so a restart replays only the newer changes.",
     )
     match_snapshot_after_changes: int = Field(
-        default=100_000,
+        default=50_000,
         ge=0,
         description="A bank index is also written once this many changes reached it since "
         "its last snapshot (0: only by time), so that a restart after a crash replays at "

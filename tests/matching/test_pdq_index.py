@@ -262,3 +262,37 @@ def test_queries_from_many_threads_agree_with_one() -> None:
         together = list(pool.map(index.query_many, batches))
     assert together == alone
     assert sum(len(hits) for result in alone for hits in result) >= 24 * 20  # exact copies
+
+
+def test_deferred_folds_wait_in_the_delta_stay_exact_and_settle_once(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart's replay: adds wait in the scanned delta (no pass over the tables),
+    lookups stay exact meanwhile, and settle() folds them in one pass."""
+    monkeypatch.setattr(pdq_module, "_DELTA_CAPACITY", 64)
+    folds = {"n": 0}
+    real = PdqIndex._fold
+
+    def spy(self: PdqIndex, *args: Any) -> None:
+        folds["n"] += 1
+        real(self, *args)
+
+    monkeypatch.setattr(PdqIndex, "_fold", spy)
+    rows = random_hashes(rng, 2000)
+    index = PdqIndex.build(range(1000), rows[:1000])
+    model = _model(list(range(1000)), rows[:1000])
+    folds["n"] = 0  # the build's own fold
+    index.defer_folds(1500)
+    for start in range(1000, 2000, 100):  # ten pages, each past the usual capacity
+        ids = list(range(start, start + 100))
+        index.add_many(ids, rows[start : start + 100])
+        model.update(_model(ids, rows[start : start + 100]))
+    assert folds["n"] == 0
+    assert len(index._delta) == 1000
+    queries = _queries(rng, rows, 90)
+    before = _check(index, model, queries, [0, 31])
+    index.settle()
+    assert folds["n"] == 1 and len(index._delta) == 0
+    assert _check(index, model, queries, [0, 31]) == before
+    index.add_many(list(range(2000, 2100)), random_hashes(rng, 100))  # usual capacity again
+    assert folds["n"] == 2

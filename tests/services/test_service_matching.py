@@ -417,3 +417,71 @@ def test_the_saved_snapshot_loads_without_a_database(
     assert [len(r) for r in expected] == [2, 1, 1]
     assert lent.id in {m.bank_id for m in expected[0]}
     assert loaded.match(signals[:2], list) == live.match(signals[:2], list)
+
+
+def test_a_catch_up_longer_than_the_snapshot_threshold_snapshots_as_it_goes(
+    store: Store, settings: Settings, acme: Side, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import applied in one catch-up (it outpaced the poll loop) is snapshotted
+    between pages, so a crash at its end replays a page or so, not all of it."""
+    import jikimi.services.matching as matching_module
+
+    monkeypatch.setattr(matching_module, "REPLAY_PAGE", 20)
+    tuned = settings.model_copy(update={"match_snapshot_after_changes": 30})
+    admin = acme.as_[Role.ADMIN]
+    service = MatchService(store, tuned)
+    service.load()
+    try:
+        elsewhere = BankService(store, settings=tuned)  # the CLI: not wired to the service
+        bank = elsewhere.create(admin, BankCreate(name="BULK", kind=BankKind.TAKEDOWN))
+        service.refresh()
+        rows = [{"signal_type": "pdq", "signal_value": random_pdq()} for _ in range(200)]
+        assert elsewhere.import_rows(admin, "BULK", rows).added == 200
+        with store.session() as s, s.begin():
+            last = entry_repo.max_change_id(s)
+        snap = Path(tuned.data_dir) / "index" / bank.id / "pdq.snap"
+        service.refresh()  # one catch-up of ten pages
+        from jikimi.matching.snapshot import read_snapshot
+
+        behind = last - read_snapshot(snap, "pdq").watermark
+        assert behind < 30 + 20, f"the snapshot is {behind} changes behind"
+    finally:
+        service._stop.set()  # no snapshot on close: what a crash leaves
+        service.read_only = True
+        service.close()
+
+
+def test_a_restart_replays_into_the_delta_and_folds_once_ready(
+    store: Store, settings: Settings, acme: Side, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Readiness does not wait for folds: the replay's pages wait in the delta and
+    are folded in once, after the service is ready; every entry matches throughout."""
+    import jikimi.matching.pdq_index as pdq_module
+    import jikimi.services.matching as matching_module
+    from jikimi.matching.pdq_index import PdqIndex
+
+    admin = acme.as_[Role.ADMIN]
+    hashes = [random_pdq() for _ in range(40)]
+    snapshotted_bank(store, settings, acme, "REPLAY", hashes)
+    later = [random_pdq() for _ in range(300)]
+    rows = [{"signal_type": "pdq", "signal_value": h} for h in later]
+    assert BankService(store, settings=settings).import_rows(admin, "REPLAY", rows).added == 300
+
+    monkeypatch.setattr(pdq_module, "_DELTA_CAPACITY", 16)
+    monkeypatch.setattr(matching_module, "LOAD_PAGE", 50)  # six pages of replay
+    folds: list[bool] = []
+    real = PdqIndex._fold
+    second = MatchService(store, settings)
+
+    def spy(self: PdqIndex, *args: Any) -> None:
+        folds.append(second.wait_ready(0))
+        real(self, *args)
+
+    monkeypatch.setattr(PdqIndex, "_fold", spy)
+    second.load()
+    try:
+        assert folds == [True], "one fold, after the service was ready"
+        results = second.match_hashes(admin, [pdq_signal(h) for h in hashes + later])
+        assert all(len(r) == 1 for r in results)
+    finally:
+        second.close()

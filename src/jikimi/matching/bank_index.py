@@ -103,6 +103,15 @@ class BankIndex:
             self.unsaved += len(seqs)
         self.dirty = True
 
+    def defer_folds(self, rows: int) -> None:
+        """A restart's replay: let each index put off reorganising (see ``settle``)."""
+        for index in self.indexes.values():
+            index.defer_folds(rows)
+
+    def settle(self) -> None:
+        for index in self.indexes.values():
+            index.settle()
+
     # --- lookups -------------------------------------------------------------
 
     def query(self, kind: SignalKind, values: Sequence[str]) -> list[list[IndexHit]]:

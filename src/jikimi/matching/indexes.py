@@ -88,6 +88,13 @@ class SignalIndex(ABC):
         """Hits of each value, nearest first; :class:`InvalidHash` for a malformed value
         even when the index is empty."""
 
+    def defer_folds(self, rows: int) -> None:  # noqa: B027 - optional, no-op by default
+        """Up to ``rows`` adds may skip costly reorganisation until :meth:`settle`
+        (a restart's replay); indexes with nothing to defer ignore it."""
+
+    def settle(self) -> None:  # noqa: B027 - optional, no-op by default
+        """Do what :meth:`defer_folds` put off."""
+
     @abstractmethod
     def save(self, path: Path, watermark: int) -> None:
         """Write a snapshot atomically with ``watermark`` (the last change applied)."""
@@ -120,6 +127,12 @@ class PdqSignalIndex(SignalIndex):
     def remove(self, ids: Sequence[int]) -> None:
         if len(ids):
             self._index.remove_many(np.asarray(ids, dtype=np.int64))
+
+    def defer_folds(self, rows: int) -> None:
+        self._index.defer_folds(rows)
+
+    def settle(self) -> None:
+        self._index.settle()
 
     def query(self, values: Sequence[str], options: QueryOptions) -> list[list[IndexHit]]:
         parsed = parse_pdq_hex(list(values))  # refuses a bad hash even when empty
