@@ -89,11 +89,18 @@ def load(data: bytes, limits: MediaLimits) -> Picture:
         # so the size must be checked from the bytes first.
         check_dimensions(*_webp_canvas_size(data), limits)
     with _pillow_errors(sniffed):
-        im = _open_header(plugin, sniffed, data)
-        check_dimensions(im.width, im.height, limits)
-        pixels = _completed(data, sniffed, limits)
-        if pixels is not None and pixels is not data:
-            im = _open_header(plugin, sniffed, pixels)  # frames counted in the completed copy
+        if sniffed.format is FileFormat.WEBP:
+            # Its reader sets up the decoder on open, which a cut file fails:
+            # complete first (its size was checked from the bytes above).
+            pixels = _completed(data, sniffed, limits)
+            im = _open_header(plugin, sniffed, data if pixels is None else pixels)
+            check_dimensions(im.width, im.height, limits)
+        else:
+            im = _open_header(plugin, sniffed, data)
+            check_dimensions(im.width, im.height, limits)
+            pixels = _completed(data, sniffed, limits)
+            if pixels is not None and pixels is not data:
+                im = _open_header(plugin, sniffed, pixels)  # frames counted in the copy
         exif = _quietly(lambda: _read_exif(im), None)
         metadata = _read_metadata(im, exif)  # before counting: GIF info is per frame
         if sniffed.format is FileFormat.PNG:

@@ -30,8 +30,13 @@ Per format (:func:`complete`)
       terminator and the trailer close the file.
     * BMP: the pixel array (uncompressed or bit fields) is padded with zeros;
       a file cut before it has no picture.
-    * WebP and TIFF: detected (RIFF size; TIFF is not checked) but not
-      completed: they are decoded strictly, and refused if that fails.
+    * WebP: the RIFF header says how long the file is; the missing bytes are
+      zeros (libwebp then decodes the picture: lossy and lossless files cut to
+      nine tenths stay within PDQ's 31 bits of the whole). A cut header is not
+      completed.
+    * TIFF: the first image directory says where its strips (or tiles) end;
+      the missing bytes are zeros. A file whose directory is cut, or comes after
+      the pixels (as many writers put it), has no picture to complete.
 
 A file with no picture at all is returned as it is, and its strict decode
 refuses it (``corrupt_media``).
@@ -71,8 +76,9 @@ def complete(data: bytes, fmt: FileFormat, budget: int) -> bytes | None:
         if fmt is FileFormat.BMP:
             return _bmp(data, budget)
         if fmt is FileFormat.WEBP:
-            declared = int.from_bytes(data[4:8], "little") + 8
-            return data if len(data) < declared else None
+            return _webp(data, budget)
+        if fmt is FileFormat.TIFF:
+            return _tiff(data, budget)
     except (ValueError, IndexError, struct.error):  # pragma: no cover - walkers check bounds
         return data
     return None
@@ -286,3 +292,59 @@ def _bmp(data: bytes, budget: int) -> bytes | None:
     if len(data) <= offset or end - len(data) > budget:
         return data
     return data + bytes(end - len(data))
+
+
+# --- WebP ---------------------------------------------------------------------------
+
+
+def _webp(data: bytes, budget: int) -> bytes | None:
+    if len(data) < 30:
+        return data  # not even the first chunk's header: no picture
+    declared = int.from_bytes(data[4:8], "little") + 8
+    if len(data) >= declared:
+        return None
+    if declared - len(data) > budget:
+        return data
+    return data + bytes(declared - len(data))
+
+
+# --- TIFF ---------------------------------------------------------------------------
+
+_TIFF_TYPES: Final = {3: ("H", 2), 4: ("I", 4), 16: ("Q", 8)}  # SHORT, LONG, LONG8
+_TIFF_OFFSETS: Final = ((273, 279), (324, 325))  # strips, tiles: offsets and byte counts
+
+
+def _tiff(data: bytes, budget: int) -> bytes | None:
+    """Pad to where the first image's strips or tiles end (classic TIFF only)."""
+    if len(data) < 8 or data[2:4] not in (b"*\x00", b"\x00*"):
+        return data  # BigTIFF and anything else: the strict decoder decides
+    order = "<" if data[:2] == b"II" else ">"
+    ifd = struct.unpack(order + "I", data[4:8])[0]
+    if ifd + 2 > len(data):
+        return data
+    count = struct.unpack(order + "H", data[ifd : ifd + 2])[0]
+    if ifd + 2 + 12 * count > len(data):
+        return data  # the directory itself is cut
+    tags: dict[int, list[int]] = {}
+    for i in range(count):
+        tag, kind, n, value = struct.unpack(
+            order + "HHI4s", data[ifd + 2 + 12 * i : ifd + 14 + 12 * i]
+        )
+        if tag in (273, 279, 324, 325) and kind in _TIFF_TYPES:
+            code, size = _TIFF_TYPES[kind]
+            raw = value if n * size <= 4 else _tiff_array(data, order, value, n * size)
+            if raw is None:
+                return data
+            tags[tag] = list(struct.unpack(f"{order}{n}{code}", raw[: n * size]))
+    for offsets, counts in _TIFF_OFFSETS:
+        if offsets in tags and counts in tags and len(tags[offsets]) == len(tags[counts]):
+            end = max((o + c for o, c in zip(tags[offsets], tags[counts], strict=True)), default=0)
+            if len(data) >= end:
+                return None
+            return data if end - len(data) > budget else data + bytes(end - len(data))
+    return data
+
+
+def _tiff_array(data: bytes, order: str, pointer: bytes, size: int) -> bytes | None:
+    at = struct.unpack(order + "I", pointer)[0]
+    return data[at : at + size] if at + size <= len(data) else None
