@@ -41,7 +41,7 @@ from jikimi.domain import (
 )
 from jikimi.media.video import VideoLimits
 from jikimi.pipeline import Item, Scanner
-from jikimi.pipeline.video import Sampling, VideoOptions
+from jikimi.pipeline.video import Sampling, VideoOptions, VideoScanner
 from jikimi.signals.distance import hamming_hex
 from jikimi.signals.vpdq import parse_vpdq
 
@@ -366,3 +366,32 @@ def test_sampling_decodes_every_hashed_and_graded_frame(
 def test_importing_the_pipeline_does_not_load_ffmpeg() -> None:
     code = "import sys, jikimi.pipeline; sys.exit('av' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_a_damaged_videos_frames_out_of_time_order_or_none_are_not_invalid_input(
+    scanner: Scanner, astronaut: Array, wheel: Array, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fuzzed files whose timestamps ran backwards, or that opened with no frame to
+    decode, were refused as ``invalid_input`` (the caller's fault): the frames are
+    graded in time order, and a video with no decodable frame is ``corrupt_media``."""
+
+    data = mp4([astronaut] * 30 + [wheel] * 30 + [astronaut] * 40)
+    whole = scanner.scan(data)
+    real = VideoScanner._walk
+
+    def backwards(self: VideoScanner, *args: Any, **kwargs: Any) -> Any:
+        hashes, graded = real(self, *args, **kwargs)
+        return hashes, graded[::-1]
+
+    monkeypatch.setattr(VideoScanner, "_walk", backwards)
+    v = scanner.scan(data)
+    assert v.error is None and v.grade is not None and whole.grade is not None
+    assert segments(v) == segments(whole)
+
+    def nothing(self: VideoScanner, *args: Any, **kwargs: Any) -> Any:
+        hashes, _ = real(self, *args, **kwargs)
+        return hashes, []
+
+    monkeypatch.setattr(VideoScanner, "_walk", nothing)
+    v = scanner.scan(data)
+    assert v.error is not None and v.error.code == "corrupt_media"

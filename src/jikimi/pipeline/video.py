@@ -52,6 +52,7 @@ from jikimi.detectors.grade.timeline import FrameGrade, Sustain, grade_video
 from jikimi.detectors.synthetic import SyntheticDetector
 from jikimi.detectors.synthetic.container import ContainerProvenance
 from jikimi.domain import Face, Grade, Media, Signal, Synthetic
+from jikimi.errors import CorruptMedia
 from jikimi.faces.matcher import FaceInput
 from jikimi.media.picture import Picture
 from jikimi.media.sniff import FileFormat, sniff
@@ -198,6 +199,10 @@ class VideoScanner:
             md5=Md5Signal.hash_bytes(data).value,
             sha256=video.media.sha256,  # load_video hashed the bytes
         )
+        if not frames:  # the container opened but no frame decoded: no picture
+            raise CorruptMedia("The video is truncated or corrupt (no frame could be decoded).")
+        # A damaged file's timestamps can run backwards; the grade reads them in order.
+        frames = sorted(frames, key=lambda f: f.t_s)
         grade = grade_video(frames, video.media.duration_s or 0.0, self.options.sustain)
         return VideoResult(
             media=video.media,
