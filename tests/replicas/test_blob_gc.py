@@ -63,72 +63,68 @@ def _settings(env: dict[str, str]) -> Settings:
     return Settings(**fields)
 
 
-def test_orphans_are_reported_then_deleted_and_named_blobs_stay(env: dict[str, str]) -> None:
+@pytest.fixture
+def store(env: dict[str, str]) -> Iterator[Store]:
     settings = _settings(env)
     migrate(settings)
-    store = Store.from_settings(settings)
+    opened = Store.from_settings(settings)
     try:
-        _, issued = TenantService(store).create("acme")
-        principal = KeyService(store).authenticate(issued.secret)
-        banks = BankService(store, settings=settings)
-        banks.create(principal, BankCreate(name="KEEP", kind=BankKind.TAKEDOWN, keep_evidence=True))
-        entry = banks.add_media_entry(principal, "KEEP", SAMPLE.read_bytes())
-        job = JobService(store, None, settings).submit(  # type: ignore[arg-type]
-            principal, b"an upload waiting to be scanned", {"name": "up.bin"}
-        )
-        orphan = store.blobs.put(b"written, then its row never committed")
-        jobs = store.blobs.scoped("jobs")
-        job_orphan = jobs.put(b"an upload whose job row is gone")
-        named = {entry.media_sha256, job.blob_sha256}
-        assert all(named)
-
-        # young orphans are left alone (their rows may be committing)
-        report = collect(store, timedelta(hours=1), delete=True)
-        assert report.orphans == 0 and report.deleted == 0
-        assert store.blobs.exists(orphan) and jobs.exists(job_orphan)
-
-        later = now() + timedelta(hours=2)
-        dry = collect(store, timedelta(hours=1), at=later)
-        assert dry.dry_run
-        by_area = {a.area: a for a in dry.areas}
-        assert by_area["root"].orphans == [orphan] and by_area["root"].referenced == 1
-        assert by_area["jobs"].orphans == [job_orphan] and by_area["jobs"].referenced == 1
-        assert dry.deleted == 0 and store.blobs.exists(orphan)
-
-        done = collect(store, timedelta(hours=1), delete=True, at=later)
-        assert done.deleted == 2
-        assert not store.blobs.exists(orphan) and not jobs.exists(job_orphan)
-        assert store.blobs.exists(str(entry.media_sha256)) and jobs.exists(job.blob_sha256)
+        yield opened
     finally:
-        store.close()
+        opened.close()
 
 
-def test_a_blob_stored_again_is_young_and_kept(env: dict[str, str]) -> None:
+def test_orphans_are_reported_then_deleted_and_named_blobs_stay(
+    env: dict[str, str], store: Store
+) -> None:
     settings = _settings(env)
-    migrate(settings)
-    store = Store.from_settings(settings)
-    try:
-        data = b"an orphan that a new row is about to name again"
-        sha = store.blobs.put(data)
-        first = store.blobs.modified_at(sha)
-        cutoff_age = now() - first + timedelta(milliseconds=500)
-        time.sleep(1.1)  # S3 keeps seconds
-        store.blobs.put(data)  # a new upload of the same bytes
-        assert store.blobs.modified_at(sha) > first
-        report = collect(store, cutoff_age, delete=True)  # the first write is past grace
-        assert report.deleted == 0 and store.blobs.exists(sha)
-    finally:
-        store.close()
+    _, issued = TenantService(store).create("acme")
+    principal = KeyService(store).authenticate(issued.secret)
+    banks = BankService(store, settings=settings)
+    banks.create(principal, BankCreate(name="KEEP", kind=BankKind.TAKEDOWN, keep_evidence=True))
+    entry = banks.add_media_entry(principal, "KEEP", SAMPLE.read_bytes())
+    job = JobService(store, None, settings).submit(  # type: ignore[arg-type]
+        principal, b"an upload waiting to be scanned", {"name": "up.bin"}
+    )
+    orphan = store.blobs.put(b"written, then its row never committed")
+    jobs = store.blobs.scoped("jobs")
+    job_orphan = jobs.put(b"an upload whose job row is gone")
+    named = {entry.media_sha256, job.blob_sha256}
+    assert all(named)
+
+    # young orphans are left alone (their rows may be committing)
+    report = collect(store, timedelta(hours=1), delete=True)
+    assert report.orphans == 0 and report.deleted == 0
+    assert store.blobs.exists(orphan) and jobs.exists(job_orphan)
+
+    later = now() + timedelta(hours=2)
+    dry = collect(store, timedelta(hours=1), at=later)
+    assert dry.dry_run
+    by_area = {a.area: a for a in dry.areas}
+    assert by_area["root"].orphans == [orphan] and by_area["root"].referenced == 1
+    assert by_area["jobs"].orphans == [job_orphan] and by_area["jobs"].referenced == 1
+    assert dry.deleted == 0 and store.blobs.exists(orphan)
+
+    done = collect(store, timedelta(hours=1), delete=True, at=later)
+    assert done.deleted == 2
+    assert not store.blobs.exists(orphan) and not jobs.exists(job_orphan)
+    assert store.blobs.exists(str(entry.media_sha256)) and jobs.exists(job.blob_sha256)
 
 
-def test_the_cli_is_a_dry_run_unless_told(env: dict[str, str]) -> None:
-    settings = _settings(env)
-    migrate(settings)
-    store = Store.from_settings(settings)
-    try:
-        orphan = store.blobs.put(b"nobody names me")
-    finally:
-        store.close()
+def test_a_blob_stored_again_is_young_and_kept(store: Store) -> None:
+    data = b"an orphan that a new row is about to name again"
+    sha = store.blobs.put(data)
+    first = store.blobs.modified_at(sha)
+    cutoff_age = now() - first + timedelta(milliseconds=500)
+    time.sleep(1.1)  # S3 keeps seconds
+    store.blobs.put(data)  # a new upload of the same bytes
+    assert store.blobs.modified_at(sha) > first
+    report = collect(store, cutoff_age, delete=True)  # the first write is past grace
+    assert report.deleted == 0 and store.blobs.exists(sha)
+
+
+def test_the_cli_is_a_dry_run_unless_told(env: dict[str, str], store: Store) -> None:
+    orphan = store.blobs.put(b"nobody names me")
     runner = CliRunner()
     r = runner.invoke(app, ["blobs", "gc", "--grace-hours", "0", "--json"], env=env)
     assert r.exit_code == 0, r.output
@@ -138,8 +134,4 @@ def test_the_cli_is_a_dry_run_unless_told(env: dict[str, str]) -> None:
     r = runner.invoke(app, ["blobs", "gc", "--grace-hours", "0", "--delete"], env=env)
     assert r.exit_code == 0, r.output
     assert "1 orphans, 1 deleted" in r.stdout
-    store = Store.from_settings(settings)
-    try:
-        assert not store.blobs.exists(orphan)
-    finally:
-        store.close()
+    assert not store.blobs.exists(orphan)

@@ -120,14 +120,20 @@ class S3BlobStore:
         data: bytes = answer["Body"].read()
         return data
 
-    def exists(self, sha256: str) -> bool:
+    def _head(self, sha256: str) -> dict[str, Any] | None:
+        """The object's metadata (``HEAD``), or None if there is none."""
         try:
-            self._client.head_object(Bucket=self.bucket, Key=self.key(sha256))
+            head: dict[str, Any] = self._client.head_object(
+                Bucket=self.bucket, Key=self.key(sha256)
+            )
         except Exception as exc:
             if _status(exc) == 404:
-                return False
+                return None
             raise
-        return True
+        return head
+
+    def exists(self, sha256: str) -> bool:
+        return self._head(sha256) is not None
 
     def delete(self, sha256: str) -> bool:
         if not self.exists(sha256):
@@ -136,12 +142,9 @@ class S3BlobStore:
         return True
 
     def modified_at(self, sha256: str) -> datetime:
-        try:
-            head = self._client.head_object(Bucket=self.bucket, Key=self.key(sha256))
-        except Exception as exc:
-            if _status(exc) == 404:
-                raise NotFound(f"no blob {sha256}") from None
-            raise
+        head = self._head(sha256)
+        if head is None:
+            raise NotFound(f"no blob {sha256}")
         at: datetime = head["LastModified"]
         return at
 
