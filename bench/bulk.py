@@ -10,8 +10,13 @@ Peers: ``jikimi.scale.local.scan_files`` with 2 worker processes (the models
 load once per worker) and ``python -m jikimi.scale.ray_job`` against a Ray head
 with 2 CPUs, head and driver in a loopback-only network namespace (Ray probes
 cloud-metadata addresses on start-up; nothing of it may leave the box). Each
-rate counts its own model loading; Ray's cluster start-up and driver connection
-are reported apart (``ray_startup_s``), as a long backfill pays them once.
+rate counts its own model loading (Ray's: from the driver connected to the last
+Verdict written, so the actors' start-up and model loading are in it); Ray's
+cluster start-up and driver connection are reported apart (``ray_startup_s``),
+as a long backfill pays them once, and are in neither rate. Ray's workers run at
+the bench's own ``nice`` like the pool's (Ray's default is 15: on a machine
+shared with other work that would measure the neighbours, not Ray;
+``ray_worker_niceness`` in the JSON).
 
 Last line: ``ray_vs_pool`` (Ray's files per second over the pool's; the goal on
 one 2-core box is >= 0.8) and ``same_verdicts`` (every file's Verdict equal, ids
@@ -100,7 +105,9 @@ def _pool(paths: list[Path]) -> tuple[float, dict[str, dict[str, Any]]]:
     return seconds, {source_key(v.source): v.to_json_dict() for v in verdicts}
 
 
-def _ray(paths: list[Path]) -> tuple[float, float, float, dict[str, dict[str, Any]]]:
+def _ray(
+    paths: list[Path], extra: tuple[str, ...] = ()
+) -> tuple[float, float, float, dict[str, dict[str, Any]]]:
     pythonpath = os.pathsep.join(
         p for p in (str(SRC), str(SRC.parent), os.environ.get("PYTHONPATH", "")) if p
     )
@@ -108,10 +115,12 @@ def _ray(paths: list[Path]) -> tuple[float, float, float, dict[str, dict[str, An
         listing = Path(tmp) / "files.txt"
         listing.write_bytes(b"\0".join(os.fsencode(p) for p in paths))
         out = Path(tmp) / "out"
-        with LoopbackCluster(cpus=WORKERS, extra_env={"PYTHONPATH": pythonpath}) as cluster:
+        with LoopbackCluster(
+            cpus=WORKERS, extra_env={"PYTHONPATH": pythonpath}, worker_niceness=os.nice(0)
+        ) as cluster:
             argv = [
                 sys.executable, "-m", "jikimi.scale.ray_job", "--address", cluster.address,
-                "--out", str(out), "--files-from", str(listing),
+                "--out", str(out), "--files-from", str(listing), *extra,
             ]  # fmt: skip
             run = subprocess.run(
                 cluster.command(argv),
@@ -222,6 +231,7 @@ def main() -> None:
             "ray_vs_pool": round(ray_rate / pool_rate, 3),
             "same_verdicts": _same(pool_verdicts, ray_verdicts),
             "ray_startup_s": round(startup_s, 1),
+            "ray_worker_niceness": os.nice(0),
             "ray_first_verdicts_s": round(first_s, 1),
             **memory,
             "snapshot_rss_mb_per_10m_hashes": round(memory["snapshot_rss_mb"] * 1e7 / hashes),

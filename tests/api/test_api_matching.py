@@ -57,7 +57,11 @@ def wait_for(check: object, seconds: float = 20) -> None:
 
 def test_readyz_reports_the_loaded_index(client: TestClient) -> None:
     wait_for(lambda: client.get("/readyz").status_code == 200)
-    assert client.get("/readyz").json()["checks"] == {"database": True, "index": True}
+    assert client.get("/readyz").json()["checks"] == {
+        "database": True,
+        "index": True,
+        "blobs": True,
+    }
 
 
 def test_a_stored_scan_is_read_by_another_process(

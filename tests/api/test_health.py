@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from api_helpers import TestClient, World, assert_problem
@@ -15,7 +16,7 @@ def test_healthz_and_readyz(sqlite_world: World) -> None:
     c = sqlite_world.client
     assert c.get("/healthz").json()["status"] == "ok"
     ready = c.get("/readyz").json()
-    assert ready == {"status": "ok", "checks": {"database": True, "index": True}}
+    assert ready == {"status": "ok", "checks": {"database": True, "index": True, "blobs": True}}
 
 
 def test_readyz_is_503_when_the_database_is_gone(
@@ -32,6 +33,23 @@ def test_readyz_is_503_when_the_database_is_gone(
         assert "database" in body["detail"]
         assert c.get("/healthz").status_code == 200  # alive, just not ready
         db.rmdir()
+
+
+def test_readyz_says_the_blob_store_cannot_take_blobs(
+    sqlite_settings: Settings, shared_scanner: LazyScanner, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "not-a-folder"
+    settings = sqlite_settings.model_copy(update={"blob_store": str(blocked / "blobs")})
+    with TestClient(create_app(settings, scanner=shared_scanner)) as c:
+        assert c.get("/readyz").status_code == 200
+        shutil.rmtree(blocked)  # (made by the first check)
+        blocked.write_text("a file where the blob folder's parent should be")
+        body = assert_problem(c.get("/readyz"), 503, "not_ready")
+        assert body["detail"].startswith("not ready: blobs (")
+        assert str(blocked / "blobs") in body["detail"] and "Error" in body["detail"]
+        assert "database" not in body["detail"] and "index" not in body["detail"]
+        blocked.unlink()
+        assert c.get("/readyz").status_code == 200
 
 
 PUBLIC_V1 = {("post", "/v1/status")}

@@ -29,6 +29,7 @@ from api_helpers import Side, World, jpeg, random_hex
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Route
 
+from jikimi.actions.webhooks import WebhookService
 from jikimi.api.app import create_app
 from jikimi.config import Settings
 from jikimi.domain import BankCreate, BankKind, EnrolPhoto, EntryCreate, Role, SignalKind
@@ -410,6 +411,35 @@ def _check_new_host(w: World, caller: Side, target: Side, r: httpx.Response) -> 
     assert r.json()["id"] not in {h["id"] for h in listed}
 
 
+def _hook_url(side: Side) -> str:
+    return f"https://{side.name}.example/jikimi"
+
+
+def _hooks(w: World, *sides: Side) -> WebhookService:
+    """The app's webhook service, with a webhook set for each of ``sides``."""
+    service: WebhookService = w.client.app.state.context.casework.webhooks  # type: ignore[attr-defined]
+    for side in sides:
+        service.set(side.principals[ADMIN], _hook_url(side))
+    return service
+
+
+def _check_webhook(w: World, caller: Side, target: Side, r: httpx.Response) -> None:
+    assert r.json()["url"] == _hook_url(caller), r.text  # its own, never the other's
+    assert "secret" not in r.text
+
+
+def _check_new_webhook(w: World, caller: Side, target: Side, r: httpx.Response) -> None:
+    body = r.json()
+    assert body["secret"] and body["webhook"]["url"].endswith("/new")
+    if target is not caller:  # the other tenant's webhook is untouched
+        assert _hooks(w).get(target.principals[ADMIN]).url == _hook_url(target)
+
+
+def _check_removed_webhook(w: World, caller: Side, target: Side, r: httpx.Response) -> None:
+    if target is not caller:
+        assert _hooks(w).get(target.principals[ADMIN]).url == _hook_url(target)
+
+
 def _public(url: str) -> Row:
     return Row(None, Target.PUBLIC, 200, lambda w, c, t, f: Req(url))
 
@@ -539,6 +569,30 @@ MATRIX: dict[tuple[str, str], Row] = {
         201,
         lambda w, c, t, f: Req("/v1/keys", {"json": {"role": "platform", "name": "new"}}),
         _check_new_key,
+    ),
+    ("GET", "/v1/webhook"): Row(
+        KEY_ADMINS,
+        Target.COLLECTION,
+        200,
+        lambda w, c, t, f: (_hooks(w, c, t), Req("/v1/webhook"))[1],
+        _check_webhook,
+    ),
+    ("PUT", "/v1/webhook"): Row(
+        KEY_ADMINS,
+        Target.COLLECTION,
+        200,
+        lambda w, c, t, f: (
+            _hooks(w, t),
+            Req("/v1/webhook", {"json": {"url": f"https://{c.name}.example/new"}}),
+        )[1],
+        _check_new_webhook,
+    ),
+    ("DELETE", "/v1/webhook"): Row(
+        KEY_ADMINS,
+        Target.COLLECTION,
+        204,
+        lambda w, c, t, f: (_hooks(w, c, t), Req("/v1/webhook"))[1],
+        _check_removed_webhook,
     ),
     ("POST", "/v1/persons"): Row(
         PERSON_WRITERS,

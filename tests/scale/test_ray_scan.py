@@ -194,6 +194,50 @@ def test_ray_verdicts_equal_local_scan_json_and_are_stored_once(
         store.close()
 
 
+@pytest.mark.timeout(400)
+def test_a_ray_job_gives_jikimi_scans_verdicts_face_matches_included(
+    files: list[Path], data_dir: Path, cluster: LoopbackCluster, tmp_path: Path
+) -> None:
+    """``python -m jikimi.scale.ray_job --tenant`` loads the banks and the enrolled
+    persons as ``jikimi scan --tenant`` does, and finds the same files in a folder
+    (a file that is not media by bytes or name is skipped by both)."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for f in files:
+        shutil.copy(f, folder / f.name)
+    (folder / "README").write_text("notes about this folder, not media\n")
+    env = _env(data_dir)
+    local = CliRunner().invoke(app, ["scan", str(folder), "--json", "--tenant", "acme"], env=env)
+    assert local.exit_code == 1, local.stderr  # broken.jpg failed
+    expected = _by_source([json.loads(x) for x in local.stdout.splitlines() if x.strip()])
+    assert len(expected) == len(files)
+
+    out = tmp_path / "out"
+    job = [sys.executable, "-m", "jikimi.scale.ray_job", "--address", cluster.address]
+    proc = subprocess.Popen(
+        cluster.command([*job, "--out", str(out), "--tenant", "acme", str(folder)]),
+        env=dict(cluster.env, **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        stdout, err = proc.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"the Ray job hung:\n{proc.communicate()[1][-3000:]}")
+    assert proc.returncode == 0, err
+    stats = json.loads(stdout.strip().splitlines()[-1])
+    assert stats["scanned"] == len(files) and stats["skipped_not_media"] == 1
+    got = _by_source(list(iter_verdict_lines(out)))
+    assert got.keys() == expected.keys()
+    for key, verdict in expected.items():
+        assert _without_id(got[key]) == _without_id(verdict), key
+    portrait = next(v for v in got.values() if v["source"]["path"].endswith("astronaut.jpg"))
+    [her] = portrait["faces"]
+    assert her["person"] == (data_dir / "person.id").read_text()
+
+
 def _tenant_id(store: Store) -> str:
     from jikimi.services import TenantService
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -101,3 +102,42 @@ def test_two_s3_stores_on_one_bucket_see_each_others_blobs(tmp_path: Path, s3: S
     # and the key layout is the filesystem's, under the prefix
     key = f"shared/{sha[:2]}/{sha[2:4]}/{sha}"
     assert isinstance(first, S3BlobStore) and first.key(sha) == key
+
+
+def test_listing_gives_this_areas_blobs_only_with_their_times(blobs: Blobs) -> None:
+    before = datetime.now(UTC).replace(microsecond=0)
+    here = {blobs.put(b"one"), blobs.put(b"two")}
+    blobs.scoped("jobs").put(b"an upload in another area")
+    listed = {b.sha256: b.modified_at for b in blobs.list_blobs()}
+    assert set(listed) == here
+    assert all(at >= before for at in listed.values())
+    assert {b.sha256 for b in blobs.scoped("jobs").list_blobs()} == {
+        hashlib.sha256(b"an upload in another area").hexdigest()
+    }
+    sha = next(iter(here))
+    assert blobs.modified_at(sha) == listed[sha]
+    blobs.delete(sha)
+    with pytest.raises(NotFound):
+        blobs.modified_at(sha)
+
+
+def test_a_usable_store_passes_its_check(blobs: Blobs) -> None:
+    blobs.check()
+
+
+def test_a_folder_that_cannot_be_written_fails_the_check(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("a file where the blob folder should be")
+    with pytest.raises(OSError):
+        BlobStore(tmp_path / "file" / "blobs").check()
+
+
+def test_a_bucket_that_does_not_answer_fails_the_check(s3: S3Server, tmp_path: Path) -> None:
+    settings = _s3_settings(s3, tmp_path, "x").model_copy(update={"blob_store": "s3://no-such"})
+    with pytest.raises(Exception) as caught:
+        open_blobs(settings).check()
+    assert "404" in str(caught.value)
+
+
+def test_a_scope_is_never_a_two_hex_digit_level() -> None:
+    with pytest.raises(ValueError):
+        BlobStore(Path("/nowhere")).scoped("ab")

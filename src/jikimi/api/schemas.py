@@ -352,6 +352,34 @@ class IssuedKeyPublic(_Response):
         return cls(key=KeyPublic.of(issued.key), secret=issued.secret)
 
 
+# --- webhooks ---------------------------------------------------------------------
+
+
+class WebhookSetBody(_Request):
+    """Where the tenant's scan consequences are POSTed, signed (replaces any webhook)."""
+
+    url: str = Field(max_length=2048, examples=["https://receiver.example/jikimi"])
+    events: list[str] | None = Field(
+        default=None, max_length=16, description="Some of scan.held, bank.matched (default: all)."
+    )
+
+
+class WebhookPublic(_Response):
+    """The tenant's webhook; its signing secret is never shown again."""
+
+    url: str
+    events: list[str]
+    enabled: bool
+    updated_at: datetime
+
+
+class WebhookSetPublic(_Response):
+    """The webhook as set: ``secret`` signs its deliveries and is shown this once."""
+
+    webhook: WebhookPublic
+    secret: str
+
+
 # --- health -----------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ import typer
 
 from jikimi.cli import entries  # noqa: F401 - registers bank add|entries|disable|enable|withdraw
 from jikimi.cli.admin import bank_app, key_app, tenant_app
+from jikimi.cli.blobs import blobs_app
 from jikimi.cli.cases import (
     audit_app,
     case_app,
@@ -47,6 +48,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(webhook_app, name="webhook")
 app.add_typer(report_app, name="report")
 app.add_typer(user_app, name="user")
+app.add_typer(blobs_app, name="blobs")
 app.command(name="worker")(worker)
 
 

@@ -22,18 +22,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from jikimi.cli.discover import discover
 from jikimi.cli.render import Summary, verdict_table
 from jikimi.config import Settings, load_settings
-from jikimi.domain import Principal, Role, Verdict
+from jikimi.domain import Principal, Verdict
 from jikimi.errors import JikimiError
 from jikimi.faces import TenantFaces
 from jikimi.matching.bank_snapshot import BankSnapshot
+from jikimi.pipeline.discover import discover
 from jikimi.scale.local import scan_files
-from jikimi.services import KeyService, TenantService
-from jikimi.services.matching import load_snapshot
-from jikimi.services.persons import FaceGallery
-from jikimi.store import Store, migrate
+from jikimi.services.local_scan import tenant_stages, who_scans
 
 if TYPE_CHECKING:
     from jikimi.scale.ray_scan import RayOptions
@@ -136,7 +133,7 @@ def scan(
     faces = None
     if match and (key or tenant):
         try:
-            banks, faces = _tenant_stages(settings, key, tenant)
+            banks, faces = tenant_stages(settings, key, tenant)
         except JikimiError as exc:
             err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_USAGE) from exc
@@ -153,7 +150,7 @@ def scan(
             batch_size=batch_size,
         )
         try:
-            owner = _principal(settings, key, tenant) if store_scans else None
+            owner = who_scans(settings, key, tenant) if store_scans else None
         except JikimiError as exc:
             err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(EXIT_USAGE) from exc
@@ -211,22 +208,6 @@ def scan(
     if len(found.files) != 1 or not json_lines:
         err.print(summary.render())
     raise typer.Exit(EXIT_SOME_FAILED if summary.failed else EXIT_OK)
-
-
-def _tenant_stages(
-    settings: Settings, key: str | None, tenant: str | None
-) -> tuple[BankSnapshot, TenantFaces | None]:
-    """The tenant's banks and face stage from the configured database (migrated
-    first, as ``jikimi bank``), as ``POST /v1/scan`` would use them."""
-    migrate(settings)
-    store = Store.from_settings(settings)
-    try:
-        principal = _who(store, key, tenant)
-        banks = load_snapshot(store, settings, principal)
-        faces = FaceGallery(store, settings).faces_for(principal)
-        return banks, faces
-    finally:
-        store.close()
 
 
 def _ray_scan(
@@ -296,20 +277,3 @@ def _ray_scan(
     if stats.skipped:
         err.print(f"{stats.skipped} files already done (--resume)")
     return EXIT_SOME_FAILED if summary.failed else EXIT_OK
-
-
-def _who(store: Store, key: str | None, tenant: str | None) -> Principal:
-    if key:
-        return KeyService(store).authenticate(key)
-    found = TenantService(store).get(tenant or "")
-    return Principal(tenant_id=found.id, key_id="operator", role=Role.PLATFORM)
-
-
-def _principal(settings: Settings, key: str | None, tenant: str | None) -> Principal:
-    """Who stores the scans of a Ray run (the same rules as matching)."""
-    migrate(settings)
-    store = Store.from_settings(settings)
-    try:
-        return _who(store, key, tenant)
-    finally:
-        store.close()

@@ -2,8 +2,10 @@
 
 A blob's name is the SHA-256 of its bytes; the database only keeps the hash.
 Every store has the same small interface (:class:`Blobs`): ``put`` (idempotent,
-atomic: a reader sees nothing or the whole blob), ``read``, ``exists``,
-``delete`` and ``scoped`` (a separate area, e.g. ``jobs`` for uploads waiting
+atomic: a reader sees nothing or the whole blob; storing bytes already there
+makes that blob young again), ``read``, ``exists``, ``delete``, ``check`` (for
+``/readyz``), ``list_blobs`` and ``modified_at`` (for ``jikimi blobs gc``) and
+``scoped`` (a separate area, e.g. ``jobs`` for uploads waiting
 to be scanned, so that deleting those never touches a bank's evidence).
 
 Two implementations:
@@ -24,6 +26,9 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -31,7 +36,8 @@ from jikimi.config import Settings
 from jikimi.errors import ConfigError, InvalidHash, NotFound
 
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-_SCOPE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+_SCOPE_RE = re.compile(r"^[a-z][a-z0-9_-]{2,31}$")  # 3+: never a two-hex-digit level
+_LEVEL_RE = re.compile(r"^[0-9a-f]{2}$")
 
 
 def check_name(sha256: str) -> str:
@@ -48,6 +54,14 @@ def check_scope(name: str) -> str:
     if not _SCOPE_RE.match(name):
         raise ValueError(f"not a blob scope name: {name!r}")
     return name
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """A blob as the store lists it: its name and when it was last written."""
+
+    sha256: str
+    modified_at: datetime
 
 
 class Blobs(Protocol):
@@ -76,6 +90,19 @@ class Blobs(Protocol):
         """Where the blobs are, for logs and ``/readyz`` (no credentials)."""
         ...
 
+    def check(self) -> None:
+        """Raise if the store cannot take blobs now (``/readyz``): a folder that is
+        not writable, a bucket that does not answer."""
+        ...
+
+    def list_blobs(self) -> Iterator[StoredBlob]:
+        """Every blob of this area (not of its scoped areas), for ``jikimi blobs gc``."""
+        ...
+
+    def modified_at(self, sha256: str) -> datetime:
+        """When the blob was last written (or ``put`` again); NotFound if there is none."""
+        ...
+
 
 class BlobStore:
     """Blobs under one directory (usually ``<data_dir>/blobs``)."""
@@ -99,8 +126,11 @@ class BlobStore:
         """Store ``data``; returns its SHA-256 hex. Storing existing bytes does nothing."""
         sha256 = hashlib.sha256(data).hexdigest()
         final = self.path(sha256)
-        if final.exists():
+        try:
+            os.utime(final)  # there already: now young again, so gc leaves it alone
             return sha256
+        except FileNotFoundError:
+            pass
         final.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=final.parent)
         tmp = Path(tmp_name)
@@ -132,6 +162,37 @@ class BlobStore:
         except FileNotFoundError:
             return False
         return True
+
+    def check(self) -> None:
+        """The folder exists (or can be made) and a file can be written in it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".ready-", dir=self.root)
+        os.close(fd)
+        Path(name).unlink()
+
+    def modified_at(self, sha256: str) -> datetime:
+        try:
+            return datetime.fromtimestamp(self.path(sha256).stat().st_mtime, UTC)
+        except FileNotFoundError:
+            raise NotFound(f"no blob {sha256}") from None
+
+    def list_blobs(self) -> Iterator[StoredBlob]:
+        for first in _hex_dirs(self.root):
+            for second in _hex_dirs(first):
+                with os.scandir(second) as names:
+                    for entry in names:
+                        if _SHA256_RE.match(entry.name) and entry.is_file(follow_symlinks=False):
+                            at = datetime.fromtimestamp(entry.stat().st_mtime, UTC)
+                            yield StoredBlob(entry.name, at)
+
+
+def _hex_dirs(parent: Path) -> list[Path]:
+    """The two-hex-digit folders of one level (a scoped area's folder is not one)."""
+    try:
+        with os.scandir(parent) as entries:
+            return sorted(Path(e.path) for e in entries if _LEVEL_RE.match(e.name) and e.is_dir())
+    except FileNotFoundError:
+        return []
 
 
 def open_blobs(settings: Settings) -> Blobs:

@@ -11,7 +11,9 @@ Layout: ``s3://<bucket>/<prefix>/<scope>/ab/cd/<sha256>``, as on disk. A ``PUT``
 of an object is atomic (a reader sees the old object, nothing, or the whole new
 one) and idempotent for content-addressed names, so the filesystem store's
 temporary-file dance is not needed. A blob already there is not uploaded again
-(a ``HEAD`` first: uploads of the same video by many users cost one transfer).
+(a ``HEAD`` first: uploads of the same video by many users cost one transfer);
+it is copied onto itself instead, a server-side request that makes it young
+again, so ``jikimi blobs gc`` never takes a blob a new row is about to name.
 
 Credentials come from the settings (``blob_s3_access_key``/``blob_s3_secret_key``)
 or, when unset, boto3's usual chain (``AWS_*`` variables, a profile, an instance
@@ -21,12 +23,15 @@ role). The bucket must exist: jikimi never creates or deletes buckets.
 from __future__ import annotations
 
 import hashlib
+import re
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from jikimi.config import Settings
 from jikimi.errors import ConfigError, NotFound
-from jikimi.store.blobs import check_name, check_scope
+from jikimi.store.blobs import StoredBlob, check_name, check_scope
 
 
 class S3BlobStore:
@@ -78,7 +83,7 @@ class S3BlobStore:
 
     def put(self, data: bytes) -> str:
         sha256 = hashlib.sha256(data).hexdigest()
-        if not self.exists(sha256):
+        if not self._touch(sha256):
             self._client.put_object(
                 Bucket=self.bucket,
                 Key=self.key(sha256),
@@ -86,6 +91,24 @@ class S3BlobStore:
                 ChecksumAlgorithm="SHA256",  # the service refuses bytes damaged on the way
             )
         return sha256
+
+    def _touch(self, sha256: str) -> bool:
+        """Refresh an existing blob's time; ``False`` if there is none."""
+        if not self.exists(sha256):
+            return False
+        key = self.key(sha256)
+        try:
+            self._client.copy_object(
+                Bucket=self.bucket,
+                Key=key,
+                CopySource={"Bucket": self.bucket, "Key": key},
+                MetadataDirective="REPLACE",  # (S3 refuses a copy onto itself that changes nothing)
+            )
+        except Exception as exc:
+            if _status(exc) == 404:  # deleted since the HEAD
+                return False
+            raise
+        return True
 
     def read(self, sha256: str) -> bytes:
         try:
@@ -97,20 +120,51 @@ class S3BlobStore:
         data: bytes = answer["Body"].read()
         return data
 
-    def exists(self, sha256: str) -> bool:
+    def _head(self, sha256: str) -> dict[str, Any] | None:
+        """The object's metadata (``HEAD``), or None if there is none."""
         try:
-            self._client.head_object(Bucket=self.bucket, Key=self.key(sha256))
+            head: dict[str, Any] = self._client.head_object(
+                Bucket=self.bucket, Key=self.key(sha256)
+            )
         except Exception as exc:
             if _status(exc) == 404:
-                return False
+                return None
             raise
-        return True
+        return head
+
+    def exists(self, sha256: str) -> bool:
+        return self._head(sha256) is not None
 
     def delete(self, sha256: str) -> bool:
         if not self.exists(sha256):
             return False
         self._client.delete_object(Bucket=self.bucket, Key=self.key(sha256))
         return True
+
+    def modified_at(self, sha256: str) -> datetime:
+        head = self._head(sha256)
+        if head is None:
+            raise NotFound(f"no blob {sha256}")
+        at: datetime = head["LastModified"]
+        return at
+
+    def check(self) -> None:
+        """The bucket answers (a ``HEAD``: cheap enough for every readiness probe)."""
+        self._client.head_bucket(Bucket=self.bucket)
+
+    def list_blobs(self) -> Iterator[StoredBlob]:
+        start = f"{self.prefix}/" if self.prefix else ""
+        pages = self._client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=start
+        )
+        for page in pages:
+            for obj in page.get("Contents", ()):
+                name = str(obj["Key"])[len(start) :]
+                if _LISTED_RE.match(name):  # not a scoped area's blob
+                    yield StoredBlob(name.rsplit("/", 1)[1], obj["LastModified"])
+
+
+_LISTED_RE = re.compile(r"^[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}$")
 
 
 def _status(exc: Exception) -> int | None:

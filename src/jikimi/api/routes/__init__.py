@@ -18,6 +18,7 @@ from jikimi.api.routes import (
     scan,
     scans,
     sor,
+    webhooks,
 )
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -34,6 +35,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     persons.router,
     cases.router,
     sor.router,
+    webhooks.router,
 )
 
 __all__ = ["ROUTERS"]
