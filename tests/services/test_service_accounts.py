@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -31,6 +32,11 @@ def tenant_id(store: Store) -> str:
     return tenant.id
 
 
+def _next_code(secret: str) -> str:
+    """The code of the next time step: accepted after enrolment used the current one."""
+    return totp.code_now(secret, time.time() + totp.STEP_S)
+
+
 def _actions(store: Store) -> list[str]:
     with store.session() as s:
         return list(s.scalars(sa.text("SELECT action FROM audit_log ORDER BY seq")))
@@ -58,7 +64,7 @@ def test_nothing_secret_is_stored_in_the_clear(
     assert user.email == "a@acme.test"
     secret = totp.new_secret()
     accounts.enrol_totp(user, secret, totp.code_now(secret))
-    signed = accounts.sign_in("a@acme.test", PASSWORD, totp.code_now(secret))
+    signed = accounts.sign_in("a@acme.test", PASSWORD, _next_code(secret))
     with store.session() as s:
         row = s.get(UserRow, user.id)
         assert row is not None and row.password_hash.startswith("$argon2")
