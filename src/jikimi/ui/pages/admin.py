@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from jikimi.domain import BankCreate, BankKind, BankUpdate, Permission, Role
 from jikimi.errors import InvalidInput
-from jikimi.services.accounts import SessionInfo
+from jikimi.services.accounts import ResetIssued, SessionInfo
 from jikimi.store.users import UiSettings
 from jikimi.ui.auth import FormSessionDep, ServicesDep, SessionDep, require_page
 from jikimi.ui.context import UiServices
@@ -56,16 +56,23 @@ def put_settings(
     return RedirectResponse("/admin", status_code=303)
 
 
-@router.get("/users")
-def users(request: Request, ui: ServicesDep, session: SessionDep) -> Response:
-    _admin(session)
+def _users_page(
+    request: Request, ui: UiServices, session: SessionInfo, reset: ResetIssued | None = None
+) -> Response:
     return page(
         request,
         "admin_users.html",
         session,
         users=ui.accounts.list(session.principal),
         roles=[r.value for r in Role],
+        reset=reset,
     )
+
+
+@router.get("/users")
+def users(request: Request, ui: ServicesDep, session: SessionDep) -> Response:
+    _admin(session)
+    return _users_page(request, ui, session)
 
 
 @router.post("/users")
@@ -78,6 +85,15 @@ def add_user(
 ) -> Response:
     ui.accounts.add(session.principal, email, role, password)
     return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.post("/users/{user_id}/reset")
+def reset_password(
+    request: Request, ui: ServicesDep, session: FormSessionDep, user_id: str
+) -> Response:
+    """A one-time reset link: e-mailed to her, or shown here once (no mail server)."""
+    issued = ui.accounts.issue_reset(session.principal, user_id, str(request.base_url))
+    return _users_page(request, ui, session, reset=issued)
 
 
 @router.post("/users/{user_id}/{change}")
