@@ -170,6 +170,11 @@ class AccountService:
         with self.store.session() as s:
             return repo.list_users(s, principal.tenant_id)
 
+    def names(self, principal: Principal) -> dict[str, str]:
+        """Her colleagues' e-mail addresses by user id (who escalated, who decided)."""
+        with self.store.session() as s:
+            return {u.id: u.email for u in repo.list_users(s, principal.tenant_id)}
+
     def set_disabled(self, principal: Principal, user_id: str, disabled: bool) -> User:
         """Disable (every session ends) or enable an account of the admin's tenant."""
         require(principal, Permission.KEY_ADMIN)

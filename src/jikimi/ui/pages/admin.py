@@ -2,7 +2,8 @@
 
 A bank import runs in a thread of this process (the same ``import_file`` as the
 API, recorded as an import); the page polls the record's counts for its
-progress bar, against the rows counted in the uploaded file.
+progress bar, against the rows counted in the uploaded file. Both are in the
+database, so any replica behind a load balancer answers the poll the same way.
 """
 
 from __future__ import annotations
@@ -18,15 +19,13 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from jikimi.domain import BankCreate, BankKind, BankUpdate, Permission, Role
 from jikimi.errors import InvalidInput
 from jikimi.services.accounts import ResetIssued, SessionInfo
+from jikimi.store import ui_imports as totals
 from jikimi.store.users import UiSettings
 from jikimi.ui.auth import FormSessionDep, ServicesDep, SessionDep, require_page
 from jikimi.ui.context import UiServices
 from jikimi.ui.rendering import UiRoute, page
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False, prefix="/admin")
-
-_IMPORT_TOTALS: dict[str, int] = {}
-"""Rows in each uploaded import file (the progress bar's 100 %)."""
 
 
 def _admin(session: SessionInfo) -> None:
@@ -199,6 +198,8 @@ def start_import(
     record: dict[str, Any] = {}
 
     def on_start(found: Any) -> None:
+        with ui.app.store.session(write=True) as s, s.begin():
+            totals.put_total(s, found.id, rows)
         record["id"] = found.id
         started.set()
 
@@ -215,13 +216,13 @@ def start_import(
     started.wait(60)
     if "id" not in record:
         raise InvalidInput(f"the import did not start: {record.get('error', 'timed out')}")
-    _IMPORT_TOTALS[record["id"]] = rows
     return RedirectResponse(f"/admin/imports/{record['id']}", status_code=303)
 
 
 def _progress(ui: UiServices, session: SessionInfo, import_id: str) -> dict[str, Any]:
     found = ui.app.banks.get_import(session.principal, import_id)
-    total = _IMPORT_TOTALS.get(import_id)
+    with ui.app.store.session() as s:
+        total = totals.get_total(s, found.id)
     done = found.state.value != "running"
     # A CSV header is a line but not a row: the bar reaches 100 % when the import ends.
     pct = 100 if done else (min(99, int(100 * found.rows / total)) if total else 0)
