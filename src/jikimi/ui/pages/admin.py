@@ -189,6 +189,7 @@ def start_import(
     file: Annotated[UploadFile, File()],
 ) -> Response:
     require_page(session, Permission.BANK_TRANSFER)
+    ui.app.banks.get(session.principal, name)  # another tenant's bank: 404, not a failed start
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the import thread
     shutil.copyfileobj(file.file, spool)
     spool.seek(0)
