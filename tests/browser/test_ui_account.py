@@ -7,29 +7,16 @@ import time
 from email import message_from_bytes, policy
 
 from playwright.sync_api import BrowserContext, expect
-from ui_helpers import PASSWORD, Live, shot, sign_in
+from ui_helpers import PASSWORD, Live, new_user, shot, sign_in
 
 from jikimi.domain import Role
-from jikimi.evidence import Sealer, load_or_create_secret
 from jikimi.services import totp
-from jikimi.services.accounts import AccountService
-from jikimi.store import Store
-from jikimi.store.users import User
 
 NEW_PASSWORD = "a new and longer passphrase"
 
 
-def _new_user(live: Live, email: str, role: Role = Role.CASEWORKER) -> User:
-    store = Store.from_settings(live.settings)
-    try:
-        sealer = Sealer(load_or_create_secret(live.data_dir / "keys" / "evidence.key"))
-        return AccountService(store, sealer).create(live.sides[0].tenant_id, email, role, PASSWORD)
-    finally:
-        store.close()
-
-
 def test_a_password_change_signs_her_out_elsewhere(context: BrowserContext, live: Live) -> None:
-    user = _new_user(live, "change@acme.test")
+    user = new_user(live, "change@acme.test", Role.CASEWORKER)
     other = context.browser.new_context(base_url=live.base)  # type: ignore[union-attr]
     try:
         elsewhere = sign_in(other, user.email)
@@ -61,7 +48,7 @@ def test_a_password_change_signs_her_out_elsewhere(context: BrowserContext, live
 
 
 def test_a_recovery_code_signs_her_in_once(context: BrowserContext, live: Live) -> None:
-    user = _new_user(live, "recover@acme.test", Role.REVIEWER)
+    user = new_user(live, "recover@acme.test", Role.REVIEWER)
     page = sign_in(context, user.email)
     page.goto("/account/totp")
     secret = page.locator("#totp-secret").inner_text().strip()
@@ -93,7 +80,7 @@ def test_a_recovery_code_signs_her_in_once(context: BrowserContext, live: Live) 
 
 
 def test_an_admin_resets_a_password_by_mail(context: BrowserContext, live: Live) -> None:
-    user = _new_user(live, "forgot@acme.test")
+    user = new_user(live, "forgot@acme.test", Role.CASEWORKER)
     admin = live.sides[0].users[Role.ADMIN]
     mine = context.browser.new_context(base_url=live.base)  # type: ignore[union-attr]
     try:

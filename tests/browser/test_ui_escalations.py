@@ -7,30 +7,17 @@ import re
 
 from PIL import Image
 from playwright.sync_api import BrowserContext, expect
-from ui_helpers import PASSWORD, Live, held_scan, shot, sign_in
+from ui_helpers import Live, held_scan, new_user, shot, sign_in
 
 from jikimi.domain import Role
-from jikimi.evidence import Sealer, load_or_create_secret
-from jikimi.services.accounts import AccountService
-from jikimi.store import Store
-from jikimi.store.users import User
-
-
-def _reviewer(live: Live, email: str, role: Role = Role.REVIEWER) -> User:
-    store = Store.from_settings(live.settings)
-    try:
-        sealer = Sealer(load_or_create_secret(live.data_dir / "keys" / "evidence.key"))
-        return AccountService(store, sealer).create(live.sides[0].tenant_id, email, role, PASSWORD)
-    finally:
-        store.close()
 
 
 def test_an_escalated_scan_is_decided_by_someone_else(context: BrowserContext, live: Live) -> None:
     side = live.sides[0]
     scan_id = held_scan(live, side, "coffee.jpg")
     # Their own accounts: the other review tests count the shared reviewer's views.
-    reviewer = _reviewer(live, "escalating@acme.test")
-    admin = _reviewer(live, "senior@acme.test", Role.ADMIN)
+    reviewer = new_user(live, "escalating@acme.test", Role.REVIEWER)
+    admin = new_user(live, "senior@acme.test", Role.ADMIN)
     page = sign_in(context, reviewer.email)
     page.goto(f"/review/{scan_id}")
     page.fill("#escalate-reason", "Could be a minor; legal should look at it.")

@@ -14,13 +14,18 @@ from jikimi.services.accounts import AccountService
 from jikimi.store import Store
 
 
+def _data_dir(tmp_path: Path, template: Path) -> tuple[Path, dict[str, str]]:
+    """A data directory on a copy of the migrated SQLite template, and its environment."""
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copyfile(template, data / "jikimi.db")
+    return data, {"JIKIMI_DATA_DIR": str(data)}
+
+
 def test_the_first_admin_signs_in_with_the_password_from_stdin(
     tmp_path: Path, _sqlite_template: Path
 ) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    shutil.copyfile(_sqlite_template, data / "jikimi.db")
-    env = {"JIKIMI_DATA_DIR": str(data)}
+    data, env = _data_dir(tmp_path, _sqlite_template)
     runner = CliRunner()
     assert runner.invoke(app, ["tenant", "create", "acme"], env=env).exit_code == 0
     args = ["user", "add", "--tenant", "acme", "--email", "Admin@Acme.Test", "--role", "admin"]
@@ -52,10 +57,7 @@ def test_the_first_admin_signs_in_with_the_password_from_stdin(
 def test_reset_password_prints_a_link_that_sets_her_password_once(
     tmp_path: Path, _sqlite_template: Path
 ) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    shutil.copyfile(_sqlite_template, data / "jikimi.db")
-    env = {"JIKIMI_DATA_DIR": str(data)}
+    data, env = _data_dir(tmp_path, _sqlite_template)
     runner = CliRunner()
     assert runner.invoke(app, ["tenant", "create", "acme"], env=env).exit_code == 0
     args = ["user", "add", "--tenant", "acme", "--email", "a@acme.test", "--role", "reviewer"]

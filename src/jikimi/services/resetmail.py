@@ -15,7 +15,7 @@ from typing import Protocol
 
 from jikimi.config import Settings
 from jikimi.errors import Unavailable
-from jikimi.services.delivery import SmtpConfig
+from jikimi.services.delivery import SmtpConfig, smtp_session
 
 
 class Mailer(Protocol):
@@ -45,11 +45,7 @@ class SmtpMailer:
         message["Subject"] = subject
         message.set_content(body)
         try:
-            with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout_s) as smtp:
-                if self.smtp.starttls:
-                    smtp.starttls()
-                if self.smtp.user:
-                    smtp.login(self.smtp.user, self.smtp.password or "")
+            with smtp_session(self.smtp) as smtp:
                 smtp.send_message(message)
         except (smtplib.SMTPException, OSError) as exc:
             raise Unavailable(f"the mail server did not take the message: {exc}") from exc

@@ -31,7 +31,7 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -314,17 +314,18 @@ class ReviewService:
             opened_case = self._case(delegate, item.verdict, case_id, case_title)
         at = now()
         is_escalation = action is ReviewAction.ESCALATE
-        decided = Review(
-            scan_id,
-            action,
-            principal.key_id,
-            at,
-            bank_id,
-            opened_case,
-            escalated_by=principal.key_id if is_escalation else None,
-            escalated_at=at if is_escalation else None,
-            escalation_reason=reason if is_escalation else None,
-        )
+        decided = Review(scan_id, action, principal.key_id, at, bank_id, opened_case)
+        if is_escalation:
+            decided = replace(
+                decided, escalated_by=principal.key_id, escalated_at=at, escalation_reason=reason
+            )
+        elif escalated is not None:  # the row keeps who escalated it, when and why
+            decided = replace(
+                decided,
+                escalated_by=escalated.escalated_by,
+                escalated_at=escalated.escalated_at,
+                escalation_reason=escalated.escalation_reason,
+            )
         with self.store.session(write=True) as s, s.begin():
             row = self._row(s, principal, scan_id)
             if escalated is None:
@@ -349,18 +350,6 @@ class ReviewService:
                 action=f"review_{action.value}",
                 data=data,
                 at=at,
-            )
-        if escalated is not None:
-            return Review(
-                scan_id,
-                action,
-                principal.key_id,
-                at,
-                bank_id,
-                opened_case,
-                escalated.escalated_by,
-                escalated.escalated_at,
-                escalated.escalation_reason,
             )
         return decided
 
