@@ -169,6 +169,8 @@ def test_tenant_rule_sends_a_reviewer_without_totp_to_enrol(
         page.goto("/review")
         expect(page).to_have_url(re.compile(r"/account/totp$"))
         expect(page.locator(".notice")).to_contain_text("requires a code")
+        page.click("text=Sign out")  # she may leave instead of enrolling now
+        expect(page).to_have_url(re.compile(r"/signin$"))
         # A caseworker is not one of the roles the rule applies to.
         page = sign_in(reviewer_ctx, side.email(Role.CASEWORKER))
         page.goto("/desk")
