@@ -198,7 +198,7 @@ ACTIONS: dict[str, Action] = {
     "/review/{scan_id}/decide": Action(
         REVIEW_ROLES,
         303,
-        _thing("/review/{}/decide", _scan, action="escalate", reason="matrix"),
+        _thing("/review/{}/decide", _scan, action="dismiss"),
         names_a_thing=True,
     ),
     "/desk/cases": Action(CASE_WRITE, 200, _fixed("/desk/cases", title="matrix", language="en")),
