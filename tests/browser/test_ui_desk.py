@@ -39,6 +39,7 @@ def test_a_case_from_opening_to_the_report(context: BrowserContext, live: Live) 
     worker.fill("#item-pdq", PDQ)
     worker.click("text=Add item")
     expect(worker.locator("#items")).to_contain_text("pending")
+    worker.select_option("#notice-host", "pictureboard")
     worker.click("text=Draft notice")
     expect(worker).to_have_url(re.compile(r"/desk/notices/"))
     notice_url = worker.url

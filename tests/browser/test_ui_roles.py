@@ -19,6 +19,7 @@ from jikimi.services.reviews import REVIEW_ROLES
 
 PAGES: dict[str, Permission | None] = {
     "/": None,
+    "/account": None,
     "/desk": Permission.CASE_READ,
     "/desk/hosts": Permission.CASE_READ,
     "/desk/report": Permission.CASE_READ,
@@ -27,6 +28,8 @@ PAGES: dict[str, Permission | None] = {
     "/admin/keys": Permission.KEY_ADMIN,
     "/admin/banks": Permission.BANK_READ,
 }
+REVIEW_PAGES = ("/review", "/review/escalations")
+"""Open to the review roles (reviewers and admins), not to a permission."""
 
 
 @contextmanager
@@ -62,7 +65,7 @@ def test_every_page_without_a_parameter_is_in_the_matrix() -> None:
             walk(getattr(inner, "routes", []))
 
     walk(create_app(Settings()).routes)
-    assert pages - {"/signin", "/account/totp", "/review"} == set(PAGES)
+    assert pages - {"/signin", "/account/totp", *REVIEW_PAGES} == set(PAGES)
 
 
 def test_each_role_opens_only_its_pages(live: Live) -> None:
@@ -73,13 +76,14 @@ def test_each_role_opens_only_its_pages(live: Live) -> None:
                 allowed = permission is None or permission in ROLE_PERMISSIONS[role]
                 status = client.get(path).status_code
                 assert status == (200 if allowed else 403), (role, path, status)
-            status = client.get("/review").status_code
-            assert status == (200 if role in REVIEW_ROLES else 403), (role, status)
+            for path in REVIEW_PAGES:
+                status = client.get(path).status_code
+                assert status == (200 if role in REVIEW_ROLES else 403), (role, path, status)
 
 
 def test_signed_out_pages_redirect_to_sign_in(live: Live) -> None:
     with httpx.Client(base_url=live.base) as client:
-        for path in [*PAGES, "/review"]:
+        for path in [*PAGES, *REVIEW_PAGES]:
             r = client.get(path)
             assert r.status_code == 303 and r.headers["location"].startswith("/signin"), path
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 from playwright.sync_api import BrowserContext, expect
@@ -133,15 +134,22 @@ def test_totp_enrolment_then_required_at_sign_in(context: BrowserContext, live: 
     expect(page.locator(".error")).to_contain_text("does not match")
     page.goto("/account/totp")
     secret = page.locator("#totp-secret").inner_text().strip()
-    page.fill("#totp-code", totp.code_now(secret))
+    enrolled_at = time.time()
+    page.fill("#totp-code", totp.code_now(secret, enrolled_at))
     page.click("form button.primary")
+    expect(page.locator("#recovery-codes li")).to_have_count(10)  # shown once, now
+    shot(page, "recovery-codes")
+    page.click("#codes-done")
     expect(page).to_have_url(re.compile(r"/$"))
-    assert live.audit("totp_enrol", user.id)
+    assert live.audit("totp_enrol", user.id)[-1]["data"] == {"recovery_codes": 10}
     page.click("text=Sign out")
     page = sign_in(context, user.email)  # no code
     expect(page.locator("#signin-error")).to_be_visible()
     assert live.audit("sign_in_failed", user.id)[-1]["data"]["reason"] == "totp"
-    page = sign_in(context, user.email, code=totp.code_now(secret))
+    page = sign_in(context, user.email, code=totp.code_now(secret, enrolled_at))  # spent
+    expect(page.locator("#signin-error")).to_be_visible()
+    assert live.audit("sign_in_failed", user.id)[-1]["data"]["reason"] == "totp_replayed"
+    page = sign_in(context, user.email, code=totp.code_now(secret, enrolled_at + totp.STEP_S))
     expect(page.locator(".who")).to_contain_text("totp@acme.test")
 
 
@@ -161,6 +169,8 @@ def test_tenant_rule_sends_a_reviewer_without_totp_to_enrol(
         page.goto("/review")
         expect(page).to_have_url(re.compile(r"/account/totp$"))
         expect(page.locator(".notice")).to_contain_text("requires a code")
+        page.click("text=Sign out")  # she may leave instead of enrolling now
+        expect(page).to_have_url(re.compile(r"/signin$"))
         # A caseworker is not one of the roles the rule applies to.
         page = sign_in(reviewer_ctx, side.email(Role.CASEWORKER))
         page.goto("/desk")

@@ -65,6 +65,20 @@ class Live:
         return rows
 
 
+def new_user(live: Live, email: str, role: Role) -> User:
+    """An account of its own for a test that changes it (or counts what it sees)."""
+    from jikimi.evidence import Sealer, load_or_create_secret
+    from jikimi.services.accounts import AccountService
+    from jikimi.store import Store
+
+    store = Store.from_settings(live.settings)
+    try:
+        sealer = Sealer(load_or_create_secret(live.data_dir / "keys" / "evidence.key"))
+        return AccountService(store, sealer).create(live.sides[0].tenant_id, email, role, PASSWORD)
+    finally:
+        store.close()
+
+
 def sign_in(context: BrowserContext, email: str, password: str = PASSWORD, code: str = "") -> Page:
     page = context.new_page()
     page.goto("/signin")

@@ -1,4 +1,4 @@
-"""``jikimi user add|list`` through Typer on a real SQLite database: the first admin."""
+"""``jikimi user add|list|reset-password`` through Typer on a real SQLite database."""
 
 from __future__ import annotations
 
@@ -14,13 +14,18 @@ from jikimi.services.accounts import AccountService
 from jikimi.store import Store
 
 
+def _data_dir(tmp_path: Path, template: Path) -> tuple[Path, dict[str, str]]:
+    """A data directory on a copy of the migrated SQLite template, and its environment."""
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copyfile(template, data / "jikimi.db")
+    return data, {"JIKIMI_DATA_DIR": str(data)}
+
+
 def test_the_first_admin_signs_in_with_the_password_from_stdin(
     tmp_path: Path, _sqlite_template: Path
 ) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    shutil.copyfile(_sqlite_template, data / "jikimi.db")
-    env = {"JIKIMI_DATA_DIR": str(data)}
+    data, env = _data_dir(tmp_path, _sqlite_template)
     runner = CliRunner()
     assert runner.invoke(app, ["tenant", "create", "acme"], env=env).exit_code == 0
     args = ["user", "add", "--tenant", "acme", "--email", "Admin@Acme.Test", "--role", "admin"]
@@ -45,5 +50,32 @@ def test_the_first_admin_signs_in_with_the_password_from_stdin(
         sealer = Sealer(load_or_create_secret(data / "keys" / "evidence.key"))
         signed = AccountService(store, sealer).sign_in("admin@acme.test", "a long first password")
         assert signed.user.email == "admin@acme.test"
+    finally:
+        store.close()
+
+
+def test_reset_password_prints_a_link_that_sets_her_password_once(
+    tmp_path: Path, _sqlite_template: Path
+) -> None:
+    data, env = _data_dir(tmp_path, _sqlite_template)
+    runner = CliRunner()
+    assert runner.invoke(app, ["tenant", "create", "acme"], env=env).exit_code == 0
+    args = ["user", "add", "--tenant", "acme", "--email", "a@acme.test", "--role", "reviewer"]
+    assert runner.invoke(app, args, input="a long first password\n", env=env).exit_code == 0
+    reset = ["user", "reset-password", "--email", "a@acme.test", "--base-url", "https://j.test"]
+    done = runner.invoke(app, reset, env=env)
+    assert done.exit_code == 0, done.stderr
+    link = done.stdout.strip()
+    assert link.startswith("https://j.test/reset/") and "good once until" in done.stderr
+    missing = runner.invoke(app, ["user", "reset-password", "--email", "x@acme.test"], env=env)
+    assert missing.exit_code == 2 and "no account" in missing.stderr
+
+    store = Store.from_settings(Settings(data_dir=data))
+    try:
+        accounts = AccountService(
+            store, Sealer(load_or_create_secret(data / "keys" / "evidence.key"))
+        )
+        accounts.use_reset(link.rsplit("/", 1)[1], "the password she chose")
+        assert accounts.sign_in("a@acme.test", "the password she chose").user.email == "a@acme.test"
     finally:
         store.close()

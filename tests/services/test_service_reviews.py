@@ -11,7 +11,7 @@ from PIL import Image
 
 from jikimi.config import Settings
 from jikimi.domain import Action, Decision, Media, MediaKind, Principal, Priority, Role, Verdict
-from jikimi.errors import Conflict, Forbidden, NotFound
+from jikimi.errors import Conflict, Forbidden, InvalidInput, NotFound
 from jikimi.evidence import Sealer
 from jikimi.media import MediaLimits
 from jikimi.pipeline import Item
@@ -112,7 +112,7 @@ def test_decisions_retention_and_the_daily_cap(
         reviews.preview(me, "scn_1")
     with pytest.raises(Conflict):
         reviews.decide(me, "scn_1", ReviewAction.ESCALATE)
-    reviews.decide(me, "scn_2", ReviewAction.ESCALATE)
+    reviews.decide(me, "scn_2", ReviewAction.ESCALATE, reason="a minor?")
     assert [i.scan_id for i in reviews.queue(me)] == ["scn_3"]
     assert held.purge(now() + timedelta(days=31)) == 2  # scn_2 and scn_3
     with pytest.raises(NotFound):
@@ -123,3 +123,35 @@ def test_decisions_retention_and_the_daily_cap(
     with pytest.raises(Forbidden):
         reviews.note_view(me, "scn_2", daily_cap=1)
     assert reviews.seen_today(me) == 1
+
+
+def test_an_escalation_waits_for_another_reviewer(
+    store: Store, world: tuple[ReviewService, HeldMedia, Principal, Principal]
+) -> None:
+    reviews, held, me, them = world
+    senior = Principal(tenant_id=me.tenant_id, key_id="usr_senior", role=Role.ADMIN)
+    for n in (1, 2):
+        _scan(store, held, me, f"scn_{n}", _verdict(f"scn_{n}", Action.HOLD, Priority.HIGH))
+    with pytest.raises(InvalidInput):  # a senior reviewer needs to know why
+        reviews.decide(me, "scn_1", ReviewAction.ESCALATE, reason="  ")
+    escalated = reviews.decide(me, "scn_1", ReviewAction.ESCALATE, reason="looks under 18")
+    assert escalated.escalated_by == "usr_a" and escalated.escalation_reason == "looks under 18"
+    assert [i.scan_id for i in reviews.queue(me)] == ["scn_2"]  # out of the main queue
+    [(item, review)] = reviews.escalations(senior)
+    assert item.scan_id == "scn_1" and item.has_media  # its preview stays for the senior
+    assert review.escalated_by == "usr_a" and review.escalated_at is not None
+    assert reviews.escalations(them) == []
+    with pytest.raises(Forbidden):  # four eyes: not the one who escalated it
+        reviews.decide(me, "scn_1", ReviewAction.DISMISS)
+    with pytest.raises(Conflict):
+        reviews.decide(senior, "scn_1", ReviewAction.ESCALATE, reason="again")
+    with pytest.raises(NotFound):
+        reviews.decide(them, "scn_1", ReviewAction.DISMISS)
+    done = reviews.decide(senior, "scn_1", ReviewAction.DISMISS)
+    assert done.decided_by == "usr_senior" and done.escalated_by == "usr_a"
+    assert reviews.escalations(senior) == []
+    [(_, resolved)] = reviews.escalations(senior, open_only=False)
+    assert resolved.action is ReviewAction.DISMISS
+    assert resolved.escalation_reason == "looks under 18"
+    with pytest.raises(Conflict):
+        reviews.decide(senior, "scn_1", ReviewAction.CONFIRM)

@@ -1,4 +1,4 @@
-"""``jikimi user add|list``: people's accounts for the web pages (operator, no key needed).
+"""``jikimi user add|list|reset-password``: people's accounts for the web pages (operator).
 
 The first admin of a tenant has nobody to add her in the pages, so the operator
 makes her account here; she adds the others on the People page. The password is
@@ -81,3 +81,30 @@ def user_list(tenant: Annotated[str, typer.Option(help="The tenant's name.")]) -
         totp = "totp" if u.has_totp else "no-totp"
         state = "disabled" if u.disabled else "active"
         sys.stdout.write(f"{u.id}\t{u.email}\t{u.role.value}\t{totp}\t{state}\n")
+
+
+@user_app.command("reset-password")
+def user_reset_password(
+    email: Annotated[str, typer.Option(help="Her e-mail address.")],
+    base_url: Annotated[
+        str, typer.Option(help="Where people open the pages (the link starts with it).")
+    ] = "http://127.0.0.1:8000",
+) -> None:
+    """Print a one-time link (24 h) that lets her set a new password; it ends her sessions.
+
+    The password is never set here: she chooses it herself on the link's page, so
+    the operator never knows it. An earlier unused link of hers stops working.
+    """
+    accounts, _tenants, store = _accounts()
+    try:
+        issued = accounts.issue_reset_by_email(email, base_url)
+    except JikimiError as exc:
+        _err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE) from exc
+    finally:
+        store.close()
+    _err.print(
+        f"reset link for {escape(issued.user.email)}, good once until "
+        f"{issued.expires_at:%Y-%m-%d %H:%M} UTC:"
+    )
+    sys.stdout.write(f"{issued.link}\n")

@@ -62,6 +62,20 @@ class SmtpConfig:
     timeout_s: float = 30.0
 
 
+def smtp_session(smtp: SmtpConfig) -> smtplib.SMTP:
+    """A connected (STARTTLS, login) session to the configured server; the caller closes it."""
+    session = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_s)
+    try:
+        if smtp.starttls:
+            session.starttls()
+        if smtp.user:
+            session.login(smtp.user, smtp.password or "")
+    except BaseException:
+        session.close()
+        raise
+    return session
+
+
 class NoticeDeliverer:
     """Delivers one due notice per :meth:`run_once`."""
 
@@ -162,11 +176,7 @@ class NoticeDeliverer:
         message["X-Jikimi-Notice"] = notice.id
         message.set_content(notice.body)
         try:
-            with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout_s) as smtp:
-                if self.smtp.starttls:
-                    smtp.starttls()
-                if self.smtp.user:
-                    smtp.login(self.smtp.user, self.smtp.password or "")
+            with smtp_session(self.smtp) as smtp:
                 refused = smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
             raise Permanent(f"the mail server refused {to}: {exc.recipients}") from exc

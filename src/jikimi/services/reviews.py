@@ -8,13 +8,22 @@
     ReviewService.preview ───► greyscale, blurred (un-blurred only when asked: audited)
     ReviewService.decide ────► confirm (hashes into a bank, a case opened or extended),
                                dismiss (optionally into a suppression bank; media
-                               deleted at once), escalate; one audit row each
+                               deleted at once), escalate (with a reason); one audit
+                               row each
+    ReviewService.escalations ► escalated scans, oldest first, for a senior reviewer,
+                               who confirms or dismisses them (never the one who
+                               escalated): the row keeps who escalated, when, why
+
+       held ──decide──► confirm | dismiss
+         │                 ▲
+         └─ escalate ──────┘  (decided by another reviewer or an admin)
 
 Only media of held scans is ever kept, and only until ``held_media_days`` after it
 was held (:meth:`HeldMedia.purge`); the row stays so the decision can still be
 made from the Verdict alone. Reviewers (and admins) decide; their decision is the
 authority for its consequences, so the bank entry and the case item are written on
-its behalf and the audit log names the reviewer and the scan.
+its behalf and the audit log names the reviewer and the scan. The service reads and
+writes through :mod:`jikimi.store.ui_reviews`, never ORM rows.
 """
 
 from __future__ import annotations
@@ -22,12 +31,10 @@ from __future__ import annotations
 import io
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
-import sqlalchemy as sa
 from PIL import Image, ImageDraw, ImageFilter
 
 from jikimi.config import Settings
@@ -42,8 +49,8 @@ from jikimi.services.cases import CaseService
 from jikimi.store import Store
 from jikimi.store import audit as audit_repo
 from jikimi.store import scans as scan_repo
-from jikimi.store.case_models import AuditRow
-from jikimi.store.ui_models import HeldMediaRow, ReviewRow, ReviewViewRow
+from jikimi.store import ui_reviews as repo
+from jikimi.store.ui_reviews import Held, Review, ReviewAction
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +61,8 @@ STORYBOARD_FRAMES = 6
 UNBLUR_MINUTES = 10
 
 
-class ReviewAction(StrEnum):
-    CONFIRM = "confirm"
-    DISMISS = "dismiss"
-    ESCALATE = "escalate"
+MAX_REASON = 1000
+__all__ = ["REVIEW_ROLES", "HeldMedia", "QueueItem", "Review", "ReviewAction", "ReviewService"]
 
 
 @dataclass(frozen=True)
@@ -67,16 +72,6 @@ class QueueItem:
     verdict: Verdict
     has_media: bool
     media_type: str
-
-
-@dataclass(frozen=True)
-class Review:
-    scan_id: str
-    action: ReviewAction
-    decided_by: str
-    decided_at: datetime
-    bank_id: str | None
-    case_id: str | None
 
 
 def _seal_name(scan_id: str) -> str:
@@ -105,8 +100,9 @@ class HeldMedia:
             try:
                 sha = self.store.blobs.put(self.sealer.seal(item.data, _seal_name(verdict.id)))
                 with self.store.session(write=True) as s, s.begin():
-                    s.add(
-                        HeldMediaRow(
+                    repo.add_held(
+                        s,
+                        Held(
                             scan_id=verdict.id,
                             tenant_id=principal.tenant_id,
                             sha256=sha,
@@ -114,12 +110,12 @@ class HeldMedia:
                             priority=decision.priority.severity,
                             held_at=at,
                             kept_until=at + self.keep_for,
-                        )
+                        ),
                     )
             except Exception:  # keeping media must never fail the scan that was stored
                 log.exception("could not keep the media of held scan %s", verdict.id)
 
-    def open(self, row: HeldMediaRow) -> bytes | None:
+    def open(self, row: Held) -> bytes | None:
         if row.sha256 is None or not self.store.blobs.exists(row.sha256):
             return None
         return self.sealer.open(self.store.blobs.read(row.sha256), _seal_name(row.scan_id))
@@ -128,19 +124,16 @@ class HeldMedia:
         """Delete media whose retention has passed; the rows stay (the queue still shows them)."""
         at = at or now()
         with self.store.session(write=True) as s, s.begin():
-            rows = s.scalars(
-                sa.select(HeldMediaRow)
-                .where(HeldMediaRow.kept_until <= at, HeldMediaRow.sha256.is_not(None))
-                .limit(1000)
-            ).all()
+            rows = repo.expired_media(s, at)
             for row in rows:
-                self._forget(row)
+                self.forget(s, row)
         return len(rows)
 
-    def _forget(self, row: HeldMediaRow) -> None:
+    def forget(self, s: Any, row: Held) -> None:
+        """Delete a held scan's media (in the caller's transaction); the row stays."""
         if row.sha256 is not None:
             self.store.blobs.delete(row.sha256)
-            row.sha256 = None
+            repo.forget_media(s, row.scan_id)
 
 
 def _require_reviewer(principal: Principal) -> None:
@@ -172,27 +165,11 @@ class ReviewService:
         _require_reviewer(principal)
         self.held.purge()
         with self.store.session() as s:
-            rows = s.execute(
-                sa.select(HeldMediaRow)
-                .outerjoin(ReviewRow, ReviewRow.scan_id == HeldMediaRow.scan_id)
-                .where(HeldMediaRow.tenant_id == principal.tenant_id, ReviewRow.scan_id.is_(None))
-                .order_by(HeldMediaRow.priority.desc(), HeldMediaRow.held_at, HeldMediaRow.scan_id)
-                .limit(limit)
-            ).scalars()
             out = []
-            for row in rows:
+            for row in repo.undecided(s, principal.tenant_id, limit):
                 record = scan_repo.get_scan(s, principal.tenant_id, row.scan_id)
-                if record is None:
-                    continue
-                out.append(
-                    QueueItem(
-                        scan_id=row.scan_id,
-                        held_at=row.held_at,
-                        verdict=record.verdict,
-                        has_media=row.sha256 is not None,
-                        media_type=row.media_type,
-                    )
-                )
+                if record is not None:
+                    out.append(_queue_item(row, record.verdict))
             return out
 
     def item(self, principal: Principal, scan_id: str) -> tuple[QueueItem, Review | None]:
@@ -202,26 +179,14 @@ class ReviewService:
             record = scan_repo.get_scan(s, principal.tenant_id, scan_id)
             if record is None:
                 raise NotFound(f"no held scan {scan_id!r}")
-            review = s.get(ReviewRow, scan_id)
-            item = QueueItem(
-                scan_id, row.held_at, record.verdict, row.sha256 is not None, row.media_type
-            )
-            return item, None if review is None else _review(review)
+            review = repo.get_review(s, principal.tenant_id, scan_id)
+            return _queue_item(row, record.verdict), review
 
     def seen_today(self, principal: Principal) -> int:
         """Items this reviewer has opened since midnight UTC (her count and the cap)."""
         start = now().replace(hour=0, minute=0, second=0, microsecond=0)
         with self.store.session() as s:
-            count = s.scalar(
-                sa.select(sa.func.count())
-                .select_from(ReviewViewRow)
-                .where(
-                    ReviewViewRow.tenant_id == principal.tenant_id,
-                    ReviewViewRow.user_id == principal.key_id,
-                    ReviewViewRow.at >= start,
-                )
-            )
-        return int(count or 0)
+            return repo.count_views(s, principal.tenant_id, principal.key_id, start)
 
     def note_view(self, principal: Principal, scan_id: str, daily_cap: int) -> int:
         """Count an item as seen (once per item and day); :class:`Forbidden` past the cap."""
@@ -230,30 +195,16 @@ class ReviewService:
         start = at.replace(hour=0, minute=0, second=0, microsecond=0)
         with self.store.session(write=True) as s, s.begin():
             self._row(s, principal, scan_id)
-            mine = sa.and_(
-                ReviewViewRow.tenant_id == principal.tenant_id,
-                ReviewViewRow.user_id == principal.key_id,
-                ReviewViewRow.at >= start,
-            )
-            already = s.scalar(
-                sa.select(sa.func.count())
-                .select_from(ReviewViewRow)
-                .where(mine, ReviewViewRow.scan_id == scan_id)
-            )
-            count = int(
-                s.scalar(sa.select(sa.func.count()).select_from(ReviewViewRow).where(mine)) or 0
-            )
+            tenant, user = principal.tenant_id, principal.key_id
+            already = repo.count_views(s, tenant, user, start, scan_id)
+            count = repo.count_views(s, tenant, user, start)
             if already:
                 return count
             if count >= daily_cap:
                 raise Forbidden(
                     f"today's cap of {daily_cap} items is reached: take the rest of the day off"
                 )
-            s.add(
-                ReviewViewRow(
-                    tenant_id=principal.tenant_id, user_id=principal.key_id, scan_id=scan_id, at=at
-                )
-            )
+            repo.add_view(s, tenant, user, scan_id, at)
             return count + 1
 
     def unblur(self, principal: Principal, scan_id: str) -> None:
@@ -297,19 +248,7 @@ class ReviewService:
 
     def _unblurred_recently(self, s: Any, principal: Principal, scan_id: str) -> bool:
         since = now() - timedelta(minutes=UNBLUR_MINUTES)
-        found = s.scalar(
-            sa.select(AuditRow.seq)
-            .where(
-                AuditRow.tenant_id == principal.tenant_id,
-                AuditRow.entity == "scan",
-                AuditRow.entity_id == scan_id,
-                AuditRow.action == "unblur",
-                AuditRow.actor == principal.key_id,
-                AuditRow.at >= since,
-            )
-            .limit(1)
-        )
-        return found is not None
+        return repo.unblurred_since(s, principal.tenant_id, principal.key_id, scan_id, since)
 
     def _still(self, data: bytes, verdict: Verdict | None, unblurred: bool) -> bytes:
         rgb = load(data, self.limits).rgb()
@@ -352,42 +291,56 @@ class ReviewService:
         bank: str | None = None,
         case_id: str | None = None,
         case_title: str | None = None,
+        reason: str | None = None,
     ) -> Review:
-        """Record a decision and carry out its consequence (see the module docstring)."""
+        """Record a decision and carry out its consequence (see the module docstring).
+
+        An escalation needs a ``reason`` (the senior reviewer reads it); an escalated
+        scan is decided (confirmed or dismissed) by someone other than who escalated it.
+        """
         _require_reviewer(principal)
         item, review = self.item(principal, scan_id)
-        if review is not None:
-            raise Conflict(f"scan {scan_id!r} was decided already ({review.action.value})")
+        reason = (reason or "").strip() or None
+        escalated = (
+            review if review is not None and review.action is ReviewAction.ESCALATE else None
+        )
+        self._check_decision(principal, scan_id, action, review, escalated, bank, reason)
         delegate = Principal(
             tenant_id=principal.tenant_id, key_id=principal.key_id, role=Role.ADMIN
         )
-        bank_id = None
-        if bank:
-            if action is ReviewAction.ESCALATE:
-                raise InvalidInput("an escalation adds nothing to a bank")
-            bank_id = self._add_to_bank(delegate, bank, item.verdict, action)
+        bank_id = self._add_to_bank(delegate, bank, item.verdict, action) if bank else None
         opened_case = None
         if action is ReviewAction.CONFIRM and (case_id or case_title):
             opened_case = self._case(delegate, item.verdict, case_id, case_title)
         at = now()
+        is_escalation = action is ReviewAction.ESCALATE
+        decided = Review(scan_id, action, principal.key_id, at, bank_id, opened_case)
+        if is_escalation:
+            decided = replace(
+                decided, escalated_by=principal.key_id, escalated_at=at, escalation_reason=reason
+            )
+        elif escalated is not None:  # the row keeps who escalated it, when and why
+            decided = replace(
+                decided,
+                escalated_by=escalated.escalated_by,
+                escalated_at=escalated.escalated_at,
+                escalation_reason=escalated.escalation_reason,
+            )
         with self.store.session(write=True) as s, s.begin():
             row = self._row(s, principal, scan_id)
-            if s.get(ReviewRow, scan_id) is not None:
+            if escalated is None:
+                if repo.get_review(s, principal.tenant_id, scan_id) is not None:
+                    raise Conflict(f"scan {scan_id!r} was decided already")
+                repo.add_review(s, principal.tenant_id, decided)
+            elif not repo.resolve_escalation(s, principal.tenant_id, decided):
                 raise Conflict(f"scan {scan_id!r} was decided already")
-            s.add(
-                ReviewRow(
-                    scan_id=scan_id,
-                    tenant_id=principal.tenant_id,
-                    action=action.value,
-                    decided_by=principal.key_id,
-                    decided_at=at,
-                    bank_id=bank_id,
-                    case_id=opened_case,
-                )
-            )
             if action is ReviewAction.DISMISS:
-                self.held._forget(row)  # a false positive's media has no reason to stay
+                self.held.forget(s, row)  # a false positive's media has no reason to stay
             data: dict[str, Any] = {"bank_id": bank_id, "case_id": opened_case}
+            if is_escalation:
+                data["reason"] = reason
+            if escalated is not None:
+                data["escalated_by"] = escalated.escalated_by
             audit_repo.append(
                 s,
                 tenant_id=principal.tenant_id,
@@ -398,7 +351,48 @@ class ReviewService:
                 data=data,
                 at=at,
             )
-        return Review(scan_id, action, principal.key_id, at, bank_id, opened_case)
+        return decided
+
+    @staticmethod
+    def _check_decision(
+        principal: Principal,
+        scan_id: str,
+        action: ReviewAction,
+        review: Review | None,
+        escalated: Review | None,
+        bank: str | None,
+        reason: str | None,
+    ) -> None:
+        if review is not None and escalated is None:
+            raise Conflict(f"scan {scan_id!r} was decided already ({review.action.value})")
+        if escalated is not None:
+            if action is ReviewAction.ESCALATE:
+                raise Conflict(f"scan {scan_id!r} is escalated already")
+            if escalated.escalated_by == principal.key_id:
+                raise Forbidden("another reviewer decides a scan you escalated")
+        if action is ReviewAction.ESCALATE:
+            if bank:
+                raise InvalidInput("an escalation adds nothing to a bank")
+            if reason is None:
+                raise InvalidInput("say why you escalate it: the senior reviewer reads it")
+            if len(reason) > MAX_REASON:
+                raise InvalidInput(f"a reason has at most {MAX_REASON} characters")
+
+    def escalations(
+        self, principal: Principal, *, open_only: bool = True, limit: int = 100
+    ) -> list[tuple[QueueItem, Review]]:
+        """Escalated scans still open (oldest first), or decided since (newest first)."""
+        _require_reviewer(principal)
+        with self.store.session() as s:
+            out = []
+            for review in repo.escalations(
+                s, principal.tenant_id, open_only=open_only, limit=limit
+            ):
+                row = repo.get_held(s, principal.tenant_id, review.scan_id)
+                record = scan_repo.get_scan(s, principal.tenant_id, review.scan_id)
+                if row is not None and record is not None:
+                    out.append((_queue_item(row, record.verdict), review))
+            return out
 
     def _add_to_bank(
         self, delegate: Principal, bank: str, verdict: Verdict, action: ReviewAction
@@ -454,31 +448,17 @@ class ReviewService:
     def decisions(self, principal: Principal, limit: int = 50) -> list[Review]:
         _require_reviewer(principal)
         with self.store.session() as s:
-            rows = s.scalars(
-                sa.select(ReviewRow)
-                .where(ReviewRow.tenant_id == principal.tenant_id)
-                .order_by(ReviewRow.decided_at.desc())
-                .limit(limit)
-            )
-            return [_review(r) for r in rows]
+            return repo.decisions(s, principal.tenant_id, limit)
 
-    def _row(self, s: Any, principal: Principal, scan_id: str) -> HeldMediaRow:
-        row = s.get(HeldMediaRow, scan_id)
-        if row is None or row.tenant_id != principal.tenant_id:
+    def _row(self, s: Any, principal: Principal, scan_id: str) -> Held:
+        row = repo.get_held(s, principal.tenant_id, scan_id)
+        if row is None:
             raise NotFound(f"no held scan {scan_id!r}")
-        assert isinstance(row, HeldMediaRow)
         return row
 
 
-def _review(row: ReviewRow) -> Review:
-    return Review(
-        row.scan_id,
-        ReviewAction(row.action),
-        row.decided_by,
-        row.decided_at,
-        row.bank_id,
-        row.case_id,
-    )
+def _queue_item(row: Held, verdict: Verdict) -> QueueItem:
+    return QueueItem(row.scan_id, row.held_at, verdict, row.sha256 is not None, row.media_type)
 
 
 def _soften(im: Image.Image, unblurred: bool) -> Image.Image:

@@ -72,7 +72,7 @@ class SelfReportService:
     store: Store
     cases: CaseService
     tenant_name: str | None
-    limiter: AttemptLimiter = field(
+    limiter: AttemptLimiter | SharedAttemptLimiter = field(
         default_factory=lambda: AttemptLimiter(limit=REPORTS_PER_HOUR, window_s=3600.0)
     )
     persons: PersonService | None = None

@@ -45,17 +45,28 @@ def code_now(secret_b32: str, unix_s: float | None = None) -> str:
     return totp_at(_key(secret_b32), time.time() if unix_s is None else unix_s)
 
 
-def verify(secret_b32: str, code: str, unix_s: float | None = None) -> bool:
-    """``code`` is the code of this step or one step either side (constant-time compare)."""
+def matched_step(secret_b32: str, code: str, unix_s: float | None = None) -> int | None:
+    """The time step (``unix_s // STEP_S``) whose code ``code`` is, among this one and one
+    either side, or ``None``; each candidate is compared in constant time.
+
+    The caller refuses a step at or before the last one it accepted for the account,
+    so a code seen over her shoulder (or replayed from a log) cannot be used again.
+    """
     code = code.strip().replace(" ", "")
     if len(code) != DIGITS or not code.isdigit():
-        return False
-    t = time.time() if unix_s is None else unix_s
+        return None
+    now_step = int((time.time() if unix_s is None else unix_s) // STEP_S)
     key = _key(secret_b32)
-    ok = False
-    for step in (-1, 0, 1):
-        ok |= hmac.compare_digest(totp_at(key, t + step * STEP_S), code)
-    return ok
+    found = None
+    for step in (now_step - 1, now_step, now_step + 1):
+        if hmac.compare_digest(totp_at(key, step * STEP_S), code):
+            found = step
+    return found
+
+
+def verify(secret_b32: str, code: str, unix_s: float | None = None) -> bool:
+    """``code`` is the code of this step or one step either side (no replay check)."""
+    return matched_step(secret_b32, code, unix_s) is not None
 
 
 def uri(secret_b32: str, account: str, issuer: str = "jikimi") -> str:

@@ -34,6 +34,9 @@ class UserRow(Base):
     disabled: Mapped[bool] = mapped_column(sa.Boolean, default=False)
     created_at: Mapped[datetime]
     last_sign_in_at: Mapped[datetime | None]
+    # The last TOTP time step accepted for her: a code of that step or an earlier
+    # one is refused (replay protection; RFC 6238 section 5.2).
+    totp_last_step: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class UserSessionRow(Base):
@@ -44,6 +47,50 @@ class UserSessionRow(Base):
     csrf: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class RecoveryCodeRow(Base):
+    """A single-use code that stands in for a TOTP code, stored as a hash only.
+
+    The codes have 80 random bits each, so a plain SHA-256 (of the user id and the
+    code) is enough to keep a database copy from using them, and lets sign-in find
+    the code by its hash instead of trying ten slow hashes.
+    """
+
+    __tablename__ = "recovery_codes"
+
+    code_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class PasswordResetRow(Base):
+    """A one-time password reset an admin (or the operator) issued; only its hash is kept."""
+
+    __tablename__ = "password_resets"
+
+    token_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_by: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class ImportTotalRow(Base):
+    """Rows in an import's uploaded file: its progress bar's 100 %, the same on every replica."""
+
+    __tablename__ = "ui_import_totals"
+
+    import_id: Mapped[str] = mapped_column(
+        ID, sa.ForeignKey("imports.id", ondelete="CASCADE"), primary_key=True
+    )
+    total_rows: Mapped[int] = mapped_column(sa.BigInteger)
 
 
 class UiSettingsRow(Base):
@@ -73,6 +120,11 @@ class ReviewRow(Base):
     decided_at: Mapped[datetime]
     bank_id: Mapped[str | None] = mapped_column(ID)
     case_id: Mapped[str | None] = mapped_column(ID)
+    # An escalation: who sent it up, when and why. They stay when a senior reviewer
+    # later decides the scan (the row's action, decided_by and decided_at are hers).
+    escalated_by: Mapped[str | None] = mapped_column(sa.String(64))
+    escalated_at: Mapped[datetime | None]
+    escalation_reason: Mapped[str | None] = mapped_column(sa.String(1000))
 
 
 class ReviewViewRow(Base):

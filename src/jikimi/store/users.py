@@ -10,7 +10,13 @@ from sqlalchemy.orm import Session
 
 from jikimi.domain import Role
 from jikimi.ids import new_id
-from jikimi.store.ui_models import UiSettingsRow, UserRow, UserSessionRow
+from jikimi.store.ui_models import (
+    PasswordResetRow,
+    RecoveryCodeRow,
+    UiSettingsRow,
+    UserRow,
+    UserSessionRow,
+)
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,88 @@ def delete_session(s: Session, id_hash: str) -> None:
 
 def delete_user_sessions(s: Session, user_id: str) -> None:
     s.execute(sa.delete(UserSessionRow).where(UserSessionRow.user_id == user_id))
+
+
+def delete_other_sessions(s: Session, user_id: str, keep_hash: str) -> int:
+    """End every session of hers but the one she is using; how many ended."""
+    result = s.execute(
+        sa.delete(UserSessionRow).where(
+            UserSessionRow.user_id == user_id, UserSessionRow.id_hash != keep_hash
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def replace_recovery_codes(s: Session, user_id: str, hashes: list[str], at: datetime) -> None:
+    s.execute(sa.delete(RecoveryCodeRow).where(RecoveryCodeRow.user_id == user_id))
+    s.add_all(
+        RecoveryCodeRow(code_hash=h, user_id=user_id, created_at=at, used_at=None) for h in hashes
+    )
+    s.flush()
+
+
+def use_recovery_code(s: Session, user_id: str, code_hash: str, at: datetime) -> bool:
+    """Mark an unused code of hers used; ``False`` when there is no such code."""
+    result = s.execute(
+        sa.update(RecoveryCodeRow)
+        .where(
+            RecoveryCodeRow.code_hash == code_hash,
+            RecoveryCodeRow.user_id == user_id,
+            RecoveryCodeRow.used_at.is_(None),
+        )
+        .values(used_at=at)
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def unused_recovery_codes(s: Session, user_id: str) -> int:
+    count = s.scalar(
+        sa.select(sa.func.count())
+        .select_from(RecoveryCodeRow)
+        .where(RecoveryCodeRow.user_id == user_id, RecoveryCodeRow.used_at.is_(None))
+    )
+    return int(count or 0)
+
+
+def add_reset(
+    s: Session,
+    *,
+    token_hash: str,
+    user_id: str,
+    created_by: str,
+    at: datetime,
+    expires_at: datetime,
+) -> None:
+    """A new reset; any earlier unused reset of hers stops working (only the newest counts)."""
+    s.execute(
+        sa.delete(PasswordResetRow).where(
+            PasswordResetRow.user_id == user_id, PasswordResetRow.used_at.is_(None)
+        )
+    )
+    s.add(
+        PasswordResetRow(
+            token_hash=token_hash,
+            user_id=user_id,
+            created_by=created_by,
+            created_at=at,
+            expires_at=expires_at,
+            used_at=None,
+        )
+    )
+    s.flush()
+
+
+def live_reset(s: Session, token_hash: str, at: datetime) -> PasswordResetRow | None:
+    """The unused, unexpired reset of this hash, locked for the caller's transaction."""
+    return s.scalar(
+        sa.select(PasswordResetRow)
+        .where(
+            PasswordResetRow.token_hash == token_hash,
+            PasswordResetRow.used_at.is_(None),
+            PasswordResetRow.expires_at > at,
+        )
+        .with_for_update()
+    )
 
 
 def get_settings(s: Session, tenant_id: str) -> UiSettings:

@@ -40,7 +40,7 @@ def current_session(request: Request, ui: ServicesDep) -> SessionInfo:
     info = ui.accounts.session(request.cookies.get(SESSION_COOKIE))
     if info is None:
         raise SignInRequired
-    if info.must_enrol_totp and not request.url.path.startswith("/account/totp"):
+    if info.must_enrol_totp and not request.url.path.startswith(("/account/totp", "/signout")):
         raise TotpRequired
     return info
 

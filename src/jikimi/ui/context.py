@@ -18,6 +18,7 @@ from jikimi.media import MediaLimits
 from jikimi.services import BankService, KeyService
 from jikimi.services.accounts import AccountService
 from jikimi.services.casework import Casework
+from jikimi.services.resetmail import SmtpMailer
 from jikimi.services.reviews import HeldMedia, ReviewService
 from jikimi.store import Store
 
@@ -60,7 +61,8 @@ class UiServices:
             MediaLimits.from_settings(app.settings),
             app.settings,
         )
-        return cls(app, AccountService(app.store, sealer), reviews, held)
+        mailer = SmtpMailer.from_settings(app.settings)
+        return cls(app, AccountService(app.store, sealer, mailer), reviews, held)
 
 
 _lock = threading.Lock()

@@ -35,6 +35,7 @@ _STATUS: tuple[tuple[type[errors.JikimiError], int], ...] = (
     (errors.Conflict, 409),
     (errors.TooManyAttempts, 429),
     (errors.InvalidInput, 400),
+    (errors.Unavailable, 503),
 )
 
 

@@ -1,7 +1,7 @@
 """One module per area of the pages; each has its router (all use :class:`UiRoute`)."""
 
-from jikimi.ui.pages import admin, auth, desk, home, review
+from jikimi.ui.pages import account, admin, auth, desk, home, review
 
-ROUTERS = [auth.router, home.router, review.router, desk.router, admin.router]
+ROUTERS = [auth.router, account.router, home.router, review.router, desk.router, admin.router]
 
 __all__ = ["ROUTERS"]

@@ -2,7 +2,8 @@
 
 A bank import runs in a thread of this process (the same ``import_file`` as the
 API, recorded as an import); the page polls the record's counts for its
-progress bar, against the rows counted in the uploaded file.
+progress bar, against the rows counted in the uploaded file. Both are in the
+database, so any replica behind a load balancer answers the poll the same way.
 """
 
 from __future__ import annotations
@@ -17,16 +18,14 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from jikimi.domain import BankCreate, BankKind, BankUpdate, Permission, Role
 from jikimi.errors import InvalidInput
-from jikimi.services.accounts import SessionInfo
+from jikimi.services.accounts import ResetIssued, SessionInfo
+from jikimi.store import ui_imports as totals
 from jikimi.store.users import UiSettings
 from jikimi.ui.auth import FormSessionDep, ServicesDep, SessionDep, require_page
 from jikimi.ui.context import UiServices
 from jikimi.ui.rendering import UiRoute, page
 
 router = APIRouter(route_class=UiRoute, include_in_schema=False, prefix="/admin")
-
-_IMPORT_TOTALS: dict[str, int] = {}
-"""Rows in each uploaded import file (the progress bar's 100 %)."""
 
 
 def _admin(session: SessionInfo) -> None:
@@ -56,16 +55,23 @@ def put_settings(
     return RedirectResponse("/admin", status_code=303)
 
 
-@router.get("/users")
-def users(request: Request, ui: ServicesDep, session: SessionDep) -> Response:
-    _admin(session)
+def _users_page(
+    request: Request, ui: UiServices, session: SessionInfo, reset: ResetIssued | None = None
+) -> Response:
     return page(
         request,
         "admin_users.html",
         session,
         users=ui.accounts.list(session.principal),
         roles=[r.value for r in Role],
+        reset=reset,
     )
+
+
+@router.get("/users")
+def users(request: Request, ui: ServicesDep, session: SessionDep) -> Response:
+    _admin(session)
+    return _users_page(request, ui, session)
 
 
 @router.post("/users")
@@ -78,6 +84,15 @@ def add_user(
 ) -> Response:
     ui.accounts.add(session.principal, email, role, password)
     return RedirectResponse("/admin/users", status_code=303)
+
+
+@router.post("/users/{user_id}/reset")
+def reset_password(
+    request: Request, ui: ServicesDep, session: FormSessionDep, user_id: str
+) -> Response:
+    """A one-time reset link: e-mailed to her, or shown here once (no mail server)."""
+    issued = ui.accounts.issue_reset(session.principal, user_id, str(request.base_url))
+    return _users_page(request, ui, session, reset=issued)
 
 
 @router.post("/users/{user_id}/{change}")
@@ -174,6 +189,7 @@ def start_import(
     file: Annotated[UploadFile, File()],
 ) -> Response:
     require_page(session, Permission.BANK_TRANSFER)
+    ui.app.banks.get(session.principal, name)  # another tenant's bank: 404, not a failed start
     spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the import thread
     shutil.copyfileobj(file.file, spool)
     spool.seek(0)
@@ -183,6 +199,8 @@ def start_import(
     record: dict[str, Any] = {}
 
     def on_start(found: Any) -> None:
+        with ui.app.store.session(write=True) as s, s.begin():
+            totals.put_total(s, found.id, rows)
         record["id"] = found.id
         started.set()
 
@@ -199,13 +217,13 @@ def start_import(
     started.wait(60)
     if "id" not in record:
         raise InvalidInput(f"the import did not start: {record.get('error', 'timed out')}")
-    _IMPORT_TOTALS[record["id"]] = rows
     return RedirectResponse(f"/admin/imports/{record['id']}", status_code=303)
 
 
 def _progress(ui: UiServices, session: SessionInfo, import_id: str) -> dict[str, Any]:
     found = ui.app.banks.get_import(session.principal, import_id)
-    total = _IMPORT_TOTALS.get(import_id)
+    with ui.app.store.session() as s:
+        total = totals.get_total(s, found.id)
     done = found.state.value != "running"
     # A CSV header is a line but not a row: the bar reaches 100 % when the import ends.
     pct = 100 if done else (min(99, int(100 * found.rows / total)) if total else 0)

@@ -1,4 +1,4 @@
-"""Sign in (password, then TOTP if she has one), sign out, enrol a second factor."""
+"""Sign in (password, then TOTP or a recovery code if she has one), sign out, enrol TOTP."""
 
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ def _form(request: Request, ui: ServicesDep, status: int, **context: object) -> 
 
 
 @router.get("/signin")
-def signin_form(request: Request, ui: ServicesDep, next: str = "/") -> Response:
-    return _form(request, ui, 200, next=_safe_next(next))
+def signin_form(request: Request, ui: ServicesDep, next: str = "/", reset: str = "") -> Response:
+    return _form(request, ui, 200, next=_safe_next(next), reset=bool(reset))
 
 
 @router.post("/signin")
@@ -94,5 +94,5 @@ def totp_enrol(
     secret: Annotated[str, Form()] = "",
     code: Annotated[str, Form()] = "",
 ) -> Response:
-    ui.accounts.enrol_totp(session.user, secret, code)
-    return RedirectResponse("/", status_code=303)
+    codes = ui.accounts.enrol_totp(session.user, secret, code)
+    return page(request, "recovery_codes.html", session, codes=codes)

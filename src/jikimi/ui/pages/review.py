@@ -1,4 +1,5 @@
-"""The reviewer's queue: held scans, blurred previews, one deliberate un-blur, decisions.
+"""The reviewer's queue: held scans, blurred previews, one deliberate un-blur, decisions;
+and the escalation queue, where another reviewer or an admin decides what was escalated.
 
 Wellness defaults: previews greyscale and blurred, no video plays (a blurred
 storyboard of frames instead), the count of items seen today on every page, a
@@ -56,6 +57,7 @@ def _item_page(
     request: Request, ui: UiServices, session: SessionInfo, scan_id: str, unblurred: bool
 ) -> Response:
     item, review = ui.reviews.item(session.principal, scan_id)
+    escalated = review if review is not None and review.action is ReviewAction.ESCALATE else None
     banks = ui.app.banks.list(session.principal)
     return page(
         request,
@@ -63,11 +65,28 @@ def _item_page(
         session,
         item=item,
         verdict=item.verdict,
-        review=review,
+        review=None if escalated else review,
+        escalated=escalated,
+        names=ui.accounts.names(session.principal),
         unblurred=unblurred,
         confirm_banks=[b for b in banks if b.kind in (BankKind.TAKEDOWN, BankKind.WATCH)],
         suppression_banks=[b for b in banks if b.kind is BankKind.SUPPRESSION],
         cases=[c for c in ui.app.casework.cases.list(session.principal) if c.status == "open"],
+        **_common(ui, session),
+    )
+
+
+@router.get("/escalations")
+def escalations(request: Request, ui: ServicesDep, session: SessionDep) -> Response:
+    """Scans reviewers escalated: who, why, when, a blurred preview; oldest first."""
+    _reviewer(session)
+    return page(
+        request,
+        "escalations.html",
+        session,
+        open=ui.reviews.escalations(session.principal),
+        resolved=ui.reviews.escalations(session.principal, open_only=False, limit=20),
+        names=ui.accounts.names(session.principal),
         **_common(ui, session),
     )
 
@@ -102,14 +121,21 @@ def decide(
     bank: Annotated[str, Form()] = "",
     case_id: Annotated[str, Form()] = "",
     case_title: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
     _reviewer(session)
-    ui.reviews.decide(
+    decided = ui.reviews.decide(
         session.principal,
         scan_id,
         action,
         bank=bank or None,
         case_id=case_id or None,
         case_title=case_title.strip() or None,
+        reason=reason,
     )
-    return RedirectResponse(f"/review?done={action.value}", status_code=303)
+    back = (
+        "/review/escalations"
+        if decided.escalated_by and action is not ReviewAction.ESCALATE
+        else "/review"
+    )
+    return RedirectResponse(f"{back}?done={action.value}", status_code=303)

@@ -5,6 +5,8 @@ takes hashes and text only (its schema forbids any other field) and opens a case
 in the tenant named by the ``victim_tenant`` setting
 (:class:`~jikimi.services.selfreports.SelfReportService`). Her status is read
 through the same service and rate limiter as the public ``POST /v1/status``.
+Both limits are counted in the database, so replicas of ``jikimi serve`` share
+them rather than each allowing its own share.
 
 Every response carries a Content-Security-Policy whose ``default-src 'self'``
 keeps the page from sending anything to another site; ``blob:`` images and media
@@ -15,6 +17,7 @@ are her own files shown back to her (object URLs never leave the browser), and
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from importlib import resources
 from typing import Annotated, Any, Protocol
@@ -29,6 +32,7 @@ from starlette.datastructures import UploadFile
 from jikimi.config import Settings
 from jikimi.domain import EnrolPhoto, ReportContact
 from jikimi.errors import InvalidInput, NotFound, TooManyAttempts, Unavailable
+from jikimi.services.casereports import SharedAttemptLimiter
 from jikimi.services.casework import Casework
 from jikimi.services.persons import PersonService
 from jikimi.services.selfreports import (
@@ -36,6 +40,7 @@ from jikimi.services.selfreports import (
     MAX_ITEMS,
     MAX_PLACES,
     MAX_URL,
+    REPORTS_PER_HOUR,
     ReportedItem,
     SelfReport,
     SelfReportService,
@@ -106,6 +111,18 @@ _env = Environment(
 router = APIRouter(prefix="/victim", include_in_schema=False)
 
 
+class ReportLimiter(SharedAttemptLimiter):
+    """Reports per client and hour, counted in the database like the PIN tries.
+
+    Its own keys (a report is not a wrong PIN): without the prefix, a girl who sent
+    five reports would be locked out of looking up her case.
+    """
+
+    @staticmethod
+    def _hashed(keys: Sequence[str]) -> list[str]:
+        return SharedAttemptLimiter._hashed([f"victim-report|{k}" for k in keys])
+
+
 def _reports(context: ContextDep, request: Request) -> SelfReportService:
     """One service per app, made on first use (the casework services exist by then)."""
     state = request.app.state
@@ -116,6 +133,7 @@ def _reports(context: ContextDep, request: Request) -> SelfReportService:
             work.store,
             work.cases,
             context.settings.victim_tenant,
+            limiter=ReportLimiter(work.store, limit=REPORTS_PER_HOUR, window_s=3600.0),
             persons=context.persons,
             pin_limiter=work.reports.limiter,
         )
