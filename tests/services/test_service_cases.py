@@ -183,3 +183,21 @@ def test_hosts(hosts: HostService, acme: Side, bravo: Side) -> None:
         hosts.add(acme.as_[Role.PLATFORM], HostSpec("q", "Q", "en"))
     assert hosts.list(bravo.as_[Role.CASEWORKER]) == []
     assert "s3cret" not in host.model_dump_json()
+
+
+def test_blob_gc_keeps_a_case_items_sealed_capture(
+    cases: CaseService, acme: Side, store: Store, port: int
+) -> None:
+    """``jikimi blobs gc`` knows captures' rows: the evidence still reads after it."""
+    from datetime import timedelta
+
+    from jikimi.services._common import now
+    from jikimi.services.blob_gc import collect
+
+    worker = acme.as_[Role.CASEWORKER]
+    case = cases.open(worker, title="A", language="en").case
+    item = cases.add_url(worker, case.id, f"http://host.example:{port}/p/1.jpg")
+    orphan = store.blobs.put(b"nobody names this one")
+    report = collect(store, timedelta(0), delete=True, at=now() + timedelta(hours=1))
+    assert report.deleted == 1 and not store.blobs.exists(orphan)
+    assert cases.evidence(worker, item.id) == JPEG

@@ -155,3 +155,17 @@ def test_an_escalation_waits_for_another_reviewer(
     assert resolved.escalation_reason == "looks under 18"
     with pytest.raises(Conflict):
         reviews.decide(senior, "scn_1", ReviewAction.CONFIRM)
+
+
+def test_blob_gc_keeps_a_held_scans_sealed_media(
+    store: Store, world: tuple[ReviewService, HeldMedia, Principal, Principal]
+) -> None:
+    """``jikimi blobs gc`` knows held media's rows: the preview still works after it."""
+    from jikimi.services.blob_gc import collect
+
+    reviews, held, me, _ = world
+    _scan(store, held, me, "scn_kept", _verdict("scn_kept", Action.HOLD, Priority.HIGH))
+    orphan = store.blobs.put(b"nobody names this one")
+    report = collect(store, timedelta(0), delete=True, at=now() + timedelta(hours=1))
+    assert report.deleted == 1 and not store.blobs.exists(orphan)
+    assert Image.open(io.BytesIO(reviews.preview(me, "scn_kept"))).mode == "L"
