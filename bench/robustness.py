@@ -586,7 +586,7 @@ def main() -> None:
     query_s = time.perf_counter() - t0
 
     lookup_ratio, scan_ratio = _timings(matching, banks, admin, scanner, timing_inputs, options)
-    bytes_ratio = _bytes_ratio(matching)
+    bytes_ratio = _bytes_ratio(matching, admin)
 
     def rate(rows: Sequence[tuple[bool, bool]], col: int) -> float:
         return round(sum(r[col] for r in rows) / len(rows), 4) if rows else 0.0
@@ -637,17 +637,73 @@ def _timings(
     queries: Sequence[bytes],
     options: dict[str, Any],
 ) -> tuple[float, float]:
-    """(lookup ms ratio, scan ms ratio) of the re-share options against plain lookups.
+    """(lookup ms ratio, scan ms ratio) of the bank with its re-share options against the
+    same bank with them off (today's behaviour), the two interleaved query by query.
 
-    Banks have no re-share options yet, so both ratios are 1.0 by construction; the
-    interleaved on/off timing comes back with the options.
+    Lookups: the query's hashes (PDQ, MD5, SHA-256, the 8 flips and, with the options,
+    its variants) are computed first, so only the bank lookups are timed. Scans: the
+    whole :meth:`Scanner.scan` (variants computed on demand) with either snapshot.
     """
-    return 1.0, 1.0
+    if not options:
+        return 1.0, 1.0
+    from jikimi.matching.bank_snapshot import BankSnapshot, SnapshotBank
+    from jikimi.media import load
+    from jikimi.pipeline.hashing import still_signals, still_variants
+    from jikimi.signals import PdqSignal
+
+    on = matching.snapshot_for(admin)
+    off = BankSnapshot(
+        on.tenant_id,
+        [
+            SnapshotBank(b.bank.model_copy(update={"variants": False}), b.label, b.index)
+            for b in on.banks
+        ],
+    )
+    limits = scanner.limits
+    prepared = []
+    for data in queries:
+        picture = load(data, limits)
+        prepared.append(
+            (
+                still_signals(picture, data),
+                PdqSignal.dihedral_hashes(picture),
+                still_variants(picture),
+            )
+        )
+    lookup = {"on": 0.0, "off": 0.0}
+    for _ in range(3):
+        for signals, flips, variants in prepared:
+            for name, snap in (("on", on), ("off", off)):
+                t0 = time.perf_counter()
+                snap.match(signals, lambda f=flips: f, lambda v=variants: v)
+                lookup[name] += time.perf_counter() - t0
+    scan = {"on": 0.0, "off": 0.0}
+    scanners = {"on": scanner.with_matcher(on), "off": scanner.with_matcher(off)}
+    for data in queries:
+        for name in ("on", "off"):
+            t0 = time.perf_counter()
+            scanners[name].scan(data, {"path": "timing"})
+            scan[name] += time.perf_counter() - t0
+    return (
+        round(lookup["on"] / max(lookup["off"], 1e-9), 3),
+        round(scan["on"] / max(scan["off"], 1e-9), 3),
+    )
 
 
-def _bytes_ratio(matching: Any) -> float:
-    """Index bytes per entry with re-share variants, against the PDQ index alone (1.0 today)."""
-    return 1.0
+def _bytes_ratio(matching: Any, admin: Any) -> float:
+    """PDQ index bytes per entry with the entries' variant hashes, against the PDQ index
+    alone."""
+    from jikimi.domain import SignalKind
+
+    plain = with_variants = 0
+    for where in matching.snapshot_for(admin).banks:
+        index = where.index.index(SignalKind.PDQ)
+        if index is None:
+            continue
+        plain += index.nbytes
+        held = where.index.variants.get(SignalKind.PDQ)
+        with_variants += index.nbytes + (held.nbytes if held is not None else 0)
+    return round(with_variants / max(plain, 1), 3)
 
 
 if __name__ == "__main__":
