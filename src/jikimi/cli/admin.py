@@ -390,9 +390,10 @@ def bank_reindex(
         return
     _err.print(
         f"bank [bold]{report.bank}[/]: {report.updated} of {report.entries} PDQ entries "
-        f"given variants; {report.hash_only} banked as hashes only and "
-        f"{report.media_missing} without kept media (matched by the uploads' own "
-        f"variants only); {report.unreadable} unreadable",
+        f"given variants; {report.kept} kept the variants they were added with; "
+        f"{report.hash_only} banked as hashes only and {report.media_missing} without "
+        f"kept media (matched by the uploads' own variants only); "
+        f"{report.unreadable} unreadable",
         highlight=False,
     )
 

@@ -157,7 +157,12 @@ class ReindexReport(Frozen):
     hash_only: int = Field(
         description="Banked as a hash alone: matched by the uploads' variants only."
     )
-    media_missing: int = Field(description="Added from media the bank did not keep.")
+    media_missing: int = Field(
+        description="Added from media the bank did not keep, before the bank had variants."
+    )
+    kept: int = Field(
+        default=0, description="Given variants when added; their media was not kept: unchanged."
+    )
     unreadable: int = Field(default=0, description="Kept media that no longer decodes.")
 
 

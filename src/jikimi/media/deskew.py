@@ -44,6 +44,8 @@ MIN_FILL_SHARE: Final = 0.9
 the fill's colour (inside, fill-coloured pixels are the picture's own: a white shirt)."""
 MIN_CORNERS: Final = 0.005
 """Least share of the picture those corners must cover (a real tilt leaves some)."""
+MIN_CONTENT_SHARE: Final = 0.5
+"""Least share of the rotated rectangle that must be unlike the fill (a picture, not a page)."""
 
 
 @dataclass(frozen=True)
@@ -88,10 +90,13 @@ def find_tilt(rgb: RGB) -> Tilt | None:
 
     coarse = best_of(np.arange(-MAX_DEGREES, MAX_DEGREES + 0.01, 0.5), (False, True))
     tilt = best_of(np.arange(coarse.degrees - 0.5, coarse.degrees + 0.51, 0.05), (coarse.grown,))
-    outside = ~inside(tilt)
-    if abs(tilt.degrees) < MIN_DEGREES or outside.mean() < MIN_CORNERS:
+    kept = inside(tilt)
+    outside = ~kept
+    if not MIN_DEGREES <= abs(tilt.degrees) <= MAX_DEGREES or outside.mean() < MIN_CORNERS:
         return None
     if float(1.0 - mask[outside].mean()) < MIN_FILL_SHARE:
+        return None
+    if float(mask[kept].mean()) < MIN_CONTENT_SHARE:
         return None
     return tilt
 

@@ -588,11 +588,12 @@ def new_ids(prefix: str, n: int) -> list[str]:
     return [head + tail[i : i + 16] for i in range(0, 16 * n, 16)]
 
 
-def iter_variant_sources(s: Session, bank_id: str) -> Iterator[tuple[int, str | None]]:
-    """``(seq, media_sha256)`` of the bank's PDQ entries that are not withdrawn, in order:
-    what ``jikimi bank reindex`` computes variants for (``None``: only a hash was banked)."""
+def iter_variant_sources(s: Session, bank_id: str) -> Iterator[tuple[int, str | None, bool]]:
+    """``(seq, media_sha256, has variants)`` of the bank's PDQ entries that are not
+    withdrawn, in order: what ``jikimi bank reindex`` computes variants for
+    (``media_sha256`` ``None``: only a hash was banked)."""
     stmt = (
-        sa.select(EntryRow.seq, EntryRow.media_sha256)
+        sa.select(EntryRow.seq, EntryRow.media_sha256, EntryRow.variants)
         .where(
             EntryRow.bank_id == bank_id,
             EntryRow.signal == SignalKind.PDQ.value,
@@ -600,7 +601,7 @@ def iter_variant_sources(s: Session, bank_id: str) -> Iterator[tuple[int, str | 
         )
         .order_by(EntryRow.seq)
     )
-    yield from ((int(seq), sha) for seq, sha in s.execute(stmt))
+    yield from ((int(seq), sha, bool(held)) for seq, sha, held in s.execute(stmt))
 
 
 def set_entry_variants(s: Session, seq: int, variants: str, at: datetime) -> Change | None:

@@ -33,14 +33,14 @@ class VariantOps(ServiceBase):
         with self.store.session() as s, s.begin():
             target = owned(s, principal, bank)
             sources = list(entry_repo.iter_variant_sources(s, target.id))
-        counts = {"updated": 0, "hash_only": 0, "media_missing": 0, "unreadable": 0}
+        counts = {"updated": 0, "hash_only": 0, "media_missing": 0, "unreadable": 0, "kept": 0}
         pending: list[tuple[int, str]] = []
-        for seq, sha256 in sources:
+        for seq, sha256, held in sources:
             if sha256 is None:
                 counts["hash_only"] += 1
                 continue
             if not self.store.blobs.exists(sha256):
-                counts["media_missing"] += 1
+                counts["kept" if held else "media_missing"] += 1
                 continue
             try:
                 hashed = hash_media(self.store.blobs.read(sha256), self.settings, variants=True)
