@@ -300,7 +300,10 @@ class VideoBank:
         self.dihedral: list[Sequence[str]] = []
 
     def match(
-        self, signals: Sequence[Signal], dihedral: Callable[[], Sequence[str]]
+        self,
+        signals: Sequence[Signal],
+        dihedral: Callable[[], Sequence[str]],
+        variants: Callable[[], Sequence[object]] = tuple,
     ) -> tuple[Match, ...]:
         self.seen.append(tuple(signals))
         self.dihedral.append(dihedral())

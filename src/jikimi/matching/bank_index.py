@@ -13,7 +13,7 @@ applied) and the bank itself (``bank.json``); :meth:`load` accepts them only if
 all are readable and agree, so a bank can also be loaded by a process with no
 database.
 
-Variants (``signals.variants``): a kind whose spec has ``variants`` (PDQ) keeps
+Variants (``signals.variants``): a kind whose spec has ``bank_variants`` (PDQ) keeps
 its entries' bank-side variant hashes in one more index of the same class
 (``<kind>.variants.snap``), under ids ``seq * VARIANT_SLOTS + k`` where ``k`` is
 the variant's place in :data:`~jikimi.signals.variants.BANK_VARIANTS`: a hit
@@ -115,7 +115,7 @@ class BankIndex:
             index = self.indexes[kind] = spec.new_index(self.ceiling)
         index.add(seqs, values)
         self.refs.add(seqs, ids)
-        if spec.variants:
+        if spec.bank_variants:
             self._add_variants(spec, seqs, variants)
         self.dirty = True
         self.unsaved += len(seqs)
@@ -201,7 +201,7 @@ class BankIndex:
         for spec in kind_specs():
             index = self.indexes.get(spec.kind) or spec.new_index(self.ceiling)
             index.save(directory / _file(spec), watermark)
-            if spec.variants:
+            if spec.bank_variants:
                 held = self.variants.get(spec.kind) or spec.new_index(self.ceiling)
                 held.save(directory / _variants_file(spec), watermark)
         self.refs.save(directory / REFS_FILE, watermark)
@@ -228,7 +228,7 @@ class BankIndex:
                 index.indexes[spec.kind] = loaded
             if loaded.max_threshold:  # perceptual kinds: saved with the bank's ceiling
                 ceilings.append(loaded.max_threshold)
-            if spec.variants:  # a snapshot from before variants has none: rebuilt
+            if spec.bank_variants:  # a snapshot from before variants has none: rebuilt
                 held, marks[f"{spec.kind.value} variants"] = spec.index.load(
                     directory / _variants_file(spec)
                 )

@@ -23,13 +23,14 @@ bank) is named by its id, which the API also accepts wherever a bank name
 goes: a match in someone else's takedown bank is never read as one in the
 caller's suppression bank of the same name.
 
-Variants (banks with ``variants`` on, kinds with variants: PDQ): after the
-upload's own hashes (and flips) are looked up as they always were, the upload's
-hash is also looked up among the entries' bank-side variants, and the upload's
-own variants (trimmed, framed, deskewed; with their flips in dihedral banks)
-among the entries' hashes. Such a hit counts only for an entry the upload's own
-hashes did not match, and its Match says ``via`` which variant made it: an
-entry matched plainly is reported exactly as without variants.
+Variants (banks with ``variants`` on; PDQ, and vPDQ on the query side): after
+the upload's own hashes (and flips) are looked up as they always were, the
+upload's hash is also looked up among the entries' bank-side variants (PDQ), and
+the upload's own variants (trimmed, framed, deskewed; with their flips in
+dihedral banks; a video's trimmed frames) among the entries' hashes. Such a
+hit counts only for an entry the upload's own hashes did not match, and its
+Match says ``via`` which variant made it: an entry matched plainly is reported
+exactly as without variants.
 """
 
 from __future__ import annotations
@@ -176,7 +177,7 @@ class BankSnapshot:
                         asked += flips
                     for seq, hit in where.index.query_best(signal.type, asked).items():
                         _keep(best, seq, _Hit(where, signal.type, hit))
-                    if not (spec.variants and where.bank.variants):
+                    if not (spec.query_variants and where.bank.variants):
                         continue
                     if mine is None:
                         mine = variants()
@@ -195,6 +196,8 @@ class BankSnapshot:
         for seq, (hit, via) in where.index.query_variants(kind, [value]).items():
             yield seq, hit, via
         for variant in mine:
+            if variant.kind is not kind:
+                continue
             flipped = where.bank.dihedral and variant.flips
             asked = list(variant.flips) if flipped else [variant.value]
             for seq, hit in where.index.query_best(kind, asked).items():

@@ -105,6 +105,11 @@ class Box:
         region: RGB = rgb[self.top : self.bottom, self.left : self.right]
         return region
 
+    def of_plane(self, plane: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """The same region of a one-channel plane of the same size (a video's luma)."""
+        region: NDArray[np.uint8] = plane[self.top : self.bottom, self.left : self.right]
+        return region
+
 
 def content_boxes(rgb: RGB) -> dict[Frame, Box]:
     """The boxes worth hashing besides the whole picture (none for most pictures).

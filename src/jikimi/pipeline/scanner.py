@@ -283,6 +283,7 @@ class Scanner:
             result.synthetic,
             lambda: (),
             result.faces,
+            lambda: result.variants,
         )
 
     def _find_faces(self, pictures: Sequence[Picture]) -> list[tuple[Face, ...] | Exception]:

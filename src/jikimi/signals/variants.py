@@ -29,17 +29,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import pdqhash
 
-from jikimi.domain import Variant
+from jikimi.domain import FrameHash, SignalKind, Variant
 from jikimi.errors import InvalidHash
 from jikimi.media.deskew import find_tilt, upright
 from jikimi.media.picture import RGB, Picture
-from jikimi.media.trim import content_boxes
+from jikimi.media.trim import Box, content_boxes
 from jikimi.signals.pdq import DECODE_MIN_SIDE, LOW_QUALITY, PdqSignal, reference_resize
+from jikimi.signals.vpdq import format_vpdq, frame_pdq, luma_pdq
+
+if TYPE_CHECKING:  # not imported at run time: importing signals must not load FFmpeg
+    from jikimi.media.video import VideoFrame
 
 SAME_BITS: Final = 16
 """A variant this close to an earlier one (the same box found by both tests) is not kept."""
@@ -55,12 +59,16 @@ BANK_VARIANTS: Final = (Variant.CROP6, Variant.CROP12, Variant.BANK_TRIMMED)
 
 @dataclass(frozen=True)
 class VariantHash:
-    """One variant's PDQ hash; ``flips`` are its 8 dihedral hashes (query side, on demand)."""
+    """One variant's hash; ``flips`` are its 8 dihedral hashes (query side, on demand).
+
+    ``kind``: PDQ for a picture's variants; vPDQ for a video's frames trimmed of their
+    bars (``value`` is then a vPDQ text, see ``pipeline.video``)."""
 
     via: Variant
     value: str
     quality: int
     flips: tuple[str, ...] = ()
+    kind: SignalKind = SignalKind.PDQ
 
 
 def query_variants(picture: Picture, *, dihedral: bool = False) -> tuple[VariantHash, ...]:
@@ -131,3 +139,52 @@ def parse_variants(text: str) -> list[tuple[Variant, str]]:
 
 def _to_hex(bits: object) -> str:
     return np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes().hex()
+
+
+LOOK_FRAMES: Final = 8
+"""A video's bars are looked for in its first hashed frames, at most this many."""
+
+
+class TrimmedFrames:
+    """A video's vPDQ frames cut to the picture inside its bars (the query side).
+
+    Letterboxed and pillarboxed re-encodes, and screen recordings of a video
+    playing in an app, keep the same bars on every frame. The box is found once,
+    on the first of the hashed frames that has one (at most :data:`LOOK_FRAMES`
+    looked at: a black opening frame has none), with the still image's test
+    (:func:`~jikimi.media.trim.content_boxes`); every hashed frame from then on is
+    hashed again inside it, from the same luma plane as its own hash. A video with
+    no bars costs a few line tests on a few frames.
+    """
+
+    def __init__(self) -> None:
+        self._box: Box | None = None
+        self._via: Variant | None = None
+        self._looked = 0
+        self.frames: list[FrameHash] = []
+
+    def add(self, frame: VideoFrame) -> None:
+        """Hash ``frame`` inside the bars, once they are known (call for each hashed frame)."""
+        if self._box is None:
+            if self._looked >= LOOK_FRAMES:
+                return
+            self._looked += 1
+            boxes = content_boxes(frame.rgb)
+            if not boxes:
+                return
+            frame_kind, self._box = next(iter(boxes.items()))
+            self._via = Variant(frame_kind.value)
+        box = self._box
+        if frame.luma is not None:
+            luma = np.ascontiguousarray(box.of_plane(frame.luma.pixels))
+            pdq, quality = luma_pdq(luma, full_range=frame.luma.full_range)
+        else:
+            pdq, quality = frame_pdq(np.ascontiguousarray(box.of(frame.rgb)))
+        self.frames.append(FrameHash(frame=frame.number, t_s=frame.t_s, quality=quality, pdq=pdq))
+
+    def variant(self) -> VariantHash | None:
+        """The trimmed frames as one vPDQ variant, or ``None`` (no bars found)."""
+        if self._via is None or not self.frames:
+            return None
+        quality = min(f.quality for f in self.frames)
+        return VariantHash(self._via, format_vpdq(self.frames), quality, kind=SignalKind.VPDQ)
