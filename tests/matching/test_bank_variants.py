@@ -84,15 +84,27 @@ def test_query_variants_are_looked_up_with_flips_in_dihedral_banks() -> None:
     assert len(asked) == calls  # a bank with variants off never asks for them
 
 
+def test_an_upload_trimmed_meets_an_entry_trimmed() -> None:
+    """A photo whose own edges are flat loses them on both sides: the upload's trimmed
+    variant is looked up among the entries' variants too, and says it was the upload's."""
+    index = BankIndex(bank())
+    index.add(SignalKind.PDQ, [7], [ENTRY], ["ent_7"], [f"bank_trimmed:{CROP}"])
+    mine = (VariantHash(Variant.TRIMMED, near(CROP, 4), 90),)
+    [match] = BankSnapshot.of([index], "ten_1").match(
+        [pdq(secrets.token_hex(32))], no_flips, lambda: mine
+    )
+    assert (match.entry, match.distance, match.via) == ("ent_7", 4, Variant.TRIMMED)
+
+
 def test_removal_and_re_adds_keep_variants_in_step() -> None:
     index = indexed(bank())
     at = datetime(2026, 1, 1, tzinfo=UTC)
     index.remove([Change(1, ChangeOp.REMOVE, 7, "bnk_1", SignalKind.PDQ, ENTRY, at)])
-    assert index.query_variants(SignalKind.PDQ, [CROP]) == {}
+    assert index.query_variants(SignalKind.PDQ, [CROP]) == [[]]
     index.add(SignalKind.PDQ, [7], [ENTRY], ["ent_7"], [f"crop12:{OTHER}"])
-    assert index.query_variants(SignalKind.PDQ, [CROP]) == {}
-    [(seq, (hit, via))] = index.query_variants(SignalKind.PDQ, [OTHER]).items()
-    assert (seq, hit.distance, via) == (7, 0, Variant.CROP12)
+    assert index.query_variants(SignalKind.PDQ, [CROP]) == [[]]
+    [[(hit, via)]] = index.query_variants(SignalKind.PDQ, [OTHER])
+    assert (hit.entry_id, hit.distance, via) == (7, 0, Variant.CROP12)
     index.add(SignalKind.PDQ, [7], [ENTRY], ["ent_7"], [""])  # reindexed with none
     assert index.variant_count() == 0
 
@@ -101,5 +113,5 @@ def test_variants_are_saved_with_the_snapshot(tmp_path: Path) -> None:
     indexed(bank()).save(tmp_path / "bnk_1", 42)
     loaded, mark = BankIndex.load(None, tmp_path / "bnk_1")
     assert mark == 42 and loaded.variant_count() == 1
-    [(seq, (_, via))] = loaded.query_variants(SignalKind.PDQ, [CROP]).items()
-    assert (seq, via) == (7, Variant.CROP6)
+    [[(hit, via)]] = loaded.query_variants(SignalKind.PDQ, [CROP])
+    assert (hit.entry_id, via) == (7, Variant.CROP6)

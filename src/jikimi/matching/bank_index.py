@@ -170,21 +170,27 @@ class BankIndex:
                     best[hit.entry_id] = hit
         return best
 
+    def has_variants(self, kind: SignalKind) -> bool:
+        """Whether some entry of ``kind`` has bank-side variants."""
+        index = self.variants.get(kind)
+        return index is not None and len(index) > 0
+
     def query_variants(
         self, kind: SignalKind, values: Sequence[str]
-    ) -> dict[int, tuple[IndexHit, Variant]]:
-        """Entry seq → its nearest bank-side variant hit over all ``values``, and which
-        variant it was (empty when the bank's entries have none)."""
+    ) -> list[list[tuple[IndexHit, Variant]]]:
+        """Hits of each value among the entries' bank-side variants: each hit names its
+        entry (``entry_id`` is the entry's seq) and which variant it was."""
         index = self.variants.get(kind)
-        best: dict[int, tuple[IndexHit, Variant]] = {}
         if index is None:
-            return best
+            return [[] for _ in values]
+        out: list[list[tuple[IndexHit, Variant]]] = []
         for hits in index.query(values, options_for(self.bank)):
+            found: list[tuple[IndexHit, Variant]] = []
             for hit in hits:
                 seq, k = divmod(hit.entry_id, VARIANT_SLOTS)
-                if seq not in best or hit.distance < best[seq][0].distance:
-                    best[seq] = (hit._replace(entry_id=seq), BANK_VARIANTS[k])
-        return best
+                found.append((hit._replace(entry_id=seq), BANK_VARIANTS[k]))
+            out.append(found)
+        return out
 
     def variant_count(self) -> int:
         """Bank-side variant hashes held (all kinds)."""

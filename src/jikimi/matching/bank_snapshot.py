@@ -25,9 +25,10 @@ caller's suppression bank of the same name.
 
 Variants (banks with ``variants`` on; PDQ, and vPDQ on the query side): after
 the upload's own hashes (and flips) are looked up as they always were, the
-upload's hash is also looked up among the entries' bank-side variants (PDQ), and
-the upload's own variants (trimmed, framed, deskewed; with their flips in
-dihedral banks; a video's trimmed frames) among the entries' hashes. Such a
+upload's own variants (trimmed, framed, deskewed; with their flips in dihedral
+banks; a video's trimmed frames) are looked up among the entries' hashes, and
+the upload's hash and variants among the entries' bank-side variants (PDQ: a
+photo whose own edges are flat is trimmed on both sides alike). Such a
 hit counts only for an entry the upload's own hashes did not match, and its
 Match says ``via`` which variant made it: an entry matched plainly is reported
 exactly as without variants.
@@ -191,17 +192,26 @@ class BankSnapshot:
     def _variant_hits(
         where: SnapshotBank, kind: SignalKind, value: str, mine: Sequence[VariantHash]
     ) -> Iterable[tuple[int, IndexHit, Variant]]:
-        """The upload's hash among the entries' variants, and the upload's variants
-        (with their flips in a dihedral bank) among the entries' hashes."""
-        for seq, (hit, via) in where.index.query_variants(kind, [value]).items():
-            yield seq, hit, via
+        """The upload's variants (with their flips in a dihedral bank) among the entries'
+        hashes, then the upload's hash and its variants among the entries' variants: two
+        lookups, whatever the number of variants."""
+        asked: list[str] = []
+        vias: list[Variant] = []
         for variant in mine:
-            if variant.kind is not kind:
-                continue
-            flipped = where.bank.dihedral and variant.flips
-            asked = list(variant.flips) if flipped else [variant.value]
-            for seq, hit in where.index.query_best(kind, asked).items():
-                yield seq, hit, variant.via
+            if variant.kind is kind:
+                flipped = where.bank.dihedral and variant.flips
+                hashes = list(variant.flips) if flipped else [variant.value]
+                asked += hashes
+                vias += [variant.via] * len(hashes)
+        if asked:
+            for via, plain in zip(vias, where.index.query(kind, asked), strict=True):
+                for hit in plain:
+                    yield hit.entry_id, hit, via
+        if where.index.has_variants(kind):
+            found = where.index.query_variants(kind, [value, *asked])
+            for theirs, pairs in zip([None, *vias], found, strict=True):
+                for hit, via in pairs:
+                    yield hit.entry_id, hit, theirs or via  # the upload's variant first
 
     def match_each(self, signals: Sequence[Signal]) -> list[list[Match]]:
         """Matches of each hash, nearest first; one query per bank and kind for all of them.

@@ -6,15 +6,15 @@ inside the original frame (the corners of the picture are lost) or on a canvas
 grown to hold it all. PDQ moves about 50 bits at 2 degrees and 90 at 5: the
 rotation has to be undone before hashing, within about a degree.
 
-The angle is read from the shape of what is not fill. On a small copy, the
-pixels unlike the corners' colour form a mask; for each candidate angle
-(:data:`MAX_DEGREES` either way, half a degree apart, then a twentieth around
-the best) and each of the two canvases (same size; grown to fit), the mask a
-rotated rectangle would leave is compared with it, and the closest wins. Then
-the picture is rotated back at full size: a grown canvas is cut to the
-original's size, and a same-size one has its lost corners filled in from their
-neighbours (OpenCV's Telea inpainting), which keeps PDQ's low frequencies near
-the original's.
+The angle is read from the shape of what is not fill. On a small copy, each
+pixel's share that is unlike the corners' colour forms a mask; for each
+candidate angle (:data:`MAX_DEGREES` either way, a degree apart, then a tenth
+around the best) and each of the two canvases (same size; grown to fit), the
+mask a rotated rectangle would leave is compared with it, and the closest wins.
+Then the picture is rotated back at PDQ's working size: a grown canvas is cut to
+the original's shape, and a same-size one has its lost corners filled in from
+their neighbours (OpenCV's Telea inpainting), which keeps PDQ's low frequencies
+near the original's.
 
 What it cannot do: a picture tilted on a textured background (a photo of a
 screen on a desk), a picture whose own corners are the fill's colour, angles
@@ -37,6 +37,8 @@ MAX_DEGREES: Final = 15.0
 MIN_DEGREES: Final = 1.0
 """Below this a picture is left as it is (PDQ tolerates a degree)."""
 WORK_SIDE: Final = 160
+UPRIGHT_SIDE: Final = 512
+"""The reference PDQ's own working size (``signals.pdq.REFERENCE_SIDE``)."""
 FILL_TOLERANCE: Final = 24
 """Per-channel distance from the corners' colour that still counts as fill."""
 MIN_FILL_SHARE: Final = 0.9
@@ -70,8 +72,10 @@ def find_tilt(rgb: RGB) -> Tilt | None:
         return None
     scale = WORK_SIDE / max(height, width)
     size = (max(8, round(width * scale)), max(8, round(height * scale)))
-    small = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BOX), dtype=np.int16)
-    mask = (np.abs(small - fill) > FILL_TOLERANCE).any(axis=2).astype(np.float32)
+    # the share of each small pixel that is not fill: edges to a fraction of a pixel
+    is_fill = (np.abs(rgb.astype(np.int16) - fill).max(axis=2) <= FILL_TOLERANCE).astype(np.uint8)
+    shrunk = Image.fromarray(is_fill * 255).resize(size, Image.Resampling.BOX)
+    mask = 1.0 - np.asarray(shrunk, dtype=np.float32) / 255.0
     rows, cols = mask.shape
     ys, xs = np.mgrid[0:rows, 0:cols].astype(np.float32)
     ys = (ys + 0.5) / rows * height - height / 2
@@ -88,8 +92,8 @@ def find_tilt(rgb: RGB) -> Tilt | None:
         tilts = [t for d in candidates for g in modes if (t := _tilt(float(d), g, width, height))]
         return min(tilts, key=lambda tilt: float(np.abs(inside(tilt) - mask).mean()))
 
-    coarse = best_of(np.arange(-MAX_DEGREES, MAX_DEGREES + 0.01, 0.5), (False, True))
-    tilt = best_of(np.arange(coarse.degrees - 0.5, coarse.degrees + 0.51, 0.05), (coarse.grown,))
+    coarse = best_of(np.arange(-MAX_DEGREES, MAX_DEGREES + 0.01, 1.0), (False, True))
+    tilt = best_of(np.arange(coarse.degrees - 1.0, coarse.degrees + 1.01, 0.1), (False, True))
     kept = inside(tilt)
     outside = ~kept
     if not MIN_DEGREES <= abs(tilt.degrees) <= MAX_DEGREES or outside.mean() < MIN_CORNERS:
@@ -115,8 +119,13 @@ def _tilt(degrees: float, grown: bool, width: int, height: int) -> Tilt | None:
 
 def upright(rgb: RGB, tilt: Tilt) -> RGB:
     """``rgb`` rotated back by ``tilt``: cut to the original's size, or with its lost
-    corners filled in."""
+    corners filled in. At most :data:`UPRIGHT_SIDE` long: PDQ hashes no more."""
     image = Image.fromarray(rgb)
+    scale = UPRIGHT_SIDE / max(image.size)
+    if scale < 1:
+        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+        image = image.resize(size, Image.Resampling.BOX)
+        tilt = Tilt(tilt.degrees, tilt.grown, tilt.width * scale, tilt.height * scale)
     back = image.rotate(-tilt.degrees, resample=Image.Resampling.BICUBIC)
     if tilt.grown:
         left, top = (image.width - tilt.width) / 2, (image.height - tilt.height) / 2

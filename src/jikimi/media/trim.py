@@ -39,7 +39,6 @@ corners of a tilted photo are not lines).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -51,7 +50,7 @@ from PIL import Image
 from jikimi.domain import Variant
 from jikimi.media.picture import RGB
 
-WORK_SIDE: Final = 320
+WORK_SIDE: Final = 224
 """Lines are tested on a copy at most this long (area-averaged): fast, and JPEG noise
 averages out. Boxes are mapped back to the full picture."""
 
@@ -79,6 +78,8 @@ FRAME_SHARE: Final = 0.8
 FRAME_TOLERANCE: Final = 10
 UNIFORM_SHARE: Final = 0.95
 """A line with this share of one colour stops a framed box from growing (see ``_extend``)."""
+_SENTINEL: Final = np.int16(32767)
+"""Sorts after every pixel value (pixels here are int16 in 0..255)."""
 GAP_SHARE: Final = 0.03
 """Flat runs up to this share of the lines, between busy ones, count as busy."""
 
@@ -223,16 +224,19 @@ def _flat_lines(pixels: NDArray[np.int16], frame: Frame, axis: int) -> NDArray[n
     """For each line along ``axis`` (1: rows, 0: columns), whether it is flat."""
     tolerance = TOLERANCE if frame is Frame.TRIMMED else FRAME_TOLERANCE
     first = np.median(pixels, axis=axis, keepdims=True)
-    near = (np.abs(pixels - first) <= tolerance).all(axis=2)
+    near = np.abs(pixels - first).max(axis=2) <= tolerance
     if frame is Frame.TRIMMED:
         trimmed: NDArray[np.bool_] = near.mean(axis=axis) >= TRIM_SHARE
         return trimmed
-    # a frame's lines have two colours (background and ink, or two panels)
-    rest = np.where(near[..., None], np.float32(np.nan), pixels.astype(np.float32))
-    with warnings.catch_warnings():  # a line all of the first colour has no second
-        warnings.simplefilter("ignore", RuntimeWarning)
-        second = np.nan_to_num(np.nanmedian(rest, axis=axis, keepdims=True), nan=-999.0)
-    near2 = (np.abs(pixels - second) <= tolerance).all(axis=2)
+    # a frame's lines have two colours (background and ink, or two panels): the
+    # second is the (lower) median of the pixels unlike the first, found by sorting
+    # them ahead of a sentinel (np.nanmedian does the same ten times slower)
+    far = ~near
+    rest = np.sort(np.where(far[..., None], pixels, _SENTINEL), axis=axis)
+    count = far.sum(axis=axis, keepdims=True)[..., None]  # (lines, 1, 1) or (1, lines, 1)
+    second = np.take_along_axis(rest, np.maximum(count - 1, 0) // 2, axis)
+    second = np.where(count > 0, second, -999)  # a line all of the first colour has none
+    near2 = np.abs(pixels - second).max(axis=2) <= tolerance
     framed: NDArray[np.bool_] = (near | near2).mean(axis=axis) >= FRAME_SHARE
     return framed
 
