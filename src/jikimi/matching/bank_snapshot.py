@@ -171,47 +171,33 @@ class BankSnapshot:
         with self._guard():
             for where in self._banks:
                 for (signal, spec), value in zip(specs, values, strict=True):
-                    asked = [value]
+                    kind = signal.type
+                    own = [value]
                     if spec.dihedral and where.bank.dihedral:
                         if flips is None:
                             flips = [spec.validate(v) for v in dihedral()]
-                        asked += flips
-                    for seq, hit in where.index.query_best(signal.type, asked).items():
-                        _keep(best, seq, _Hit(where, signal.type, hit))
-                    if not (spec.query_variants and where.bank.variants):
-                        continue
-                    if mine is None:
+                        own += flips
+                    on = spec.query_variants and where.bank.variants
+                    if on and mine is None:
                         mine = variants()
-                    for seq, hit, via in self._variant_hits(where, signal.type, value, mine):
-                        _keep(extra, seq, _Hit(where, signal.type, hit, via))
-            for seq, found in extra.items():
-                best.setdefault(seq, found)  # a plain hit of the same entry stays as it was
+                    theirs, vias = _variant_queries(where, kind, mine) if on else ([], [])
+                    # the upload's own hashes and its variants, in one lookup
+                    found = where.index.query(kind, own + theirs)
+                    for hits in found[: len(own)]:
+                        for hit in hits:
+                            _keep(best, hit.entry_id, _Hit(where, kind, hit))
+                    for via, hits in zip(vias, found[len(own) :], strict=True):
+                        for hit in hits:
+                            _keep(extra, hit.entry_id, _Hit(where, kind, hit, via))
+                    if on and where.index.has_variants(kind):
+                        # the upload's hash and variants among the entries' variants
+                        pairs = where.index.query_variants(kind, [value, *theirs])
+                        for mine_via, hits_of in zip([None, *vias], pairs, strict=True):
+                            for hit, via in hits_of:  # the upload's variant named first
+                                _keep(extra, hit.entry_id, _Hit(where, kind, hit, mine_via or via))
+            for seq, hit_ in extra.items():
+                best.setdefault(seq, hit_)  # a plain hit of the same entry stays as it was
             return tuple(self._resolve(best.values()))
-
-    @staticmethod
-    def _variant_hits(
-        where: SnapshotBank, kind: SignalKind, value: str, mine: Sequence[VariantHash]
-    ) -> Iterable[tuple[int, IndexHit, Variant]]:
-        """The upload's variants (with their flips in a dihedral bank) among the entries'
-        hashes, then the upload's hash and its variants among the entries' variants: two
-        lookups, whatever the number of variants."""
-        asked: list[str] = []
-        vias: list[Variant] = []
-        for variant in mine:
-            if variant.kind is kind:
-                flipped = where.bank.dihedral and variant.flips
-                hashes = list(variant.flips) if flipped else [variant.value]
-                asked += hashes
-                vias += [variant.via] * len(hashes)
-        if asked:
-            for via, plain in zip(vias, where.index.query(kind, asked), strict=True):
-                for hit in plain:
-                    yield hit.entry_id, hit, via
-        if where.index.has_variants(kind):
-            found = where.index.query_variants(kind, [value, *asked])
-            for theirs, pairs in zip([None, *vias], found, strict=True):
-                for hit, via in pairs:
-                    yield hit.entry_id, hit, theirs or via  # the upload's variant first
 
     def match_each(self, signals: Sequence[Signal]) -> list[list[Match]]:
         """Matches of each hash, nearest first; one query per bank and kind for all of them.
@@ -264,6 +250,22 @@ class BankSnapshot:
     def entry_count(self) -> int:
         with self._guard():
             return sum(len(where.index) for where in self._banks)
+
+
+def _variant_queries(
+    where: SnapshotBank, kind: SignalKind, mine: Sequence[VariantHash] | None
+) -> tuple[list[str], list[Variant]]:
+    """The upload's variant hashes of ``kind`` to look up in ``where`` (with their flips
+    in a dihedral bank), and the variant each one is."""
+    asked: list[str] = []
+    vias: list[Variant] = []
+    for variant in mine or ():
+        if variant.kind is kind:
+            flipped = where.bank.dihedral and variant.flips
+            hashes = list(variant.flips) if flipped else [variant.value]
+            asked += hashes
+            vias += [variant.via] * len(hashes)
+    return asked, vias
 
 
 def _keep(best: dict[int, _Hit], seq: int, hit: _Hit) -> None:
