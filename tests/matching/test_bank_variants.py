@@ -65,8 +65,10 @@ def test_a_plain_hit_is_reported_as_without_variants() -> None:
     assert (match.distance, match.via) == (25, None)
 
 
-def test_query_variants_are_looked_up_with_flips_in_dihedral_banks() -> None:
-    flipped = VariantHash(Variant.FRAMED, near(OTHER, 100), 90, (near(OTHER, 100), near(OTHER, 2)))
+def test_query_variants_are_looked_up_mirrored_in_dihedral_banks() -> None:
+    flips = tuple(secrets.token_hex(32) for _ in range(8))
+    flips = (near(OTHER, 100), *flips[1:5], near(OTHER, 2), *flips[6:])  # FLIP_Y is 6th
+    flipped = VariantHash(Variant.FRAMED, near(OTHER, 100), 90, flips)
     asked: list[int] = []
 
     def variants() -> tuple[VariantHash, ...]:

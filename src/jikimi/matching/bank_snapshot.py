@@ -49,6 +49,7 @@ from jikimi.matching.bank_index import BankIndex
 from jikimi.matching.indexes import IndexHit
 from jikimi.matching.kinds import banked_kinds, kind_spec
 from jikimi.matching.snapshot import SnapshotError
+from jikimi.signals.pdq import DihedralTransform
 from jikimi.signals.variants import VariantHash
 
 log = logging.getLogger(__name__)
@@ -252,17 +253,22 @@ class BankSnapshot:
             return sum(len(where.index) for where in self._banks)
 
 
+_MIRROR = list(DihedralTransform).index(DihedralTransform.FLIP_Y)
+"""Where the left-right mirror image is among a variant's flips."""
+
+
 def _variant_queries(
     where: SnapshotBank, kind: SignalKind, mine: Sequence[VariantHash] | None
 ) -> tuple[list[str], list[Variant]]:
-    """The upload's variant hashes of ``kind`` to look up in ``where`` (with their flips
-    in a dihedral bank), and the variant each one is."""
+    """The upload's variant hashes of ``kind`` to look up in ``where`` (with their mirror
+    image in a dihedral bank: a mirrored picture in a screenshot; the other six flips
+    would double the lookups for what re-shares rarely do), and the variant each one is."""
     asked: list[str] = []
     vias: list[Variant] = []
     for variant in mine or ():
         if variant.kind is kind:
             flipped = where.bank.dihedral and variant.flips
-            hashes = list(variant.flips) if flipped else [variant.value]
+            hashes = [variant.value, variant.flips[_MIRROR]] if flipped else [variant.value]
             asked += hashes
             vias += [variant.via] * len(hashes)
     return asked, vias
