@@ -25,8 +25,8 @@ caller's suppression bank of the same name.
 
 Variants (banks with ``variants`` on; PDQ, and vPDQ on the query side): after
 the upload's own hashes (and flips) are looked up as they always were, the
-upload's own variants (trimmed, framed, deskewed; with their flips in dihedral
-banks; a video's trimmed frames) are looked up among the entries' hashes, and
+upload's own variants (trimmed, framed, deskewed; with their mirror images in
+dihedral banks; a video's trimmed frames) are looked up among the entries' hashes, and
 the upload's hash and variants among the entries' bank-side variants (PDQ: a
 photo whose own edges are flat is trimmed on both sides alike). Such a
 hit counts only for an entry the upload's own hashes did not match, and its
