@@ -22,6 +22,11 @@ nothing and the synthetic checkers are off: neither takes part in matching,
 and the model would triple the run time. A query is *recalled* when the
 Verdict's matches include its original's entry.
 
+Today: the same scans' matches of the original's entry made by the upload's own
+hashes (``via`` null), which is exactly what the bank answers with ``variants``
+off (today's matching: PDQ and its flips); ``today_recall`` and each family's
+``today``.
+
 Peer: plain PDQ at distance 31 (HMA's default, no dihedral hashes): the
 Verdict's own ``pdq`` signal (jikimi's PDQ of the query, which follows the
 reference implementation) against the original's banked hash.
@@ -32,12 +37,13 @@ sample. Among the banked images themselves some pairs are near-duplicates at
 plain PDQ distance <= 31 (the same scene twice): matches between those are not
 counted as false and are reported as ``near_duplicate_bank_pairs``.
 
-``lookup_ms_ratio``: the same queries' bank lookups (``MatchService.match_item``
-with the query's hashes computed beforehand, so hashing is not timed) with the
-bank's re-share options on, against the same lookups with them off (today's
-behaviour), interleaved. ``bytes_per_entry_ratio``: the bank's in-memory index
-bytes per entry, against the PDQ index alone. ``scan_ms_ratio``: whole scan time
-per query likewise (hashing the variants included).
+``lookup_ms_ratio``: the same queries' bank lookups (``BankSnapshot.match``, the
+scan path's, with the query's hashes, flips and variants computed beforehand, so
+hashing is not timed) with the bank's ``variants`` on, against the same bank with
+it off (today's behaviour), interleaved query by query. ``bytes_per_entry_ratio``:
+the bank's in-memory PDQ index bytes per entry with the entries' variants, against
+its PDQ index alone. ``scan_ms_ratio``: whole scan time per query likewise
+(computing the upload's variants included).
 
 Last line: one JSON object (``name="robustness"``).
 """
@@ -543,8 +549,8 @@ def main() -> None:
         matching.matcher_for(admin),  # the bank snapshot, taken once everything is banked
     )
 
-    per: dict[str, list[tuple[bool, bool]]] = {}
-    per_case: dict[str, list[tuple[bool, bool]]] = {}
+    per: dict[str, list[tuple[bool, bool, bool]]] = {}
+    per_case: dict[str, list[tuple[bool, bool, bool]]] = {}
     vias: dict[str, int] = {}
     false_matches = 0
     false_examples: list[str] = []
@@ -562,13 +568,14 @@ def main() -> None:
             queries += 1
             if verdict.error is not None:
                 print(f"error {name} {case.name}: {verdict.error.code}", file=sys.stderr)
-                per.setdefault(case.family, []).append((False, False))
+                per.setdefault(case.family, []).append((False, False, False))
                 continue
             target = entry_of[name]
-            ours = False
+            ours = today = False
             for m in verdict.matches:
                 if m.entry == target:
                     ours = True
+                    today = today or getattr(m, "via", None) is None
                     via = getattr(m, "via", None) or "pdq"
                     vias[via] = vias.get(via, 0) + 1
                 elif (name, entry_name.get(m.entry, "")) not in near:
@@ -579,22 +586,25 @@ def main() -> None:
                         )
             pdq = verdict.signal(SignalKind.PDQ)
             peer = pdq is not None and PdqSignal.distance(pdq.value, pdq_of[name]) <= 31
-            per.setdefault(case.family, []).append((ours, peer))
-            per_case.setdefault(f"{case.family}/{case.name}", []).append((ours, peer))
+            per.setdefault(case.family, []).append((ours, peer, today))
+            per_case.setdefault(f"{case.family}/{case.name}", []).append((ours, peer, today))
             if k % 4 == 0:
                 timing_inputs.append(query)
     query_s = time.perf_counter() - t0
 
     lookup_ratio, scan_ratio = _timings(matching, banks, admin, scanner, timing_inputs, options)
-    bytes_ratio = _bytes_ratio(matching)
+    bytes_ratio = _bytes_ratio(matching, admin)
 
-    def rate(rows: Sequence[tuple[bool, bool]], col: int) -> float:
+    def rate(rows: Sequence[tuple[bool, bool, bool]], col: int) -> float:
         return round(sum(r[col] for r in rows) / len(rows), 4) if rows else 0.0
 
     all_rows = [r for rows in per.values() for r in rows]
-    print(f"{'family/case':40} {'ours':>6} {'pdq31':>6}  n", file=sys.stderr)
+    print(f"{'family/case':40} {'ours':>6} {'pdq31':>6} {'today':>6}  n", file=sys.stderr)
     for key, rows in per_case.items():
-        print(f"{key:40} {rate(rows, 0):6.3f} {rate(rows, 1):6.3f}  {len(rows)}", file=sys.stderr)
+        print(
+            f"{key:40} {rate(rows, 0):6.3f} {rate(rows, 1):6.3f} {rate(rows, 2):6.3f}  {len(rows)}",
+            file=sys.stderr,
+        )
     for ex in false_examples:
         print("false match:", ex, file=sys.stderr)
     pairs = queries * (len(names) - 1)
@@ -604,8 +614,14 @@ def main() -> None:
             "quick": bool(args.quick),
             "ours_recall": rate(all_rows, 0),
             "peer_recall": rate(all_rows, 1),
+            "today_recall": rate(all_rows, 2),
             "per_family": {
-                fam: {"ours": rate(rows, 0), "peer": rate(rows, 1), "n": len(rows)}
+                fam: {
+                    "ours": rate(rows, 0),
+                    "peer": rate(rows, 1),
+                    "today": rate(rows, 2),
+                    "n": len(rows),
+                }
                 for fam, rows in per.items()
             },
             "false_matches": false_matches,
@@ -637,17 +653,73 @@ def _timings(
     queries: Sequence[bytes],
     options: dict[str, Any],
 ) -> tuple[float, float]:
-    """(lookup ms ratio, scan ms ratio) of the re-share options against plain lookups.
+    """(lookup ms ratio, scan ms ratio) of the bank with its re-share options against the
+    same bank with them off (today's behaviour), the two interleaved query by query.
 
-    Banks have no re-share options yet, so both ratios are 1.0 by construction; the
-    interleaved on/off timing comes back with the options.
+    Lookups: the query's hashes (PDQ, MD5, SHA-256, the 8 flips and, with the options,
+    its variants) are computed first, so only the bank lookups are timed. Scans: the
+    whole :meth:`Scanner.scan` (variants computed on demand) with either snapshot.
     """
-    return 1.0, 1.0
+    if not options:
+        return 1.0, 1.0
+    from jikimi.matching.bank_snapshot import BankSnapshot, SnapshotBank
+    from jikimi.media import load
+    from jikimi.pipeline.hashing import still_signals, still_variants
+    from jikimi.signals import PdqSignal
+
+    on = matching.snapshot_for(admin)
+    off = BankSnapshot(
+        on.tenant_id,
+        [
+            SnapshotBank(b.bank.model_copy(update={"variants": False}), b.label, b.index)
+            for b in on.banks
+        ],
+    )
+    limits = scanner.limits
+    prepared = []
+    for data in queries:
+        picture = load(data, limits)
+        prepared.append(
+            (
+                still_signals(picture, data),
+                PdqSignal.dihedral_hashes(picture),
+                still_variants(picture),
+            )
+        )
+    lookup = {"on": 0.0, "off": 0.0}
+    for _ in range(3):
+        for signals, flips, variants in prepared:
+            for name, snap in (("on", on), ("off", off)):
+                t0 = time.perf_counter()
+                snap.match(signals, lambda f=flips: f, lambda v=variants: v)
+                lookup[name] += time.perf_counter() - t0
+    scan = {"on": 0.0, "off": 0.0}
+    scanners = {"on": scanner.with_matcher(on), "off": scanner.with_matcher(off)}
+    for data in queries:
+        for name in ("on", "off"):
+            t0 = time.perf_counter()
+            scanners[name].scan(data, {"path": "timing"})
+            scan[name] += time.perf_counter() - t0
+    return (
+        round(lookup["on"] / max(lookup["off"], 1e-9), 3),
+        round(scan["on"] / max(scan["off"], 1e-9), 3),
+    )
 
 
-def _bytes_ratio(matching: Any) -> float:
-    """Index bytes per entry with re-share variants, against the PDQ index alone (1.0 today)."""
-    return 1.0
+def _bytes_ratio(matching: Any, admin: Any) -> float:
+    """PDQ index bytes per entry with the entries' variant hashes, against the PDQ index
+    alone."""
+    from jikimi.domain import SignalKind
+
+    plain = with_variants = 0
+    for where in matching.snapshot_for(admin).banks:
+        index = where.index.index(SignalKind.PDQ)
+        if index is None:
+            continue
+        plain += index.nbytes
+        held = where.index.variants.get(SignalKind.PDQ)
+        with_variants += index.nbytes + (held.nbytes if held is not None else 0)
+    return round(with_variants / max(plain, 1), 3)
 
 
 if __name__ == "__main__":

@@ -60,7 +60,10 @@ class BankSnapshot:
         self.pdq, self.kind, self.dihedral_calls = pdq, kind, 0
 
     def match(
-        self, signals: Sequence[Signal], dihedral: Callable[[], Sequence[str]]
+        self,
+        signals: Sequence[Signal],
+        dihedral: Callable[[], Sequence[str]],
+        variants: Callable[[], Sequence[object]] = tuple,
     ) -> tuple[Match, ...]:
         self.dihedral_calls += 1
         hashes = [s.value for s in signals if s.type is SignalKind.PDQ] + list(dihedral())

@@ -181,7 +181,10 @@ class _PoisonedMatcher:
         self.sha256 = sha256
 
     def match(
-        self, signals: Sequence[Signal], dihedral: Callable[[], Sequence[str]]
+        self,
+        signals: Sequence[Signal],
+        dihedral: Callable[[], Sequence[str]],
+        variants: Callable[[], Sequence[object]] = tuple,
     ) -> tuple[Match, ...]:
         if any(s.type is SignalKind.SHA256 and s.value == self.sha256 for s in signals):
             raise AttributeError("matcher bug")

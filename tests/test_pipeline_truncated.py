@@ -40,7 +40,10 @@ class Bank:
         self.pdq, self.kind = pdq, kind
 
     def match(
-        self, signals: Sequence[Signal], dihedral: Callable[[], Sequence[str]]
+        self,
+        signals: Sequence[Signal],
+        dihedral: Callable[[], Sequence[str]],
+        variants: Callable[[], Sequence[object]] = tuple,
     ) -> tuple[Match, ...]:
         found = [s.value for s in signals if s.type is SignalKind.PDQ]
         best = min((PdqSignal.distance(h, self.pdq) for h in found), default=256)

@@ -16,6 +16,7 @@ import io
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -30,6 +31,7 @@ from PIL import Image
 from jikimi.config import Settings
 from jikimi.domain import (
     Action,
+    Bank,
     BankKind,
     GradeLabel,
     Match,
@@ -37,8 +39,11 @@ from jikimi.domain import (
     Signal,
     SignalKind,
     SyntheticLabel,
+    Variant,
     Verdict,
 )
+from jikimi.matching.bank_index import BankIndex
+from jikimi.matching.bank_snapshot import BankSnapshot
 from jikimi.media.video import VideoLimits
 from jikimi.pipeline import Item, Scanner
 from jikimi.pipeline.video import Sampling, VideoOptions, VideoScanner
@@ -300,7 +305,10 @@ class VideoBank:
         self.dihedral: list[Sequence[str]] = []
 
     def match(
-        self, signals: Sequence[Signal], dihedral: Callable[[], Sequence[str]]
+        self,
+        signals: Sequence[Signal],
+        dihedral: Callable[[], Sequence[str]],
+        variants: Callable[[], Sequence[object]] = tuple,
     ) -> tuple[Match, ...]:
         self.seen.append(tuple(signals))
         self.dihedral.append(dihedral())
@@ -395,3 +403,60 @@ def test_a_damaged_videos_frames_out_of_time_order_or_none_are_not_invalid_input
     monkeypatch.setattr(VideoScanner, "_walk", nothing)
     v = scanner.scan(data)
     assert v.error is not None and v.error.code == "corrupt_media"
+
+
+# --- re-encodes in bars: letterbox, pillarbox (banks with variants) ------------------------
+
+
+def scenes() -> list[Image.Image]:
+    photos = (skimage.data.astronaut(), skimage.data.coffee(), skimage.data.chelsea())
+    return [Image.fromarray(p).convert("RGB") for p in photos]
+
+
+def plain() -> list[Array]:
+    return [np.asarray(im.resize((W, H))) for im in scenes() for _ in range(FPS * 2)]
+
+
+def boxed(size: tuple[int, int]) -> list[Array]:
+    """Each scene shrunk to ``size`` in the middle of a black frame (bars)."""
+    out = []
+    for im in scenes():
+        canvas = Image.new("RGB", (W, H))
+        canvas.paste(im.resize(size), ((W - size[0]) // 2, (H - size[1]) // 2))
+        out.extend([np.asarray(canvas)] * (FPS * 2))
+    return out
+
+
+def video_bank(scanner: Scanner, *, variants: bool) -> BankSnapshot:
+    original = scanner.scan(mp4(plain()))
+    vpdq = original.signal(SignalKind.VPDQ)
+    assert vpdq is not None
+    bank = Bank(
+        id="bnk_v",
+        tenant_id="ten_1",
+        name="VIDEOS",
+        kind=BankKind.TAKEDOWN,
+        variants=variants,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    index = BankIndex(bank)
+    index.add(SignalKind.VPDQ, [1], [vpdq.value], ["ent_video"])
+    return BankSnapshot.of([index], "ten_1")
+
+
+@pytest.mark.parametrize("size", [(W, 150), (200, H)], ids=["letterbox", "pillarbox"])
+def test_a_boxed_re_encode_matches_through_its_trimmed_frames(
+    scanner: Scanner, size: tuple[int, int]
+) -> None:
+    bank = video_bank(scanner, variants=True)
+    verdict = scanner.with_matcher(bank).scan(mp4(boxed(size)))
+    [match] = verdict.matches
+    assert (match.entry, match.signal, match.via) == ("ent_video", SignalKind.VPDQ, Variant.TRIMMED)
+    assert match.query_share is not None and match.query_share >= 0.8
+
+
+def test_without_variants_a_boxed_re_encode_does_not_match(scanner: Scanner) -> None:
+    bank = video_bank(scanner, variants=False)
+    assert scanner.with_matcher(bank).scan(mp4(boxed((W, 150)))).matches == ()
+    [match] = scanner.with_matcher(bank).scan(mp4(plain())).matches
+    assert (match.entry, match.via) == ("ent_video", None)

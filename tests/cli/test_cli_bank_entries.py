@@ -85,8 +85,8 @@ def entries(cli: Cli, key: str, *options: str) -> list[dict[str, Any]]:
 
 
 def settings_of(shown: dict[str, Any]) -> dict[str, Any]:
-    names = ("kind", "pdq_threshold", "dihedral", "labels", "enabled", "keep_evidence",
-             "vpdq_query_pct", "vpdq_index_pct")  # fmt: skip
+    names = ("kind", "pdq_threshold", "dihedral", "variants", "labels", "enabled",
+             "keep_evidence", "vpdq_query_pct", "vpdq_index_pct")  # fmt: skip
     return {name: shown[name] for name in names}
 
 
@@ -100,12 +100,14 @@ def test_update_changes_only_the_options_given(cli: Cli, admin_key: str, bank: s
     assert after == before | {"pdq_threshold": 10}
 
     args = ("--kind", "watch", "--no-dihedral", "--disable", "--label", "a", "--label", "b",
-            "--keep-evidence", "--vpdq-query-pct", "70", "--vpdq-index-pct", "50")  # fmt: skip
+            "--keep-evidence", "--vpdq-query-pct", "70", "--vpdq-index-pct", "50",
+            "--no-variants")  # fmt: skip
     after = settings_of(cli.json("bank", "update", bank, *args, key=admin_key))
     assert after == {
         "kind": "watch",
         "pdq_threshold": 10,
         "dihedral": False,
+        "variants": False,
         "labels": ["a", "b"],
         "enabled": False,
         "keep_evidence": True,
@@ -180,6 +182,30 @@ def test_add_an_image_file(cli: Cli, admin_key: str, bank: str, tmp_path: Path) 
     code, _, err = cli("bank", "add", bank, "--pdq", listed["value"], key=admin_key)
     assert code == 2 and "already in bank" in err  # the file's hash is the entry
     assert len(entries(cli, admin_key)) == 1
+
+
+def test_reindex_reports_what_it_could_do(
+    cli: Cli, admin_key: str, bank: str, tmp_path: Path
+) -> None:
+    photo = tmp_path / "coffee.jpg"
+    Image.fromarray(skdata.coffee()).save(photo, "JPEG", quality=90)
+    code, _, err = cli("bank", "update", bank, "--keep-evidence", "--no-variants", key=admin_key)
+    assert code == 0, err
+    assert cli("bank", "add", bank, str(photo), key=admin_key)[0] == 0  # no variants yet
+    assert cli("bank", "add", bank, "--pdq", secrets.token_hex(32), key=admin_key)[0] == 0
+    assert cli("bank", "update", bank, "--variants", key=admin_key)[0] == 0
+    report = cli.json("bank", "reindex", bank, key=admin_key)
+    assert report == {
+        "bank": bank,
+        "entries": 2,
+        "updated": 1,
+        "hash_only": 1,
+        "media_missing": 0,
+        "kept": 0,
+        "unreadable": 0,
+    }
+    code, _, err = cli("bank", "reindex", bank, key=admin_key)
+    assert code == 0 and "1 of 2 PDQ entries given variants" in err and "1 banked as" in err
 
 
 def test_add_a_vpdq_hash_file_in_either_form(

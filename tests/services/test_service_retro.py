@@ -169,9 +169,12 @@ def test_an_entry_added_while_a_scan_runs_is_found_afterwards(
             self.inner = inner
 
         def match(
-            self, signals: Sequence[Signal], dihedral: Callable[[], Sequence[str]]
+            self,
+            signals: Sequence[Signal],
+            dihedral: Callable[[], Sequence[str]],
+            variants: Callable[[], Sequence[object]] = tuple,
         ) -> tuple[Match, ...]:
-            found = self.inner.match(signals, dihedral)
+            found = self.inner.match(signals, dihedral, variants)
             md5 = next(s.value for s in signals if s.type is SignalKind.MD5)
             entry = world.banks.add_entry(
                 admin, "RACE", EntryCreate(signal=SignalKind.MD5, value=md5)

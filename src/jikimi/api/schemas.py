@@ -58,6 +58,12 @@ class _Response(BaseModel):
 
 # --- banks ------------------------------------------------------------------------
 
+_VARIANTS = (
+    "Also match re-shared copies: uploads trimmed, found in a frame (caption bar, "
+    "screenshot) or turned back (tilted), and centre crops of pictures banked from media "
+    "(matches say which in `via`)."
+)
+
 
 class BankCreate(_Request):
     """A new bank. ``kind`` says what a match means: remove, hold, or known-safe."""
@@ -66,6 +72,7 @@ class BankCreate(_Request):
     kind: BankKind
     pdq_threshold: Threshold = domain.DEFAULT_PDQ_THRESHOLD
     dihedral: bool = Field(default=False, description="Also match rotated/flipped copies.")
+    variants: bool = Field(default=True, description=_VARIANTS)
     labels: Labels = ()
     enabled: bool = True
     keep_evidence: bool = Field(
@@ -88,6 +95,7 @@ class BankUpdate(_Request):
     kind: BankKind | None = None
     pdq_threshold: Threshold | None = None
     dihedral: bool | None = None
+    variants: bool | None = Field(default=None, description=_VARIANTS)
     labels: Labels | None = None
     enabled: bool | None = None
     keep_evidence: bool | None = None
@@ -104,6 +112,7 @@ class BankPublic(_Response):
     kind: BankKind
     pdq_threshold: int
     dihedral: bool
+    variants: bool
     labels: list[str]
     enabled: bool
     keep_evidence: bool

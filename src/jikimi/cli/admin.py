@@ -58,6 +58,7 @@ from jikimi.services.persons import PersonService
 from jikimi.store import Store, migrate
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+_VARIANTS_HELP = "Also match re-shared copies (trimmed, framed, tilted, cropped; docs/matching.md)."
 EXIT_INTERRUPTED = 130
 """An import stopped by Ctrl-C (as shells report SIGINT): resumable."""
 SHOWN_ROW_ERRORS = 20
@@ -246,6 +247,7 @@ def bank_create(
     dihedral: Annotated[
         bool, typer.Option("--dihedral/--no-dihedral", help="Match rotated/flipped copies.")
     ] = False,
+    variants: Annotated[bool, typer.Option("--variants/--no-variants", help=_VARIANTS_HELP)] = True,
     label: Annotated[list[str] | None, typer.Option(help="A label (repeatable).")] = None,
     keep_evidence: Annotated[
         bool, typer.Option("--keep-evidence", help="Keep uploaded media of entries.")
@@ -265,6 +267,7 @@ def bank_create(
         kind=kind,
         pdq_threshold=threshold,
         dihedral=dihedral,
+        variants=variants,
         labels=tuple(label or ()),
         keep_evidence=keep_evidence,
         vpdq_query_pct=vpdq_query_pct,
@@ -318,6 +321,9 @@ def bank_update(
         bool | None,
         typer.Option("--dihedral/--no-dihedral", help="Match rotated/flipped copies."),
     ] = None,
+    variants: Annotated[
+        bool | None, typer.Option("--variants/--no-variants", help=_VARIANTS_HELP)
+    ] = None,
     enabled: Annotated[
         bool | None,
         typer.Option("--enable/--disable", help="Match against the bank, or stop for now."),
@@ -350,6 +356,7 @@ def bank_update(
         kind=kind,
         pdq_threshold=threshold,
         dihedral=dihedral,
+        variants=variants,
         labels=labels,
         enabled=enabled,
         keep_evidence=keep_evidence,
@@ -362,6 +369,33 @@ def bank_update(
         bank = s.banks.update(_as(s, key), name, update)
     _err.print(f"updated bank [bold]{bank.name}[/]", highlight=False)
     _print_bank(bank, as_json)
+
+
+@bank_app.command("reindex")
+def bank_reindex(
+    name: Annotated[str, typer.Argument(help="Bank name or bnk_… id.")],
+    key: KeyOption,
+    as_json: JsonOption = False,
+) -> None:
+    """Compute re-share variants (crops, trimmed) for entries banked before them.
+
+    Only entries whose media the bank kept (--keep-evidence) can get them; entries
+    banked as a hash alone are still matched by the uploads' own variants (trimmed,
+    framed, deskewed). Safe to run again.
+    """
+    with _services() as s:
+        report = s.banks.reindex(_as(s, key), name)
+    if as_json:
+        _print_json(report.model_dump(mode="json"))
+        return
+    _err.print(
+        f"bank [bold]{report.bank}[/]: {report.updated} of {report.entries} PDQ entries "
+        f"given variants; {report.kept} kept the variants they were added with; "
+        f"{report.hash_only} banked as hashes only and {report.media_missing} without "
+        f"kept media (matched by the uploads' own variants only); "
+        f"{report.unreadable} unreadable",
+        highlight=False,
+    )
 
 
 @bank_app.command("delete")

@@ -33,6 +33,7 @@ from jikimi.domain.banks import (
     EntryRef,
     EntryStatus,
     IndexEntry,
+    ReindexReport,
 )
 from jikimi.domain.base import Frozen
 from jikimi.domain.jobs import (
@@ -139,6 +140,7 @@ from jikimi.domain.verdict import (
     Strength,
     Synthetic,
     SyntheticLabel,
+    Variant,
     Verdict,
 )
 
@@ -229,6 +231,7 @@ __all__ = [
     "Principal",
     "Priority",
     "Region",
+    "ReindexReport",
     "Remark",
     "ReportContact",
     "Role",
@@ -247,6 +250,7 @@ __all__ = [
     "SyntheticLabel",
     "Tenant",
     "Uploader",
+    "Variant",
     "Verdict",
     "VictimContact",
     "check",

@@ -51,6 +51,11 @@ class Bank(Frozen):
     kind: BankKind
     pdq_threshold: int = DEFAULT_PDQ_THRESHOLD
     dihedral: bool = False
+    variants: bool = Field(
+        default=True,
+        description="Also match re-shared copies: the upload trimmed, found in a frame or "
+        "turned back (tilted), and crops of the banked pictures (see docs/matching.md).",
+    )
     labels: tuple[str, ...] = ()
     enabled: bool = True
     keep_evidence: bool = False
@@ -78,6 +83,7 @@ class BankCreate(Frozen):
     kind: BankKind
     pdq_threshold: int = DEFAULT_PDQ_THRESHOLD
     dihedral: bool = False
+    variants: bool = True
     labels: tuple[str, ...] = ()
     enabled: bool = True
     keep_evidence: bool = False
@@ -91,6 +97,7 @@ class BankUpdate(Frozen):
     kind: BankKind | None = None
     pdq_threshold: int | None = None
     dihedral: bool | None = None
+    variants: bool | None = None
     labels: tuple[str, ...] | None = None
     enabled: bool | None = None
     keep_evidence: bool | None = None
@@ -140,6 +147,25 @@ class EntryPage(Frozen):
     next_cursor: str | None = None
 
 
+class ReindexReport(Frozen):
+    """What ``jikimi bank reindex`` did: PDQ entries given bank-side variants, and those
+    it could not (a hash banked without its picture, media not kept or unreadable)."""
+
+    bank: str
+    entries: int = Field(description="PDQ entries looked at (not withdrawn).")
+    updated: int = Field(description="Entries whose variants were computed and stored.")
+    hash_only: int = Field(
+        description="Banked as a hash alone: matched by the uploads' variants only."
+    )
+    media_missing: int = Field(
+        description="Added from media the bank did not keep, before the bank had variants."
+    )
+    kept: int = Field(
+        default=0, description="Given variants when added; their media was not kept: unchanged."
+    )
+    unreadable: int = Field(default=0, description="Kept media that no longer decodes.")
+
+
 class ChangeOp(StrEnum):
     ADD = "add"  # the entry became active: index it
     REMOVE = "remove"  # the entry stopped matching (disabled, withdrawn, bank deleted)
@@ -157,6 +183,8 @@ class IndexEntry(NamedTuple):
     value: str
     entry_id: str = ""
     """The public id (``ent_…``), which a Match reports."""
+    variants: str = ""
+    """The entry's variant hashes (``signals.variants.format_variants``; empty: none)."""
 
 
 class Change(NamedTuple):
@@ -172,6 +200,9 @@ class Change(NamedTuple):
     entry_id: str | None = None
     """The entry's public id when read with :func:`~jikimi.store.entries.changes_since`
     (``None`` once the entry is deleted)."""
+    variants: str = ""
+    """The entry's variant hashes as :func:`~jikimi.store.entries.changes_since` reads
+    them (empty: none, or the entry is deleted)."""
 
 
 class EntryRef(Frozen):

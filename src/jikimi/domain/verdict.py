@@ -117,6 +117,24 @@ class BankKind(StrEnum):
     SUPPRESSION = "suppression"  # known-safe content: overrides classifier-driven holds
 
 
+class Variant(StrEnum):
+    """Which variant of a picture made a match (``Match.via``); ``None``: the picture itself.
+
+    Query side (the upload, see ``signals.variants``): ``trimmed`` (uniform borders
+    cut off), ``framed`` (the picture found inside a frame: a caption bar, a
+    screenshot's chrome), ``deskewed`` (a tilted picture turned back). Bank side (the
+    banked picture, kept with its entry): ``crop6`` and ``crop12`` (its centre, 6 and
+    12 % of each side cut off), ``bank_trimmed`` (its own uniform borders cut off).
+    """
+
+    TRIMMED = "trimmed"
+    FRAMED = "framed"
+    DESKEWED = "deskewed"
+    CROP6 = "crop6"
+    CROP12 = "crop12"
+    BANK_TRIMMED = "bank_trimmed"
+
+
 class Media(Frozen):
     """What was scanned, as decoded (width/height after EXIF orientation)."""
 
@@ -241,6 +259,12 @@ class Match(Frozen):
     index_share: float | None = Field(
         default=None,
         description="Videos only: share of the banked video's frames matched by the scanned one.",
+    )
+    via: Variant | None = Field(
+        default=None,
+        description="Which variant made the match, in banks with variants on: a variant of "
+        "the upload (trimmed, framed, deskewed) or of the banked picture (crop6, crop12, "
+        "bank_trimmed); null: the upload's own hashes against the entry's own hash.",
     )
 
 

@@ -13,6 +13,13 @@ applied) and the bank itself (``bank.json``); :meth:`load` accepts them only if
 all are readable and agree, so a bank can also be loaded by a process with no
 database.
 
+Variants (``signals.variants``): a kind whose spec has ``bank_variants`` (PDQ) keeps
+its entries' bank-side variant hashes in one more index of the same class
+(``<kind>.variants.snap``), under ids ``seq * VARIANT_SLOTS + k`` where ``k`` is
+the variant's place in :data:`~jikimi.signals.variants.BANK_VARIANTS`: a hit
+names its entry and its variant with no table beside it. The entry's own hash
+stays in the kind's index, looked up exactly as before.
+
 Not thread-safe: the caller holds a lock around changes.
 """
 
@@ -22,14 +29,18 @@ import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from jikimi.domain import DEFAULT_PDQ_THRESHOLD, Bank, Change, ChangeOp, SignalKind
+from jikimi.domain import DEFAULT_PDQ_THRESHOLD, Bank, Change, ChangeOp, SignalKind, Variant
 from jikimi.matching.indexes import IndexHit, QueryOptions, SignalIndex
 from jikimi.matching.kinds import KindSpec, kind_spec, kind_specs
 from jikimi.matching.refs import EntryRefs
 from jikimi.matching.snapshot import SnapshotError, SnapshotProblem
+from jikimi.signals.variants import BANK_VARIANTS, parse_variants
 
 BANK_FILE = "bank.json"
 REFS_FILE = "refs.snap"
+VARIANT_SLOTS = 4
+"""Index ids per entry in a variants index (at least ``len(BANK_VARIANTS)``)."""
+assert len(BANK_VARIANTS) <= VARIANT_SLOTS
 
 
 def index_ceiling(threshold: int) -> int:
@@ -50,6 +61,14 @@ def _file(spec: KindSpec) -> str:
     return f"{spec.kind.value}.snap"
 
 
+def _variants_file(spec: KindSpec) -> str:
+    return f"{spec.kind.value}.variants.snap"
+
+
+def _slots(seqs: Iterable[int]) -> list[int]:
+    return [seq * VARIANT_SLOTS + k for seq in seqs for k in range(VARIANT_SLOTS)]
+
+
 class BankIndex:
     """The active entries of one bank, by signal kind (ids are entry seqs)."""
 
@@ -58,6 +77,8 @@ class BankIndex:
         self.ceiling = index_ceiling(bank.pdq_threshold)
         self.indexes: dict[SignalKind, SignalIndex] = {}
         """Made on a kind's first entry: most banks hold a few kinds."""
+        self.variants: dict[SignalKind, SignalIndex] = {}
+        """Bank-side variant hashes of the kinds that have them (see the module docstring)."""
         self.refs = EntryRefs()
         self.dirty = False
         """Changed since the last :meth:`save`."""
@@ -77,18 +98,43 @@ class BankIndex:
     # --- changes -------------------------------------------------------------
 
     def add(
-        self, kind: SignalKind, seqs: Sequence[int], values: Sequence[str], ids: Sequence[str]
+        self,
+        kind: SignalKind,
+        seqs: Sequence[int],
+        values: Sequence[str],
+        ids: Sequence[str],
+        variants: Sequence[str] = (),
     ) -> None:
-        """Index entries of one kind: their seqs, index values and public ids."""
+        """Index entries of one kind: their seqs, index values and public ids, and
+        their stored variant hashes (``variants``, one text per entry, if any)."""
         if not seqs:
             return
+        spec = kind_spec(kind)
         index = self.indexes.get(kind)
         if index is None:
-            index = self.indexes[kind] = kind_spec(kind).new_index(self.ceiling)
+            index = self.indexes[kind] = spec.new_index(self.ceiling)
         index.add(seqs, values)
         self.refs.add(seqs, ids)
+        if spec.bank_variants:
+            self._add_variants(spec, seqs, variants)
         self.dirty = True
         self.unsaved += len(seqs)
+
+    def _add_variants(self, spec: KindSpec, seqs: Sequence[int], texts: Sequence[str]) -> None:
+        """An entry added again (enabled, re-indexed) takes exactly its new variants."""
+        held = self.variants.get(spec.kind)
+        if held is not None:
+            held.remove(_slots(seqs))
+        slots: list[int] = []
+        values: list[str] = []
+        for seq, text in zip(seqs, texts, strict=False):
+            for via, value in parse_variants(text):
+                slots.append(seq * VARIANT_SLOTS + BANK_VARIANTS.index(via))
+                values.append(value)
+        if slots:
+            if held is None:
+                held = self.variants[spec.kind] = spec.new_index(self.ceiling)
+            held.add(slots, values)
 
     def remove(self, changes: Iterable[Change]) -> None:
         """Forget the entries of REMOVE changes, whatever their kind."""
@@ -99,6 +145,9 @@ class BankIndex:
             index = self.indexes.get(kind)
             if index is not None:
                 index.remove(seqs)
+            variants = self.variants.get(kind)
+            if variants is not None:
+                variants.remove(_slots(seqs))
             self.refs.remove(seqs)
             self.unsaved += len(seqs)
         self.dirty = True
@@ -130,6 +179,32 @@ class BankIndex:
                     best[hit.entry_id] = hit
         return best
 
+    def has_variants(self, kind: SignalKind) -> bool:
+        """Whether some entry of ``kind`` has bank-side variants."""
+        index = self.variants.get(kind)
+        return index is not None and len(index) > 0
+
+    def query_variants(
+        self, kind: SignalKind, values: Sequence[str]
+    ) -> list[list[tuple[IndexHit, Variant]]]:
+        """Hits of each value among the entries' bank-side variants: each hit names its
+        entry (``entry_id`` is the entry's seq) and which variant it was."""
+        index = self.variants.get(kind)
+        if index is None:
+            return [[] for _ in values]
+        out: list[list[tuple[IndexHit, Variant]]] = []
+        for hits in index.query(values, options_for(self.bank)):
+            found: list[tuple[IndexHit, Variant]] = []
+            for hit in hits:
+                seq, k = divmod(hit.entry_id, VARIANT_SLOTS)
+                found.append((hit._replace(entry_id=seq), BANK_VARIANTS[k]))
+            out.append(found)
+        return out
+
+    def variant_count(self) -> int:
+        """Bank-side variant hashes held (all kinds)."""
+        return sum(len(index) for index in self.variants.values())
+
     # --- snapshots -----------------------------------------------------------
 
     def save(self, directory: Path, watermark: int, *, mark_clean: bool = True) -> None:
@@ -141,6 +216,9 @@ class BankIndex:
         for spec in kind_specs():
             index = self.indexes.get(spec.kind) or spec.new_index(self.ceiling)
             index.save(directory / _file(spec), watermark)
+            if spec.bank_variants:
+                held = self.variants.get(spec.kind) or spec.new_index(self.ceiling)
+                held.save(directory / _variants_file(spec), watermark)
         self.refs.save(directory / REFS_FILE, watermark)
         _write_atomic(directory / BANK_FILE, self.bank.model_dump_json())
         if mark_clean:
@@ -165,6 +243,12 @@ class BankIndex:
                 index.indexes[spec.kind] = loaded
             if loaded.max_threshold:  # perceptual kinds: saved with the bank's ceiling
                 ceilings.append(loaded.max_threshold)
+            if spec.bank_variants:  # a snapshot from before variants has none: rebuilt
+                held, marks[f"{spec.kind.value} variants"] = spec.index.load(
+                    directory / _variants_file(spec)
+                )
+                if len(held):
+                    index.variants[spec.kind] = held
         if ceilings:
             index.ceiling = min(ceilings)
         index.refs, marks["refs"] = EntryRefs.load(directory / REFS_FILE)

@@ -5,7 +5,8 @@
     MatchService.snapshot_for(principal)      (API, CLI with a database)
     BankSnapshot.load(index_dir, tenant_id)   (a worker with only the snapshot files)
         └─► BankSnapshot: the visible, enabled banks, each with its label, kind and indexes
-              .match(signals, dihedral)  ─► one scanned item's Matches (the pipeline's Matcher)
+              .match(signals, dihedral, variants)
+                                         ─► one scanned item's Matches (the pipeline's Matcher)
               .match_each(signals)       ─► Matches of each hash (POST /v1/match)
 
 The set of banks, their settings and how each is named in Matches are fixed
@@ -21,6 +22,16 @@ caller that has the name of one of the caller's own (or of another shared
 bank) is named by its id, which the API also accepts wherever a bank name
 goes: a match in someone else's takedown bank is never read as one in the
 caller's suppression bank of the same name.
+
+Variants (banks with ``variants`` on; PDQ, and vPDQ on the query side): after
+the upload's own hashes (and flips) are looked up as they always were, the
+upload's own variants (trimmed, framed, deskewed; with their mirror images in
+dihedral banks; a video's trimmed frames) are looked up among the entries' hashes, and
+the upload's hash and variants among the entries' bank-side variants (PDQ: a
+photo whose own edges are flat is trimmed on both sides alike). Such a
+hit counts only for an entry the upload's own hashes did not match, and its
+Match says ``via`` which variant made it: an entry matched plainly is reported
+exactly as without variants.
 """
 
 from __future__ import annotations
@@ -32,17 +43,26 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from jikimi.domain import Bank, Match, Signal, SignalKind
+from jikimi.domain import Bank, Match, Signal, SignalKind, Variant
 from jikimi.errors import InvalidInput
 from jikimi.matching.bank_index import BankIndex
 from jikimi.matching.indexes import IndexHit
 from jikimi.matching.kinds import banked_kinds, kind_spec
 from jikimi.matching.snapshot import SnapshotError
+from jikimi.signals.pdq import DihedralTransform
+from jikimi.signals.variants import VariantHash
 
 log = logging.getLogger(__name__)
 
 Guard = Callable[[], AbstractContextManager[object]]
 """Held around every read of the indexes (the sync's read lock, or nothing)."""
+
+Variants = Callable[[], Sequence[VariantHash]]
+"""The upload's query-side variants, each with its 8 flips (computed once, on demand)."""
+
+
+def _no_variants() -> Sequence[VariantHash]:
+    return ()
 
 
 @dataclass(frozen=True)
@@ -55,11 +75,14 @@ class SnapshotBank:
 
 
 class _Hit:
-    __slots__ = ("distance", "index_share", "kind", "query_share", "seq", "where")
+    __slots__ = ("distance", "index_share", "kind", "query_share", "seq", "via", "where")
 
-    def __init__(self, where: SnapshotBank, kind: SignalKind, hit: IndexHit) -> None:
+    def __init__(
+        self, where: SnapshotBank, kind: SignalKind, hit: IndexHit, via: Variant | None = None
+    ) -> None:
         self.where = where
         self.kind = kind
+        self.via = via
         self.seq = hit.entry_id
         self.distance = hit.distance
         self.query_share = None if hit.query_share is None else round(hit.query_share, 4)
@@ -127,29 +150,54 @@ class BankSnapshot:
     # --- lookups -------------------------------------------------------------
 
     def match(
-        self, signals: Sequence[Signal], dihedral: Callable[[], Sequence[str]]
+        self,
+        signals: Sequence[Signal],
+        dihedral: Callable[[], Sequence[str]],
+        variants: Variants = _no_variants,
     ) -> tuple[Match, ...]:
         """Matches of one scanned item (all its signals): one per entry, at its closest.
 
         ``dihedral()`` gives the upload's flips and rotations for kinds that have them
-        (PDQ), computed once and only if some bank asks for them.
+        (PDQ), computed once and only if some bank asks for them; ``variants()`` its
+        query-side variants likewise, for banks with ``variants`` on (see the module
+        docstring).
         """
         banked = banked_kinds()  # a kind no bank holds (none today) is not looked up
         specs = [(signal, kind_spec(signal.type)) for signal in signals if signal.type in banked]
         values = [spec.validate(signal.value) for signal, spec in specs]
         best: dict[int, _Hit] = {}
+        extra: dict[int, _Hit] = {}
         flips: list[str] | None = None
+        mine: Sequence[VariantHash] | None = None
         with self._guard():
             for where in self._banks:
                 for (signal, spec), value in zip(specs, values, strict=True):
-                    asked = [value]
+                    kind = signal.type
+                    own = [value]
                     if spec.dihedral and where.bank.dihedral:
                         if flips is None:
                             flips = [spec.validate(v) for v in dihedral()]
-                        asked += flips
-                    for seq, hit in where.index.query_best(signal.type, asked).items():
-                        if seq not in best or hit.distance < best[seq].distance:
-                            best[seq] = _Hit(where, signal.type, hit)
+                        own += flips
+                    on = spec.query_variants and where.bank.variants
+                    if on and mine is None:
+                        mine = variants()
+                    theirs, vias = _variant_queries(where, kind, mine) if on else ([], [])
+                    # the upload's own hashes and its variants, in one lookup
+                    found = where.index.query(kind, own + theirs)
+                    for hits in found[: len(own)]:
+                        for hit in hits:
+                            _keep(best, hit.entry_id, _Hit(where, kind, hit))
+                    for via, hits in zip(vias, found[len(own) :], strict=True):
+                        for hit in hits:
+                            _keep(extra, hit.entry_id, _Hit(where, kind, hit, via))
+                    if on and where.index.has_variants(kind):
+                        # the upload's hash and variants among the entries' variants
+                        pairs = where.index.query_variants(kind, [value, *theirs])
+                        for mine_via, hits_of in zip([None, *vias], pairs, strict=True):
+                            for hit, via in hits_of:  # the upload's variant named first
+                                _keep(extra, hit.entry_id, _Hit(where, kind, hit, mine_via or via))
+            for seq, hit_ in extra.items():
+                best.setdefault(seq, hit_)  # a plain hit of the same entry stays as it was
             return tuple(self._resolve(best.values()))
 
     def match_each(self, signals: Sequence[Signal]) -> list[list[Match]]:
@@ -194,6 +242,7 @@ class BankSnapshot:
                 entry=entry,
                 query_share=hit.query_share,
                 index_share=hit.index_share,
+                via=hit.via,
             )
             out.append(((hit.distance, hit.where.label, hit.seq), match))
         out.sort(key=lambda pair: pair[0])
@@ -202,6 +251,32 @@ class BankSnapshot:
     def entry_count(self) -> int:
         with self._guard():
             return sum(len(where.index) for where in self._banks)
+
+
+_MIRROR = list(DihedralTransform).index(DihedralTransform.FLIP_Y)
+"""Where the left-right mirror image is among a variant's flips."""
+
+
+def _variant_queries(
+    where: SnapshotBank, kind: SignalKind, mine: Sequence[VariantHash] | None
+) -> tuple[list[str], list[Variant]]:
+    """The upload's variant hashes of ``kind`` to look up in ``where`` (with their mirror
+    image in a dihedral bank: a mirrored picture in a screenshot; the other six flips
+    would double the lookups for what re-shares rarely do), and the variant each one is."""
+    asked: list[str] = []
+    vias: list[Variant] = []
+    for variant in mine or ():
+        if variant.kind is kind:
+            flipped = where.bank.dihedral and variant.flips
+            hashes = [variant.value, variant.flips[_MIRROR]] if flipped else [variant.value]
+            asked += hashes
+            vias += [variant.via] * len(hashes)
+    return asked, vias
+
+
+def _keep(best: dict[int, _Hit], seq: int, hit: _Hit) -> None:
+    if seq not in best or hit.distance < best[seq].distance:
+        best[seq] = hit
 
 
 def _labels(tenant_id: str, banks: Sequence[Bank]) -> Mapping[str, str]:

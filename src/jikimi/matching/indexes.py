@@ -120,6 +120,11 @@ class PdqSignalIndex(SignalIndex):
     def __len__(self) -> int:
         return len(self._index)
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes the index holds in memory (the robustness bench compares banks by it)."""
+        return self._index.nbytes
+
     def add(self, ids: Sequence[int], values: Sequence[str]) -> None:
         if len(ids):
             self._index.add_many(np.asarray(ids, dtype=np.int64), parse_pdq_hex(list(values)))

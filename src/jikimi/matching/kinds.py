@@ -12,7 +12,9 @@ Each kind (pdq, vpdq, md5, sha256; face embeddings will be one more line) says h
   row, at most 64 characters so it can be indexed) and whether retroactive
   matching may look scans up by that key (``exact``) or must stream them
   through an index of the new entries;
-* whether the pipeline's dihedral variants apply (``dihedral``).
+* whether the pipeline's dihedral variants apply (``dihedral``), and the re-share
+  variants of ``signals.variants``: entries keep some (``bank_variants``), uploads
+  are looked up by theirs (``query_variants``).
 
 Banks, matching, stored scans, import/export and the API read these fields
 instead of switching on :class:`~jikimi.domain.SignalKind`. Nothing is computed
@@ -60,6 +62,12 @@ class KindSpec:
     """Matches are equality only (distance 0): stored scans are looked up by key."""
     dihedral: bool = False
     """Uploads are also looked up by their 8 flips and rotations, in banks that ask."""
+    bank_variants: bool = False
+    """Entries keep variant hashes (crops of the banked picture), in banks with
+    ``variants`` on (``signals.variants``)."""
+    query_variants: bool = False
+    """Uploads are also looked up by their variants (trimmed, framed, deskewed; a
+    video's frames trimmed), in banks with ``variants`` on."""
     scan_key: Callable[[str], str] = str
     """The canonical value → the ``scan_signals`` row value (≤ 64 characters)."""
 
@@ -79,7 +87,14 @@ def _video_key(text: str) -> str:
 def kind_specs() -> tuple[KindSpec, ...]:
     """Every kind jikimi banks and matches, in a stable order (checked against signals)."""
     specs = (
-        KindSpec(SignalKind.PDQ, PdqSignal, PdqSignalIndex, dihedral=True),
+        KindSpec(
+            SignalKind.PDQ,
+            PdqSignal,
+            PdqSignalIndex,
+            dihedral=True,
+            bank_variants=True,
+            query_variants=True,
+        ),
         KindSpec(SignalKind.MD5, Md5Signal, Md5SignalIndex, exact=True),
         KindSpec(SignalKind.SHA256, Sha256Signal, Sha256SignalIndex, exact=True),
         KindSpec(
@@ -88,6 +103,7 @@ def kind_specs() -> tuple[KindSpec, ...]:
             VpdqSignalIndex,
             payload=Payload.FRAMES,
             scan_key=_video_key,
+            query_variants=True,
         ),
     )
     registered = set(signal_types())

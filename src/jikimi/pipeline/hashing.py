@@ -6,7 +6,10 @@
           └► anything else ─► media.load ─► an animated GIF/WebP ─► video route
                                          └► a still image ──────► still route
 
-    still route: PDQ (of the decoded picture), MD5 and SHA-256 (of the file's bytes)
+    still route: PDQ (of the decoded picture), MD5 and SHA-256 (of the file's bytes);
+                 variants of the picture for banks with ``variants`` on: an upload's
+                 (trimmed, framed, deskewed; :func:`still_variants`, on demand) and a
+                 bank entry's (centre crops, trimmed; :func:`entry_variants`)
     video route: vPDQ (frame hashes), MD5 and SHA-256 (of the file's bytes)
 
 A scan computes every signal of its route (:data:`SCAN_SIGNALS`); a bank entry
@@ -35,6 +38,7 @@ from jikimi.signals import Md5Signal, PdqSignal, Sha256Signal
 
 if TYPE_CHECKING:
     from jikimi.media.video import VideoLimits
+    from jikimi.signals.variants import VariantHash
     from jikimi.signals.vpdq import VideoHash
 
 
@@ -103,6 +107,21 @@ def still_signals(
 ) -> tuple[Signal, ...]:
     """The still route's signals of one image (``data``: the file it was loaded from)."""
     return tuple(_STILL[kind](picture, data) for kind in kinds)
+
+
+def still_variants(picture: Picture) -> tuple[VariantHash, ...]:
+    """An upload's query-side variants with their flips (usually none: a plain photo
+    costs a few line tests)."""
+    from jikimi.signals.variants import query_variants
+
+    return query_variants(picture, dihedral=True)
+
+
+def entry_variants(picture: Picture) -> tuple[VariantHash, ...]:
+    """A banked picture's variants, kept with its entry."""
+    from jikimi.signals.variants import bank_variants
+
+    return bank_variants(picture)
 
 
 def byte_signals(data: bytes) -> tuple[Signal, Signal]:

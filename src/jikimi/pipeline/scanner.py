@@ -63,10 +63,11 @@ from jikimi.errors import JikimiError
 from jikimi.faces.matcher import FaceInput
 from jikimi.ids import new_id
 from jikimi.media import MediaLimits, Picture
-from jikimi.pipeline.hashing import Route, classify, still_signals
+from jikimi.pipeline.hashing import Route, classify, still_signals, still_variants
 from jikimi.pipeline.policy import Policy, load_rules
 from jikimi.pipeline.video import VideoOptions, VideoScanner
 from jikimi.signals import PdqSignal
+from jikimi.signals.variants import VariantHash
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +84,13 @@ class Matcher(Protocol):
     """
 
     def match(
-        self, signals: Sequence[Signal], dihedral: Callable[[], Sequence[str]]
+        self,
+        signals: Sequence[Signal],
+        dihedral: Callable[[], Sequence[str]],
+        variants: Callable[[], Sequence[VariantHash]],
     ) -> tuple[Match, ...]:
-        """Matches for one item; ``dihedral()`` computes the 8 PDQ variants on demand."""
+        """Matches for one item; ``dihedral()`` computes the 8 PDQ flips on demand, and
+        ``variants()`` the re-share variants (``signals.variants``) likewise."""
         ...
 
 
@@ -278,6 +283,7 @@ class Scanner:
             result.synthetic,
             lambda: (),
             result.faces,
+            lambda: result.variants,
         )
 
     def _find_faces(self, pictures: Sequence[Picture]) -> list[tuple[Face, ...] | Exception]:
@@ -345,6 +351,7 @@ class Scanner:
             synthetic,
             lambda: PdqSignal.dihedral_hashes(picture),
             faces,
+            lambda: still_variants(picture),
         )
 
     def _conclude(
@@ -356,12 +363,13 @@ class Scanner:
         synthetic: Synthetic,
         dihedral: Callable[[], Sequence[str]],
         faces: tuple[Face, ...] = (),
+        variants: Callable[[], Sequence[VariantHash]] = tuple,
     ) -> Verdict:
         """Matches and the decision, for an image or a video alike."""
         try:
             matches: tuple[Match, ...] = ()
             if self.matcher is not None:
-                matches = self.matcher.match(signals, dihedral)
+                matches = self.matcher.match(signals, dihedral, variants)
             decision = self.policy.decide(
                 grade,
                 synthetic,

@@ -6,7 +6,10 @@ every animated GIF or WebP; matching, policy and the Verdict stay in
 
     bytes ─► load_video (limits, container checks, no decode yet)
           ─► frames, decoded once, every `decode_step` frames (about 5 a second):
-               ├─ frame n with n % hash_step == 0  ─► vPDQ frame hash (luma plane)
+               ├─ frame n with n % hash_step == 0  ─► vPDQ frame hash (luma plane);
+               │                                      inside the bars too, if the
+               │                                      first frames have bars
+               │                                      (signals.variants.TrimmedFrames)
                ├─ thumbnail ─► scene cut?           (detectors.grade.scenes)
                └─ n % grade_step == 0, or a cut    ─► graded: nudity regions, t_s set
                                                      (batched like still images)
@@ -57,6 +60,7 @@ from jikimi.faces.matcher import FaceInput
 from jikimi.media.picture import Picture
 from jikimi.media.sniff import FileFormat, sniff
 from jikimi.signals import Md5Signal
+from jikimi.signals.variants import TrimmedFrames, VariantHash
 from jikimi.signals.vpdq import DEFAULT_SECONDS_PER_HASH, FrameHash, VideoHash, hash_frame
 
 if TYPE_CHECKING:  # FFmpeg is loaded with the first video, not with the pipeline
@@ -151,6 +155,8 @@ class VideoResult:
     """Frames graded (once a second plus scene cuts)."""
     faces: tuple[Face, ...] = ()
     """Faces in the graded frames (with their ``t_s``), when a face stage was given."""
+    variants: tuple[VariantHash, ...] = ()
+    """The vPDQ frames cut to the picture inside the video's bars, if it has bars."""
 
 
 class VideoScanner:
@@ -191,9 +197,11 @@ class VideoScanner:
 
         video = load_video(data, self.options.limits)
         found: list[Face] = []
+        trimmed = TrimmedFrames()
         hashes, frames = self._walk(
-            video, Sampling.plan(video, self.options), progress, faces, found
+            video, Sampling.plan(video, self.options), progress, faces, found, trimmed
         )
+        variant = trimmed.variant()
         digest = VideoHash(
             frames=tuple(hashes),
             md5=Md5Signal.hash_bytes(data).value,
@@ -211,6 +219,7 @@ class VideoScanner:
             synthetic=self._synthetic(data, video.media, still),
             sampled=len(frames),
             faces=tuple(found),
+            variants=() if variant is None else (variant,),
         )
 
     def _walk(
@@ -220,8 +229,10 @@ class VideoScanner:
         progress: FrameProgress | None,
         faces: FrameFaces | None = None,
         found: list[Face] | None = None,
+        trimmed: TrimmedFrames | None = None,
     ) -> tuple[list[FrameHash], list[FrameGrade]]:
-        """One pass over the decoded frames: hash, find cuts, grade in batches."""
+        """One pass over the decoded frames: hash (also inside the bars, into
+        ``trimmed``), find cuts, grade in batches."""
         cuts = SceneCuts(self.options.scenes) if sampling.scene_cuts else None
         batch_size = self.grade.batch_size * self.grade.workers
         hashes: list[FrameHash] = []
@@ -231,6 +242,8 @@ class VideoScanner:
         for frame in video.frames(sampling.every_s(video)):
             if frame.number % sampling.hash_step == 0:
                 hashes.append(hash_frame(frame))
+                if trimmed is not None:
+                    trimmed.add(frame)
             cut = cuts is not None and cuts.is_cut(frame.t_s, _features(frame))
             if frame.number % sampling.grade_step == 0 or cut:
                 batch.append(frame)

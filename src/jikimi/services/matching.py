@@ -53,7 +53,7 @@ from jikimi.domain import Bank, Change, ChangeOp, Match, Permission, Principal, 
 from jikimi.errors import IndexNotReady
 from jikimi.matching import SnapshotError
 from jikimi.matching.bank_index import BankIndex, group_adds
-from jikimi.matching.bank_snapshot import BankSnapshot
+from jikimi.matching.bank_snapshot import BankSnapshot, Variants
 from jikimi.matching.kinds import Payload, kind_spec
 from jikimi.services._common import require
 from jikimi.services._rwlock import ReadWriteLock
@@ -81,7 +81,8 @@ BUILD_CHUNK = 200_000
 ChangeHook = Callable[[Sequence[Change]], None]
 """Told about changes once they are applied (retroactive matching listens)."""
 
-_Pending = dict[tuple[str, SignalKind], tuple[list[int], list[str], list[str]]]
+_Pending = dict[tuple[str, SignalKind], tuple[list[int], list[str], list[str], list[str]]]
+"""(bank, kind) → seqs, values, public ids and variant texts of entries to index."""
 
 
 class MatchService:
@@ -288,10 +289,13 @@ class MatchService:
                 if kind_spec(entry.signal).payload is Payload.FRAMES:
                     framed.setdefault(entry.bank_id, {})[entry.seq] = (entry.signal, entry.entry_id)
                     continue
-                seqs, values, ids = pending.setdefault((entry.bank_id, entry.signal), ([], [], []))
+                seqs, values, ids, variants = pending.setdefault(
+                    (entry.bank_id, entry.signal), ([], [], [], [])
+                )
                 seqs.append(entry.seq)
                 values.append(entry.value)
                 ids.append(entry.entry_id)
+                variants.append(entry.variants)
                 count += 1
                 if count % BUILD_CHUNK == 0:
                     self._flush(pending)
@@ -316,8 +320,8 @@ class MatchService:
         index.add(kind, [seq], [format_vpdq(frames)], [entry_id])
 
     def _flush(self, pending: _Pending) -> None:
-        for (bank_id, kind), (seqs, values, ids) in pending.items():
-            self._indexes[bank_id].add(kind, seqs, values, ids)
+        for (bank_id, kind), (seqs, values, ids, variants) in pending.items():
+            self._indexes[bank_id].add(kind, seqs, values, ids, variants)
         pending.clear()
 
     def _replay_from(self, watermarks: Mapping[str, int]) -> None:
@@ -389,6 +393,7 @@ class MatchService:
                     [c.seq for c in live],
                     [c.value for c in live],
                     [c.entry_id or "" for c in live],
+                    [c.variants for c in live],
                 )
                 continue
             with self.store.session() as s, s.begin():
@@ -462,9 +467,13 @@ class MatchService:
         principal: Principal,
         signals: Sequence[Signal],
         dihedral: Callable[[], Sequence[str]],
+        variants: Variants | None = None,
     ) -> tuple[Match, ...]:
         """Matches of one scanned item (all its signals), as the pipeline would find them."""
-        return self.snapshot_for(principal).match(signals, dihedral)
+        snapshot = self.snapshot_for(principal)
+        if variants is None:
+            return snapshot.match(signals, dihedral)
+        return snapshot.match(signals, dihedral, variants)
 
     def _await_ready(self) -> None:
         """Lookups during start-up wait for the load rather than miss every bank."""

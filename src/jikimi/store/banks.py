@@ -37,6 +37,7 @@ def _bank(row: BankRow, shared_with: Collection[str] = ()) -> Bank:
         kind=BankKind(row.kind),
         pdq_threshold=row.pdq_threshold,
         dihedral=row.dihedral,
+        variants=row.variants,
         labels=tuple(row.labels),
         enabled=row.enabled,
         keep_evidence=row.keep_evidence,
@@ -80,6 +81,7 @@ def create_bank(s: Session, tenant_id: str, spec: BankCreate, at: datetime) -> B
         kind=spec.kind.value,
         pdq_threshold=spec.pdq_threshold,
         dihedral=spec.dihedral,
+        variants=spec.variants,
         labels=list(spec.labels),
         enabled=spec.enabled,
         keep_evidence=spec.keep_evidence,
@@ -173,6 +175,8 @@ def update_bank(s: Session, bank_id: str, update: BankUpdate, at: datetime) -> B
         row.pdq_threshold = update.pdq_threshold
     if update.dihedral is not None:
         row.dihedral = update.dihedral
+    if update.variants is not None:
+        row.variants = update.variants
     if update.labels is not None:
         row.labels = list(update.labels)
     if update.enabled is not None:

@@ -118,6 +118,7 @@ def add_entry(
     meta: EntryMeta,
     media_sha256: str | None,
     at: datetime,
+    variants: str = "",
 ) -> tuple[Entry, Change]:
     """Insert one active entry and its ``add`` change; :class:`Conflict` if already there."""
     _lock_entry_writes(s)
@@ -132,6 +133,7 @@ def add_entry(
         note=meta.note,
         meta=dict(meta.metadata),
         media_sha256=media_sha256,
+        variants=variants or None,
         created_at=at,
         updated_at=at,
     )
@@ -465,14 +467,19 @@ def iter_active_entries(
     reading the watermark last could skip them.
     """
     stmt = sa.select(
-        EntryRow.seq, EntryRow.bank_id, EntryRow.signal, EntryRow.value, EntryRow.id
+        EntryRow.seq,
+        EntryRow.bank_id,
+        EntryRow.signal,
+        EntryRow.value,
+        EntryRow.id,
+        EntryRow.variants,
     ).where(EntryRow.status == EntryStatus.ACTIVE.value)
     if bank_ids is not None:
         stmt = stmt.where(EntryRow.bank_id.in_(list(bank_ids)))
     result = s.execute(stmt.order_by(EntryRow.seq).execution_options(yield_per=batch_size))
     kinds = {k.value: k for k in SignalKind}
-    for seq, bank_id, signal, value, entry_id in result:
-        yield IndexEntry(seq, bank_id, kinds[signal], value, entry_id)
+    for seq, bank_id, signal, value, entry_id, variants in result:
+        yield IndexEntry(seq, bank_id, kinds[signal], value, entry_id, variants or "")
 
 
 def changes_since(
@@ -485,6 +492,7 @@ def changes_since(
     """
     columns: list[sa.ColumnElement[Any]] = [CHANGES.c.id, CHANGES.c.op, CHANGES.c.entry_seq]
     columns += [CHANGES.c.bank_id, CHANGES.c.signal, CHANGES.c.value, ENTRIES.c.id]
+    columns.append(ENTRIES.c.variants)
     if at is None:
         columns.append(CHANGES.c.at)
     stmt = (
@@ -499,7 +507,17 @@ def changes_since(
     ops = {o.value: o for o in ChangeOp}
     kinds = {k.value: k for k in SignalKind}
     return [
-        Change(r[0], ops[r[1]], r[2], r[3], kinds[r[4]], r[5], at if at is not None else r[7], r[6])
+        Change(
+            r[0],
+            ops[r[1]],
+            r[2],
+            r[3],
+            kinds[r[4]],
+            r[5],
+            at if at is not None else r[8],
+            r[6],
+            r[7] or "",
+        )
         for r in s.execute(stmt)
     ]
 
@@ -568,3 +586,33 @@ def new_ids(prefix: str, n: int) -> list[str]:
     bits = np.unpackbits(np.frombuffer(os.urandom(10 * n), dtype=np.uint8)).reshape(n * 16, 5)
     tail = _CROCKFORD[bits @ _FIVE_BITS].tobytes().decode("ascii")
     return [head + tail[i : i + 16] for i in range(0, 16 * n, 16)]
+
+
+def iter_variant_sources(s: Session, bank_id: str) -> Iterator[tuple[int, str | None, bool]]:
+    """``(seq, media_sha256, has variants)`` of the bank's PDQ entries that are not
+    withdrawn, in order: what ``jikimi bank reindex`` computes variants for
+    (``media_sha256`` ``None``: only a hash was banked)."""
+    stmt = (
+        sa.select(EntryRow.seq, EntryRow.media_sha256, EntryRow.variants)
+        .where(
+            EntryRow.bank_id == bank_id,
+            EntryRow.signal == SignalKind.PDQ.value,
+            EntryRow.status != EntryStatus.WITHDRAWN.value,
+        )
+        .order_by(EntryRow.seq)
+    )
+    yield from ((int(seq), sha, bool(held)) for seq, sha, held in s.execute(stmt))
+
+
+def set_entry_variants(s: Session, seq: int, variants: str, at: datetime) -> Change | None:
+    """Store an entry's variant hashes; an active entry gets an ``add`` change so the
+    indexes take them (an add of an indexed entry replaces its hashes)."""
+    _lock_entry_writes(s)
+    row = s.get_one(EntryRow, seq)
+    row.variants = variants or None
+    row.updated_at = at
+    s.flush()
+    if row.status != EntryStatus.ACTIVE.value:
+        return None
+    (change,) = record_changes(s, [(ChangeOp.ADD, row.seq, row.bank_id, row.signal, row.value)], at)
+    return change

@@ -106,6 +106,8 @@ class BankRow(Base):
     kind: Mapped[str] = mapped_column(sa.String(16))
     pdq_threshold: Mapped[int]
     dihedral: Mapped[bool]
+    # Re-shared copies (trimmed, framed, tilted uploads; crops of the banked pictures).
+    variants: Mapped[bool] = mapped_column(server_default=sa.true())
     labels: Mapped[list[str]]
     enabled: Mapped[bool]
     keep_evidence: Mapped[bool]
@@ -160,6 +162,8 @@ class EntryRow(Base):
     note: Mapped[str | None] = mapped_column(sa.Text)
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", sa.JSON)
     media_sha256: Mapped[str | None] = mapped_column(sa.String(64))
+    # PDQ hashes of crops of the banked picture ("via:hex via:hex"; signals.variants).
+    variants: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -117,7 +117,7 @@ class EntryOps(ServiceBase):
         checked = check_meta(meta or EntryMeta())
         with self.store.session() as s, s.begin():
             target = owned(s, principal, bank)  # fail before the expensive decode
-        hashed = hash_media(data, self.settings)
+        hashed = hash_media(data, self.settings, variants=target.variants)
         if target.keep_evidence:
             self.store.blobs.put(data)  # before the row: a crash leaves a harmless orphan blob
         return self._add(
@@ -128,6 +128,7 @@ class EntryOps(ServiceBase):
             checked,
             hashed.media_sha256,
             hashed.frames,
+            hashed.variants,
         )
 
     def _add(
@@ -139,6 +140,7 @@ class EntryOps(ServiceBase):
         meta: EntryMeta,
         media_sha256: str | None,
         frames: Sequence[FrameHash] = (),
+        variants: str = "",
     ) -> Entry:
         """Insert the entry (and a video's frames, in the same transaction)."""
         with self.store.session(write=True) as s, s.begin():
@@ -162,6 +164,7 @@ class EntryOps(ServiceBase):
                 meta=meta,
                 media_sha256=media_sha256,
                 at=now(),
+                variants=variants,
             )
             video_repo.add_frames(s, change.seq, frames)
         self._entries_changed([change])

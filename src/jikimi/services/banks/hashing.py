@@ -34,15 +34,26 @@ class Hashed(NamedTuple):
     value: str
     media_sha256: str | None
     frames: Sequence[FrameHash]
+    variants: str = ""
+    """A still's bank-side variant hashes (``signals.variants.format_variants``), when asked."""
 
 
-def hash_media(data: bytes, settings: Settings | None) -> Hashed:
+def hash_media(data: bytes, settings: Settings | None, *, variants: bool = False) -> Hashed:
     """The entry an uploaded image (PDQ) or video (vPDQ; an animated GIF or WebP too)
-    makes: the route and signal :mod:`jikimi.pipeline.hashing` decides, as for a scan."""
+    makes: the route and signal :mod:`jikimi.pipeline.hashing` decides, as for a scan.
+
+    ``variants``: also a still's bank-side variants (for banks with ``variants`` on)."""
     # Imported here: decoding pulls in Pillow/pdqhash (and PyAV), which only this path needs.
     from jikimi.media import sniff
     from jikimi.media.sniff import FileFormat
-    from jikimi.pipeline.hashing import ENTRY_SIGNAL, Route, classify, still_signals
+    from jikimi.pipeline.hashing import (
+        ENTRY_SIGNAL,
+        Route,
+        classify,
+        entry_variants,
+        still_signals,
+    )
+    from jikimi.signals.variants import format_variants
 
     sniffed = sniff(data)
     if sniffed.format is FileFormat.TEXT:
@@ -55,7 +66,8 @@ def hash_media(data: bytes, settings: Settings | None) -> Hashed:
         return hash_video(data, settings)
     assert found.picture is not None  # the still route always decodes
     (signal,) = still_signals(found.picture, data, (ENTRY_SIGNAL[Route.STILL],))
-    return Hashed(signal.type, signal.value, found.picture.media.sha256, ())
+    kept = format_variants(entry_variants(found.picture)) if variants else ""
+    return Hashed(signal.type, signal.value, found.picture.media.sha256, (), kept)
 
 
 def hash_video(data: bytes, settings: Settings | None) -> Hashed:

@@ -1,0 +1,96 @@
+"""Finding the picture inside a frame: padding, letterbox, caption bars, app chrome."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import skimage.data
+from PIL import Image, ImageDraw
+
+from jikimi.media.trim import Box, content_boxes
+from jikimi.media.trim import Frame as Variant
+
+
+@pytest.fixture(scope="module")
+def photo() -> Image.Image:
+    return Image.fromarray(skimage.data.astronaut()).convert("RGB").resize((400, 400))
+
+
+def near(box: Box, expected: tuple[int, int, int, int], slack: int = 6) -> bool:
+    got = (box.left, box.top, box.right, box.bottom)
+    return all(abs(a - b) <= slack for a, b in zip(got, expected, strict=True))
+
+
+def test_a_bare_photo_has_no_box(photo: Image.Image) -> None:
+    assert content_boxes(np.asarray(photo)) == {}
+
+
+def test_tiny_and_flat_pictures_have_no_box() -> None:
+    assert content_boxes(np.zeros((10, 10, 3), dtype=np.uint8)) == {}
+    assert content_boxes(np.full((300, 200, 3), 128, dtype=np.uint8)) == {}
+
+
+@pytest.mark.parametrize("colour", [(0, 0, 0), (255, 255, 255), (90, 140, 30)])
+def test_uniform_padding_is_trimmed(photo: Image.Image, colour: tuple[int, int, int]) -> None:
+    canvas = Image.new("RGB", (600, 520), colour)
+    canvas.paste(photo, (120, 60))
+    boxes = content_boxes(np.asarray(canvas))
+    assert near(boxes[Variant.TRIMMED], (120, 60, 520, 460))
+
+
+def test_noisy_padding_is_trimmed(photo: Image.Image) -> None:
+    rng = np.random.default_rng(7)
+    canvas = np.clip(rng.normal(40, 6, (480, 640, 3)), 0, 255).astype(np.uint8)
+    canvas[40:440, 120:520] = np.asarray(photo)
+    boxes = content_boxes(canvas)
+    assert near(boxes[Variant.TRIMMED], (120, 40, 520, 440))
+
+
+def test_a_caption_bar_with_text_is_cut_off(photo: Image.Image) -> None:
+    canvas = Image.new("RGB", (400, 480), (255, 255, 255))
+    canvas.paste(photo, (0, 80))
+    ImageDraw.Draw(canvas).text((30, 20), "when the group chat sees this", fill=(0, 0, 0))
+    boxes = content_boxes(np.asarray(canvas))
+    assert near(boxes[Variant.FRAMED], (0, 80, 400, 480))
+
+
+def test_a_picture_in_app_chrome_is_found(photo: Image.Image) -> None:
+    """Status bar, app bar, bubbles of text above and below, as in a phone screenshot."""
+    canvas = Image.new("RGB", (540, 1000), (236, 229, 221))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((0, 0, 540, 40), fill=(7, 94, 84))
+    draw.text((20, 12), "9:41            5G 87%", fill=(255, 255, 255))
+    draw.rectangle((0, 40, 540, 120), fill=(0, 128, 105))
+    draw.ellipse((16, 56, 64, 104), fill=(180, 180, 180))
+    draw.text((80, 70), "Group chat", fill=(255, 255, 255))
+    draw.rounded_rectangle((20, 150, 400, 210), 14, fill=(255, 255, 255))
+    draw.text((36, 170), "look what they sent", fill=(20, 20, 20))
+    draw.rounded_rectangle((100, 232, 520, 680), 14, fill=(220, 248, 198))
+    canvas.paste(photo, (110, 240))
+    draw.text((440, 650), "10:02", fill=(20, 20, 20))
+    draw.rectangle((0, 900, 540, 1000), fill=(240, 240, 240))
+    draw.text((40, 940), "Message", fill=(140, 140, 140))
+    boxes = content_boxes(np.asarray(canvas))
+    assert near(boxes[Variant.FRAMED], (110, 240, 510, 640))
+
+
+def test_a_box_must_cut_something_and_keep_enough(photo: Image.Image) -> None:
+    # a 2-pixel border is not worth a second hash
+    canvas = Image.new("RGB", (404, 404), (0, 0, 0))
+    canvas.paste(photo, (2, 2))
+    assert Variant.TRIMMED not in content_boxes(np.asarray(canvas))
+    # a stamp-sized picture on a large flat page is not "the picture"
+    page = Image.new("RGB", (1200, 1200), (250, 250, 250))
+    page.paste(photo.resize((100, 100)), (550, 550))
+    assert content_boxes(np.asarray(page)) == {}
+
+
+def test_a_photo_whose_edges_are_busy_is_not_peeled(photo: Image.Image) -> None:
+    """The edge test alone decides: no line of the frame is flat, so nothing is peeled."""
+    rng = np.random.default_rng(3)
+    busy = np.asarray(photo).copy()
+    busy[:, :2] = rng.integers(0, 256, (busy.shape[0], 2, 3))
+    busy[:2] = rng.integers(0, 256, (2, busy.shape[1], 3))
+    busy[-2:] = rng.integers(0, 256, (2, busy.shape[1], 3))
+    busy[:, -2:] = rng.integers(0, 256, (busy.shape[0], 2, 3))
+    assert content_boxes(busy) == {}
