@@ -2,7 +2,7 @@
 import totals shared by replicas.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 Create Date: 2026-12-02
 
 Written out in full: it must keep meaning what it meant.
