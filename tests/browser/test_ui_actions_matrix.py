@@ -240,6 +240,9 @@ ACTIONS: dict[str, Action] = {
     "/admin/users/{user_id}/reset": Action(
         KEY_ADMIN, 200, _thing("/admin/users/{}/reset", _user), names_a_thing=True
     ),
+    "/admin/users/{user_id}/reset-totp": Action(
+        KEY_ADMIN, 303, _thing("/admin/users/{}/reset-totp", _user), names_a_thing=True
+    ),
     "/admin/users/{user_id}/{change}": Action(
         KEY_ADMIN, 303, _thing("/admin/users/{}/disable", _user), names_a_thing=True
     ),

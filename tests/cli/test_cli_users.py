@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -77,5 +78,34 @@ def test_reset_password_prints_a_link_that_sets_her_password_once(
         )
         accounts.use_reset(link.rsplit("/", 1)[1], "the password she chose")
         assert accounts.sign_in("a@acme.test", "the password she chose").user.email == "a@acme.test"
+    finally:
+        store.close()
+
+
+def test_reset_totp_clears_her_second_factor(tmp_path: Path, _sqlite_template: Path) -> None:
+    from jikimi.services import totp
+
+    data, env = _data_dir(tmp_path, _sqlite_template)
+    runner = CliRunner()
+    assert runner.invoke(app, ["tenant", "create", "acme"], env=env).exit_code == 0
+    args = ["user", "add", "--tenant", "acme", "--email", "r@acme.test", "--role", "reviewer"]
+    assert runner.invoke(app, args, input="a long first password\n", env=env).exit_code == 0
+    store = Store.from_settings(Settings(data_dir=data))
+    try:
+        accounts = AccountService(
+            store, Sealer(load_or_create_secret(data / "keys" / "evidence.key"))
+        )
+        user = accounts.sign_in("r@acme.test", "a long first password").user
+        secret = totp.new_secret()
+        accounts.enrol_totp(user, secret, totp.code_now(secret, time.time()))
+        listed = runner.invoke(app, ["user", "list", "--tenant", "acme"], env=env)
+        assert "\ttotp\t" in listed.stdout
+        done = runner.invoke(app, ["user", "reset-totp", "--email", "R@acme.test"], env=env)
+        assert done.exit_code == 0, done.stderr
+        assert "two-step sign-in cleared for r@acme.test" in done.stderr
+        listed = runner.invoke(app, ["user", "list", "--tenant", "acme"], env=env)
+        assert "\tno-totp\t" in listed.stdout
+        missing = runner.invoke(app, ["user", "reset-totp", "--email", "x@acme.test"], env=env)
+        assert missing.exit_code == 2 and "no account" in missing.stderr
     finally:
         store.close()

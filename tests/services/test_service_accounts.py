@@ -273,3 +273,33 @@ def test_a_reset_is_mailed_when_a_mail_server_is_set(store: Store, tenant_id: st
     with pytest.raises(NotFound):  # only the newest link counts
         accounts.use_reset(link_1.rsplit("/", 1)[1], NEW_PASSWORD)
     accounts.use_reset(link_2.rsplit("/", 1)[1], NEW_PASSWORD)
+
+
+def test_an_admin_resets_a_lost_second_factor_never_her_own(
+    accounts: AccountService, tenant_id: str, store: Store
+) -> None:
+    """Phone and recovery codes lost: another admin clears the factor; she enrols anew."""
+    admin = accounts.create(tenant_id, "admin@acme.test", Role.ADMIN, PASSWORD)
+    user, _secret, codes = _enrolled(accounts, tenant_id, time.time())
+    accounts.put_settings(principal_of(admin), UiSettings(require_totp=True))
+    session = accounts.sign_in(user.email, PASSWORD, codes[0])
+    other, _ = TenantService(store).create("other")
+    stranger = accounts.create(other.id, "admin@other.test", Role.ADMIN, PASSWORD)
+    with pytest.raises(NotFound):
+        accounts.reset_totp(principal_of(stranger), user.id)
+    with pytest.raises(Forbidden):
+        accounts.reset_totp(principal_of(user), user.id)  # a reviewer: no admin rights
+    with pytest.raises(Forbidden):
+        accounts.reset_totp(principal_of(admin), admin.id)  # never one's own
+    cleared = accounts.reset_totp(principal_of(admin), user.id)
+    assert not cleared.has_totp and accounts.recovery_codes_left(user) == 0
+    assert accounts.session(session.token) is None  # her sessions ended
+    with store.session() as s:  # the old codes are gone
+        assert not list(
+            s.scalars(sa.select(RecoveryCodeRow).where(RecoveryCodeRow.user_id == user.id))
+        )
+    info = accounts.session(accounts.sign_in(user.email, PASSWORD).token)
+    assert info is not None and info.must_enrol_totp  # the tenant rule sends her to enrol
+    row = _audit(store, "totp_reset")[-1]
+    assert row["actor"] == admin.id and row["entity_id"] == user.id
+    assert accounts.reset_totp_by_email(user.email).id == user.id  # the operator's way

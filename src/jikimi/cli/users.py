@@ -108,3 +108,21 @@ def user_reset_password(
         f"{issued.expires_at:%Y-%m-%d %H:%M} UTC:"
     )
     sys.stdout.write(f"{issued.link}\n")
+
+
+@user_app.command("reset-totp")
+def user_reset_totp(email: Annotated[str, typer.Option(help="Her e-mail address.")]) -> None:
+    """Clear her two-step sign-in (TOTP secret and recovery codes); her sessions end.
+
+    For a person who lost both her phone and her recovery codes: at her next
+    sign-in she sets up a new authenticator if her tenant requires one.
+    """
+    accounts, _tenants, store = _accounts()
+    try:
+        user = accounts.reset_totp_by_email(email)
+    except JikimiError as exc:
+        _err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE) from exc
+    finally:
+        store.close()
+    _err.print(f"two-step sign-in cleared for {escape(user.email)}")

@@ -44,7 +44,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
 from jikimi.domain import Permission, Principal, Role
-from jikimi.errors import Conflict, InvalidInput, NotFound, TooManyAttempts, Unauthorized
+from jikimi.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    TooManyAttempts,
+    Unauthorized,
+)
 from jikimi.evidence import Sealer
 from jikimi.services import totp
 from jikimi.services._common import now, require
@@ -378,6 +385,44 @@ class AccountService:
         if not codes:
             raise Unauthorized("that is not your password")
         return codes
+
+    def reset_totp(self, principal: Principal, user_id: str) -> User:
+        """An admin clears a colleague's second factor (a lost phone and lost codes).
+
+        Her TOTP secret and recovery codes are deleted and every session of hers ends;
+        if the tenant requires a second factor for her role, her next sign-in takes
+        her to enrolment. Never one's own: a stolen admin session must not be able to
+        drop the factor that protects it.
+        """
+        require(principal, Permission.KEY_ADMIN)
+        if user_id == principal.key_id:
+            raise Forbidden("another administrator must reset your two-step sign-in")
+        with self.store.session() as s:
+            row = repo.user_row(s, user_id)
+            if row is None or row.tenant_id != principal.tenant_id:
+                raise NotFound(f"no user {user_id!r}")
+        return self._reset_totp(user_id, principal.key_id)
+
+    def reset_totp_by_email(self, email: str, actor: str = "cli") -> User:
+        """The operator's reset (``jikimi user reset-totp``)."""
+        with self.store.session() as s:
+            row = repo.user_row_by_email(s, email.strip().lower())
+            if row is None:
+                raise NotFound(f"no account for {email!r}")
+        return self._reset_totp(row.id, actor)
+
+    def _reset_totp(self, user_id: str, actor: str) -> User:
+        at = now()
+        with self.store.session(write=True) as s, s.begin():
+            row = self._own_row(s, user_id)
+            had = row.totp_sealed is not None
+            row.totp_sealed = None
+            row.totp_last_step = None
+            repo.replace_recovery_codes(s, row.id, [], at)
+            ended = repo.delete_other_sessions(s, row.id, "")
+            data = {"had_totp": had, "sessions_ended": ended}
+            self._audit(s, row.tenant_id, actor, row.id, "totp_reset", data, at)
+            return repo.as_user(row)
 
     def recovery_codes_left(self, user: User) -> int:
         with self.store.session() as s:

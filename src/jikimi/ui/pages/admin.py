@@ -95,6 +95,13 @@ def reset_password(
     return _users_page(request, ui, session, reset=issued)
 
 
+@router.post("/users/{user_id}/reset-totp")
+def reset_totp(ui: ServicesDep, session: FormSessionDep, user_id: str) -> Response:
+    """Her phone and her recovery codes are lost: she enrols again at her next sign-in."""
+    ui.accounts.reset_totp(session.principal, user_id)
+    return RedirectResponse("/admin/users", status_code=303)
+
+
 @router.post("/users/{user_id}/{change}")
 def change_user(ui: ServicesDep, session: FormSessionDep, user_id: str, change: str) -> Response:
     if change not in ("disable", "enable"):
