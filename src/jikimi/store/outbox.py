@@ -54,7 +54,8 @@ class OutboxItem:
     last_error: str | None
 
 
-def _item(row: OutboxRow) -> OutboxItem:
+def _item(row: Any) -> OutboxItem:
+    """An ``OutboxRow`` or a row of the table's columns as a value."""
     return OutboxItem(
         id=row.id,
         tenant_id=row.tenant_id,
@@ -203,50 +204,56 @@ def claim_many(
     """Lease up to ``limit`` due rows, oldest due first, in the caller's transaction.
 
     Pending rows and lapsed leases are looked up apart, each by the ``(state,
-    next_at)`` index, so the cost does not grow with the rows already done.
+    next_at)`` index, so the cost does not grow with the rows already done; the
+    lease is taken by one ``UPDATE … RETURNING`` that names the state each row must
+    still be in.
     """
-    due = sa.or_(
-        sa.and_(OutboxRow.state == PENDING, OutboxRow.next_at <= now),
-        sa.and_(OutboxRow.state == LEASED, OutboxRow.lease_until < now),
-    )
-    postgres = s.get_bind().dialect.name == "postgresql"
+    finders, take = _claim_statements(s.get_bind().dialect.name == "postgresql", kinds, limit)
     candidates: list[tuple[datetime, int]] = []
-    for where in (
-        sa.and_(OutboxRow.state == PENDING, OutboxRow.next_at <= now),
-        sa.and_(OutboxRow.state == LEASED, OutboxRow.lease_until < now),
-    ):
-        query = (
-            sa.select(OutboxRow.next_at, OutboxRow.id)
-            .where(where)
-            .order_by(OutboxRow.next_at, OutboxRow.id)
-            .limit(limit)
-        )
-        if kinds:
-            query = query.where(OutboxRow.kind.in_(kinds))
-        if postgres:
-            query = query.with_for_update(skip_locked=True)
-        candidates.extend((at, row_id) for at, row_id in s.execute(query))
+    for finder in finders:
+        candidates.extend((at, row_id) for at, row_id in s.execute(finder, {"now": now}))
     ids = [row_id for _, row_id in sorted(candidates)[:limit]]
     if not ids:
         return []
-    _changed(
-        s,
-        sa.update(OutboxRow)
-        .where(OutboxRow.id.in_(ids), due)
+    taken = s.execute(take, {"ids": ids, "now": now, "owner": owner, "until": now + lease})
+    order = {row_id: n for n, row_id in enumerate(ids)}
+    return [_item(r) for r in sorted(taken, key=lambda r: order[r.id])]
+
+
+@functools.cache
+def _claim_statements(
+    postgres: bool, kinds: tuple[str, ...] | None, limit: int
+) -> tuple[tuple[sa.Select[Any], ...], sa.UpdateBase]:
+    """The finders (pending and due; leased and lapsed) and the taking ``UPDATE``, built
+    once per shape: a deliverer polls thousands of times."""
+    now: sa.BindParameter[datetime] = sa.bindparam("now")
+    pending = sa.and_(_TABLE.c.state == PENDING, _TABLE.c.next_at <= now)
+    lapsed = sa.and_(_TABLE.c.state == LEASED, _TABLE.c.lease_until < now)
+    finders = []
+    for where in (pending, lapsed):
+        query = (
+            sa.select(_TABLE.c.next_at, _TABLE.c.id)
+            .where(where)
+            .order_by(_TABLE.c.next_at, _TABLE.c.id)
+            .limit(limit)
+        )
+        if kinds:
+            query = query.where(_TABLE.c.kind.in_(kinds))
+        if postgres:
+            query = query.with_for_update(skip_locked=True)
+        finders.append(query)
+    take = (
+        _TABLE.update()
+        .where(_TABLE.c.id.in_(sa.bindparam("ids", expanding=True)), sa.or_(pending, lapsed))
         .values(
             state=LEASED,
-            lease_owner=owner,
-            lease_until=now + lease,
-            attempts=OutboxRow.attempts + 1,
-        ),
+            lease_owner=sa.bindparam("owner"),
+            lease_until=sa.bindparam("until"),
+            attempts=_TABLE.c.attempts + 1,
+        )
+        .returning(*_TABLE.c)
     )
-    rows = s.scalars(
-        sa.select(OutboxRow)
-        .where(OutboxRow.id.in_(ids), OutboxRow.lease_owner == owner, OutboxRow.state == LEASED)
-        .execution_options(populate_existing=True)
-    ).all()
-    order = {row_id: n for n, row_id in enumerate(ids)}
-    return [_item(r) for r in sorted(rows, key=lambda r: order[r.id])]
+    return tuple(finders), take
 
 
 def complete(s: Session, item_id: int, owner: str, now: datetime) -> bool:
