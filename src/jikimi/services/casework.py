@@ -297,8 +297,6 @@ class CaptureScanner:
     def __init__(self, scans: ScanService) -> None:
         self._scans = scans
 
-    def scan_all(
-        self, principal: Principal, captured: Sequence[tuple[bytes, Mapping[str, Any]]]
-    ) -> list[Verdict]:
+    def scan_bytes(self, principal: Principal, data: bytes, source: Mapping[str, Any]) -> Verdict:
         system = Principal(tenant_id=principal.tenant_id, key_id=principal.key_id, role=Role.ADMIN)
-        return self._scans.scan_many(system, [Item(data, source) for data, source in captured])
+        return self._scans.scan_many(system, [Item(data, source)])[0]

@@ -397,16 +397,12 @@ def mark_delivered(
     notice = repo.update_notice(
         s, tenant_id, notice_id, at, state=NoticeState.SENT.value, sent_at=at, deadline_at=deadline
     )
-    audit_repo.append(
-        s,
-        tenant_id=tenant_id,
-        actor=actor,
-        entity="notice",
-        entity_id=notice_id,
-        action="sent",
-        data={"deadline_at": deadline.isoformat()},
-        at=at,
-    )
+    changes = [
+        audit_repo.Change(
+            tenant_id, actor, "notice", notice_id, "sent", {"deadline_at": deadline.isoformat()}, at
+        )
+    ]
+    checks: list[outbox.Consequence] = []
     items = repo.get_items(s, tenant_id, notice.item_ids)  # one read, then plain updates
     for item_id in notice.item_ids:
         item = items.get(item_id)
@@ -423,36 +419,40 @@ def mark_delivered(
             notified_at=at,
             deadline_at=deadline,
         )
-        audit_repo.append(
-            s,
-            tenant_id=tenant_id,
-            actor=actor,
-            entity="item",
-            entity_id=item_id,
-            action="status",
-            data={"to": "notified", "notice": notice_id},
-            at=at,
+        changes.append(
+            audit_repo.Change(
+                tenant_id,
+                actor,
+                "item",
+                item_id,
+                "status",
+                {"to": "notified", "notice": notice_id},
+                at,
+            )
         )
         if item.url:
-            outbox.enqueue(
-                s,
-                tenant_id=tenant_id,
-                kind="recheck",
-                key=f"recheck:{item_id}:{notice_id}:1",
-                payload={"item": item_id, "notice": notice_id, "n": 1},
-                at=at,
-                not_before=at + timedelta(hours=1),
+            payload = {"item": item_id, "notice": notice_id}
+            checks.append(
+                outbox.Consequence(
+                    tenant_id,
+                    "recheck",
+                    f"recheck:{item_id}:{notice_id}:1",
+                    {**payload, "n": 1},
+                    at + timedelta(hours=1),
+                )
             )
             # and one just before the deadline, so that a removal is known to have
             # come in time (or not) whatever the schedule's steps; the schedule
             # goes on from there (its next key is already queued)
-            outbox.enqueue(
-                s,
-                tenant_id=tenant_id,
-                kind="recheck",
-                key=f"recheck:{item_id}:{notice_id}:deadline",
-                payload={"item": item_id, "notice": notice_id, "n": 0, "at_deadline": True},
-                at=at,
-                not_before=deadline - timedelta(minutes=5),
+            checks.append(
+                outbox.Consequence(
+                    tenant_id,
+                    "recheck",
+                    f"recheck:{item_id}:{notice_id}:deadline",
+                    {**payload, "n": 0, "at_deadline": True},
+                    deadline - timedelta(minutes=5),
+                )
             )
+    audit_repo.append_many(s, changes)  # the notice's row first, then its items', in order
+    outbox.enqueue_many(s, checks, at)
     return notice
