@@ -57,6 +57,7 @@ CASE_WRITERS = frozenset({ADMIN, CASEWORKER})
 HOST_WRITERS = frozenset({ADMIN, CASEWORKER})
 APPROVERS = frozenset({ADMIN, REVIEWER})
 AUDIT_READERS = frozenset({ADMIN, REVIEWER})
+SOURCE_READERS = frozenset({ADMIN, REVIEWER, CASEWORKER, PLATFORM})  # platforms: uploaders
 
 
 class Target(Enum):
@@ -696,7 +697,7 @@ MATRIX: dict[tuple[str, str], Row] = {
         _check_sor("removed_item"),
     ),
     ("GET", "/v1/sources/{source_id}"): Row(
-        CASE_READERS, Target.THING, 200, lambda w, c, t, f: Req(f"/v1/sources/{_source(w, t)}")
+        SOURCE_READERS, Target.THING, 200, lambda w, c, t, f: Req(f"/v1/sources/{_source(w, t)}")
     ),
     ("GET", "/v1/audit/verify"): Row(
         AUDIT_READERS,

@@ -4,7 +4,8 @@ On both databases: three uploads by one uploader that match the tenant's takedow
 bank are removed; the fourth upload by that uploader (an image that matches
 nothing) is held by the bundled ``risky-source`` rule, and the Verdict names the
 rule and the source. Another uploader, and the same uploader id in another tenant,
-are untouched. ``GET /v1/sources/{id}`` counts the scans with their reasons.
+are untouched. ``GET /v1/sources/{id}`` counts the scans with their reasons, for
+the platform's own key as for a caseworker.
 """
 
 from __future__ import annotations
@@ -67,6 +68,12 @@ def test_an_uploader_with_three_removed_uploads_is_held(world: World) -> None:
     assert any("removed on a bank match" in r for r in body["reasons"])
     assert any("held for review" in r for r in body["reasons"])
     assert w.client.get(f"/v1/sources/{source_id}", headers=w.b.headers()).status_code == 404
+    # the platform that scanned reads its own uploader's standing; another's platform cannot
+    mine = w.client.get(f"/v1/sources/{source_id}", headers=platform)
+    assert mine.status_code == 200, mine.text
+    assert mine.json() == body
+    theirs = w.client.get(f"/v1/sources/{source_id}", headers=w.b.headers(Role.PLATFORM))
+    assert theirs.status_code == 404
 
 
 def test_a_bad_uploader_id_is_refused_and_nothing_is_stored(world: World) -> None:

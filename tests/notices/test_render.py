@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,38 @@ def test_deadlines_are_configurable() -> None:
         case_number="c",
     )
     assert out.deadline_hours == 12 and "12시간" in out.body
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("regulator", ["KCSC <report@kcsc.example>", ""])
+def test_every_language_has_its_own_follow_up_paragraph(language: str, regulator: str) -> None:
+    """A reminder after a missed deadline is in the host's language, names the notice,
+    when it was sent and the deadline, and (when the host has one) the regulator copied."""
+    renderer = NoticeRenderer()
+    out = renderer.render(
+        language=language,
+        host_name="Example Host",
+        items=ITEMS,
+        bases=[LegalBasis.KCSC],
+        sender=SENDER,
+        notice_id="notice_2",
+        case_number="2026-000001",
+        follow_up={
+            "notice": "notice_1",
+            "sent": "2026-12-01 10:00",
+            "deadline": "2026-12-02 10:00",
+            "regulator": regulator,
+        },
+    )
+    strings, english = renderer.strings(language), renderer.strings("en")
+    assert not out.fallback and out.language == language
+    assert out.subject.startswith(strings["follow_up_subject"])
+    longest = max(re.split(r"\{\w+\}", strings["follow_up"]), key=len)
+    assert len(longest) > 10 and longest in out.body  # its own text, from its own file
+    assert "notice_1" in out.body and "2026-12-01 10:00" in out.body
+    assert "2026-12-02 10:00" in out.body and "{" not in out.body
+    if language != "en":
+        for key in ("follow_up", "follow_up_subject", "follow_up_regulator"):
+            assert strings[key] != english[key], key  # translated, not the English fallback
+    said = strings["follow_up_regulator"].replace("{regulator}", regulator)
+    assert (said in out.body) is bool(regulator)

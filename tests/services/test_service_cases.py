@@ -18,7 +18,7 @@ from jikimi.domain import Role, SignalKind
 from jikimi.errors import Conflict, Forbidden, InvalidHash, InvalidInput, NotFound
 from jikimi.evidence import Sealer
 from jikimi.fetching import AddressPolicy, SafeFetcher
-from jikimi.services.cases import CaseService, HostService, HostSpec
+from jikimi.services.cases import CaseService, HostService, HostSpec, UrlItem
 from jikimi.store import Store
 from jikimi.store import audit as audit_repo
 
@@ -158,6 +158,44 @@ def test_items_by_url_capture_sealed_evidence(
     assert gone.status is ItemStatus.UNREACHABLE and "404" in (gone.reason or "")
     refused = cases.add_url(worker, case.id, "http://metadata.internal/latest")
     assert refused.status is ItemStatus.UNREACHABLE and "fetch_refused" in (refused.reason or "")
+    assert len(cases.items(worker, case.id)) == 3
+
+
+def test_several_urls_are_captured_together_in_order(
+    cases: CaseService, hosts: HostService, acme: Side, store: Store, port: int
+) -> None:
+    worker = acme.as_[Role.CASEWORKER]
+    hosts.add(
+        worker, HostSpec("h", "H", "en", (Contact(kind=ContactKind.EMAIL, value="a@h.example"),))
+    )
+    case = cases.open(worker, title="A", language="en").case
+    base = f"http://host.example:{port}"
+    added = cases.add_urls(
+        worker,
+        case.id,
+        [
+            UrlItem(f"{base}/p/1.jpg", "h", "@one"),
+            UrlItem(f"{base}/missing", "h", "@two"),
+            UrlItem(f"{base}/p/1.jpg", None, None),
+        ],
+    )
+    assert [i.url for i in added] == [f"{base}/p/1.jpg", f"{base}/missing", f"{base}/p/1.jpg"]
+    assert [i.status for i in added] == [
+        ItemStatus.PENDING,
+        ItemStatus.UNREACHABLE,
+        ItemStatus.PENDING,
+    ]
+    assert added[0].host_id == added[1].host_id is not None and added[2].host_id is None
+    assert added[0].source_id != added[1].source_id and added[2].source_id is None
+    assert cases.evidence(worker, added[2].id) == JPEG
+    with store.session() as s:
+        adds = [e for e in audit_repo.iter_all(s) if e.action == "add"]
+    assert [e.entity_id for e in adds] == [i.id for i in added]
+    # an unknown host refuses the whole list: nothing is written
+    with pytest.raises(NotFound):
+        cases.add_urls(
+            worker, case.id, [UrlItem(f"{base}/p/1.jpg", "h"), UrlItem(f"{base}/x", "nope")]
+        )
     assert len(cases.items(worker, case.id)) == 3
 
 

@@ -9,18 +9,23 @@ is not escalated, and a second late re-check drafts nothing more.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 from service_helpers import Side
 
 from jikimi.audit.chain import verify
 from jikimi.cases.lifecycle import ItemStatus, NoticeState
-from jikimi.cases.types import Contact, ContactKind
+from jikimi.cases.types import Contact, ContactKind, Regulator
 from jikimi.config import Settings
 from jikimi.domain import Role
+from jikimi.errors import InvalidInput
 from jikimi.services.cases import HostSpec
 from jikimi.services.casework import ESCALATION_ACTOR, Casework
 from jikimi.store import Store
@@ -81,6 +86,7 @@ def test_missed_deadline_escalates_once_with_a_follow_up(
     [escalation] = [e for e in entries if e.action == "escalate"]
     assert escalation.entity_id == a.id and escalation.actor == "system:rechecker"
     assert escalation.data["notice"] == first.id and escalation.data["hours_late"] >= 0
+    assert escalation.data["regulator"] is None  # the host names none
     drafted = [e for e in entries if e.entity_id == follow_up.id and e.action == "draft"]
     assert drafted[0].data["follow_up_of"] == first.id
 
@@ -101,3 +107,90 @@ def test_missed_deadline_escalates_once_with_a_follow_up(
     assert after.notified_at == notified.notified_at
     with store.session() as s:
         assert verify(audit_repo.iter_all(s)).ok
+
+
+class _Mailbox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], bytes]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append((list(envelope.rcpt_tos), envelope.content))
+        return "250 OK"
+
+
+def test_escalation_names_the_hosts_regulator_and_the_follow_up_copies_it(
+    store: Store, settings: Settings, acme: Side, host: PagesHost
+) -> None:
+    box = _Mailbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        worker, reviewer = acme.as_[Role.CASEWORKER], acme.as_[Role.REVIEWER]
+        settings = settings.model_copy(
+            update={"capture_allow_networks": ["127.0.0.1/32"], "smtp_port": port}
+        )
+        work = Casework.from_settings(settings, store)
+        mail = Contact(kind=ContactKind.EMAIL, value="abuse@h.example")
+        kcsc = Regulator(name="KCSC", email="report@kcsc.example")
+        added = work.hosts.add(
+            worker, HostSpec("h", "Host", "en", (mail,), ("kcsc",), regulator=kcsc)
+        )
+        assert work.hosts.get(worker, "h").regulator == kcsc == added.regulator
+        case = work.cases.open(worker, title="A", language="ko").case
+        host.pages = {"/a.jpg": COFFEE}
+        a = work.cases.add_url(worker, case.id, f"http://127.0.0.1:{host.port}/a.jpg", host="h")
+        first = work.notices.draft(worker, case.id, "h")
+        assert first.copy_to is None  # a first notice copies nobody
+        work.notices.approve(reviewer, first.id)
+        work.notices.send(worker, first.id)
+        deliverer = work.deliverer()
+        assert deliverer.run_until_idle() == 1
+        [(to_first, _)] = box.messages
+        assert to_first == ["abuse@h.example"]
+
+        deadline = work.cases.get_item(worker, a.id).deadline_at
+        assert deadline is not None
+        checker = work.rechecker()
+        checker.clock = lambda: deadline + timedelta(minutes=1)
+        checker.run_until_idle()
+        with store.session() as s:
+            entries = list(audit_repo.iter_all(s))
+        [escalation] = [e for e in entries if e.action == "escalate"]
+        assert escalation.data["regulator"] == "KCSC <report@kcsc.example>"
+
+        [follow_up] = [n for n in work.notices.list(worker, case.id) if n.id != first.id]
+        assert follow_up.copy_to == kcsc
+        assert "A copy of this follow-up goes to KCSC <report@kcsc.example>." in follow_up.body
+        drafted = [e for e in entries if e.entity_id == follow_up.id and e.action == "draft"]
+        assert drafted[0].data["copy_to"] == "KCSC <report@kcsc.example>"
+
+        work.notices.approve(reviewer, follow_up.id)
+        sent = work.notices.send(worker, follow_up.id)
+        assert sent.channel is not None and sent.channel["cc"] == "report@kcsc.example"
+        assert deliverer.run_until_idle() == 1
+        rcpts, content = box.messages[1]
+        assert sorted(rcpts) == ["abuse@h.example", "report@kcsc.example"]
+        message = message_from_bytes(content)
+        assert message["Cc"] == "report@kcsc.example" and message["To"] == "abuse@h.example"
+        with store.session() as s:
+            assert verify(audit_repo.iter_all(s)).ok
+    finally:
+        controller.stop()
+
+
+def test_a_regulator_is_optional_and_its_address_must_be_an_email(
+    store: Store, settings: Settings, acme: Side
+) -> None:
+    worker = acme.as_[Role.CASEWORKER]
+    work = Casework.from_settings(settings, store)
+    form = Contact(kind=ContactKind.FORM, value="https://h.example/report")
+    host = work.hosts.add(worker, HostSpec("h", "Host", "ko", (form,), ("kcsc",)))
+    assert host.regulator is None
+    with pytest.raises(InvalidInput):
+        work.hosts.add(
+            worker,
+            HostSpec("g", "G", "ko", (form,), regulator=Regulator(name="X", email="not-mail")),
+        )

@@ -24,7 +24,6 @@ from starlette.types import Scope
 
 import jikimi
 from jikimi import ui
-from jikimi.actions import ActionRecorder
 from jikimi.api import problems
 from jikimi.api.context import ApiContext
 from jikimi.api.fetch import UrlFetcher
@@ -37,13 +36,12 @@ from jikimi.config import Settings, load_settings
 from jikimi.domain import MAX_ENROL_PHOTOS
 from jikimi.errors import JikimiError
 from jikimi.services import BankService, KeyService
-from jikimi.services.casework import CaptureScanner, Casework, CaseworkRunner
+from jikimi.services.casework import CaseworkRunner, attach_casework
 from jikimi.services.face_retro import FaceRetro, FaceRetroRunner
 from jikimi.services.jobs import JobService
 from jikimi.services.matching import MatchService
 from jikimi.services.persons import FaceGallery, PersonService
 from jikimi.services.retro import RetroMatcher
-from jikimi.services.reviews import HeldMedia
 from jikimi.services.scans import ScanService
 from jikimi.store import Store
 from jikimi.ui import victim
@@ -202,10 +200,7 @@ def build_context(
         keep_faces=gallery.keep_scan_faces,
     )
     banks = BankService(store, settings=settings, listener=matching)
-    casework = Casework.from_settings(settings, store, scanner=CaptureScanner(scans))
-    scans.on_stored = casework.reuploads.on_stored  # a scan hitting a removed item reopens it
-    scans.on_stored_for = ActionRecorder().on_stored  # consequences: outbox rows, same commit
-    scans.on_held = HeldMedia(store, casework.cases.sealer, settings).keep  # the review queue
+    casework = attach_casework(scans, store, settings)  # re-uploads, outbox, review queue
     return ApiContext(
         settings=settings,
         metrics=metrics,

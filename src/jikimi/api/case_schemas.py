@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from jikimi.cases.lifecycle import CaseStatus, ItemStatus, NoticeState
-from jikimi.cases.types import Case, Contact, Host, Item, Notice
+from jikimi.cases.types import Case, Contact, Host, Item, Notice, Regulator
 from jikimi.domain import (
     CaseTitle,
     Handle,
@@ -43,6 +43,9 @@ class HostCreate(_Request):
     bases: list[str] = Field(default_factory=list, max_length=10)
     api_secret: str | None = Field(default=None, min_length=16, max_length=512)
     removal_markers: list[str] = Field(default_factory=list, max_length=20)
+    regulator: Regulator | None = Field(
+        default=None, description="Copied on escalations (a follow-up after a missed deadline)."
+    )
 
 
 class HostPublic(_Response):
@@ -55,6 +58,7 @@ class HostPublic(_Response):
     bases: list[str]
     has_api_secret: bool
     removal_markers: list[str]
+    regulator: Regulator | None = None
     created_at: datetime
 
     @classmethod
@@ -180,6 +184,7 @@ class NoticePublic(_Response):
     drafted_by: str
     approved_by: str | None
     failure: str | None
+    copy_to: Regulator | None = None
     created_at: datetime
     sent_at: datetime | None
     deadline_at: datetime | None

@@ -28,6 +28,20 @@ class Contact(_Frozen):
     value: str = Field(min_length=1, max_length=2048)
 
 
+class Regulator(_Frozen):
+    """The authority a host answers to, copied on escalations (e.g. KCSC for a Korean host).
+
+    A missed deadline is the regulator's business: the follow-up notice names it and,
+    when it has an e-mail address, copies it (``Cc``).
+    """
+
+    name: str = Field(min_length=1, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+
+    def __str__(self) -> str:
+        return self.name if self.email is None else f"{self.name} <{self.email}>"
+
+
 class Host(_Frozen):
     """A platform or site that hosts items, and how it takes removal requests."""
 
@@ -41,6 +55,7 @@ class Host(_Frozen):
     bases: tuple[str, ...] = ()
     has_api_secret: bool = False
     removal_markers: tuple[str, ...] = ()
+    regulator: Regulator | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -124,6 +139,8 @@ class Notice(_Frozen):
     drafted_by: str
     approved_by: str | None = None
     failure: str | None = None
+    copy_to: Regulator | None = None
+    """A follow-up's copy to the host's regulator (``Cc`` when sent by e-mail)."""
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None = None

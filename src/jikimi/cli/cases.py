@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
+from email.utils import parseaddr
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
@@ -27,7 +28,7 @@ import typer
 
 from jikimi.audit.chain import Checkpoint
 from jikimi.cases.lifecycle import CaseStatus
-from jikimi.cases.types import Contact, ContactKind
+from jikimi.cases.types import Contact, ContactKind, Regulator
 from jikimi.cli.admin import EXIT_USAGE, JsonOption, KeyOption, _err, _fail, _print_json, _table
 from jikimi.config import Settings, load_settings
 from jikimi.domain import Principal, SignalKind
@@ -121,6 +122,13 @@ def host_add(
         typer.Option("--marker", help="Text of the host's removal page (repeatable)."),
     ] = None,
     jurisdiction: Annotated[str | None, typer.Option("--jurisdiction")] = None,
+    regulator: Annotated[
+        str | None,
+        typer.Option(
+            "--regulator",
+            help="Copied on escalations: 'NAME <EMAIL>' or a name, e.g. 'KCSC <x@kcsc.example>'.",
+        ),
+    ] = None,
 ) -> None:
     """Add a host."""
     with _work(key) as (work, me):
@@ -135,9 +143,18 @@ def host_add(
                 jurisdiction=jurisdiction,
                 api_secret=secret,
                 removal_markers=tuple(marker or ()),
+                regulator=None if regulator is None else _regulator(regulator),
             ),
         )
     typer.echo(host.slug)
+
+
+def _regulator(text: str) -> Regulator:
+    """``'KCSC <report@kcsc.example>'`` (or a name alone) as a :class:`Regulator`."""
+    name, email = parseaddr(text)
+    if email and "@" in email:
+        return Regulator(name=name.strip() or email, email=email)
+    return Regulator(name=text.strip())
 
 
 @host_app.command("list")

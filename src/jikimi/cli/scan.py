@@ -7,6 +7,11 @@ snapshot, the same policy), and faces against that tenant's enrolled persons
 (her templates opened with the face key, ``JIKIMI_FACE_KEY``, as the API opens
 them; ``face_detect`` decides as for the API whether faces are looked for);
 ``--no-match`` turns both off. Without either, nothing touches the database.
+
+``--uploader ID`` (with ``--key`` or ``--tenant``) is ``POST /v1/scan?uploader=ID``
+from the command line: the files are scanned by the scan service itself, every
+Verdict is stored and counted for that uploader's source, and the policy's source
+rules see its standing (``GET /v1/sources/{id}`` then shows the scans).
 """
 
 from __future__ import annotations
@@ -28,9 +33,15 @@ from jikimi.domain import Principal, Verdict
 from jikimi.errors import JikimiError
 from jikimi.faces import TenantFaces
 from jikimi.matching.bank_snapshot import BankSnapshot
+from jikimi.pipeline import Item
 from jikimi.pipeline.discover import discover
 from jikimi.scale.local import scan_files
-from jikimi.services.local_scan import tenant_stages, who_scans
+from jikimi.services.casework import attach_casework
+from jikimi.services.local_scan import scan_principal, tenant_stages, who_scans
+from jikimi.services.matching import MatchService
+from jikimi.services.persons import FaceGallery
+from jikimi.services.scans import UPLOADER, LazyScanner, ScanService, check_uploader
+from jikimi.store import Store, migrate
 
 if TYPE_CHECKING:
     from jikimi.scale.ray_scan import RayOptions
@@ -101,6 +112,15 @@ def scan(
         int | None,
         typer.Option("--batch-size", min=1, help="With --ray: files per batch (and part file)."),
     ] = None,
+    uploader: Annotated[
+        str | None,
+        typer.Option(
+            "--uploader",
+            help="With --key/--tenant: the platform's id of the account that uploaded the "
+            "files; the scans are stored and count for that source, as POST /v1/scan's.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Scan images and videos: grade, AI-generation evidence, hashes, and a decision each."""
     err = Console(stderr=True)
@@ -128,6 +148,18 @@ def scan(
     if store_scans and not (key or tenant):
         err.print("[red]error:[/] --store needs --key or --tenant")
         raise typer.Exit(EXIT_USAGE)
+
+    if uploader is not None:
+        if not (key or tenant) or ray_address is not None or not match:
+            err.print("[red]error:[/] --uploader needs --key or --tenant (not --ray, --no-match)")
+            raise typer.Exit(EXIT_USAGE)
+        try:
+            named = check_uploader(uploader)
+            code = _scan_as_uploader(found.files, settings, key, tenant, named, json_lines, err)
+        except JikimiError as exc:
+            err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
+            raise typer.Exit(EXIT_USAGE) from exc
+        raise typer.Exit(code)
 
     banks = None
     faces = None
@@ -208,6 +240,64 @@ def scan(
     if len(found.files) != 1 or not json_lines:
         err.print(summary.render())
     raise typer.Exit(EXIT_SOME_FAILED if summary.failed else EXIT_OK)
+
+
+UPLOADER_BATCH = 8
+"""Files read and scanned together with ``--uploader`` (one stored batch each)."""
+
+
+def _scan_as_uploader(
+    files: list[Path],
+    settings: Settings,
+    key: str | None,
+    tenant: str | None,
+    uploader: str,
+    json_lines: bool,
+    err: Console,
+) -> int:
+    """``--uploader``: scan through the scan service, as ``POST /v1/scan?uploader=`` does.
+
+    The uploader's source is found or made, its standing goes to the policy's source
+    rules, and each Verdict is stored and counted for the source (with the
+    consequences a stored scan has: re-uploads, outbox, review queue), so the next
+    upload, by either door, sees it.
+    """
+    migrate(settings)
+    store = Store.from_settings(settings)
+    summary = Summary()
+    rows: list[Verdict] = []
+    started = time.perf_counter()
+    try:
+        principal = scan_principal(store, key, tenant)
+        matching = MatchService(store, settings)
+        matching.load()
+        gallery = FaceGallery(store, settings)
+        scans = ScanService(
+            store,
+            LazyScanner(settings),
+            matching.matcher_for,
+            faces_for=gallery.faces_for,
+            keep_faces=gallery.keep_scan_faces,
+        )
+        attach_casework(scans, store, settings)
+        for start in range(0, len(files), UPLOADER_BATCH):
+            batch = files[start : start + UPLOADER_BATCH]
+            items = [Item(p.read_bytes(), {"path": str(p), UPLOADER: uploader}) for p in batch]
+            for verdict in scans.scan_many(principal, items):
+                summary.add(verdict)
+                if json_lines:
+                    sys.stdout.write(verdict.to_json() + "\n")
+                    sys.stdout.flush()
+                else:
+                    rows.append(verdict)
+    finally:
+        store.close()
+    summary.seconds = time.perf_counter() - started
+    if rows:
+        Console(markup=False).print(verdict_table(rows))
+    if len(files) != 1 or not json_lines:
+        err.print(summary.render())
+    return EXIT_SOME_FAILED if summary.failed else EXIT_OK
 
 
 def _ray_scan(

@@ -36,6 +36,7 @@ class Permission(StrEnum):
     HOST_WRITE = "host_write"  # add and change hosts (the directory of platforms)
     NOTICE_APPROVE = "notice_approve"  # approve a drafted notice (the second pair of eyes)
     AUDIT_READ = "audit_read"  # verify the hash-chained audit log
+    SOURCE_READ = "source_read"  # an uploader's or channel's risk score (platforms too)
 
 
 ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
@@ -58,9 +59,12 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             Permission.CASE_READ,
             Permission.NOTICE_APPROVE,
             Permission.AUDIT_READ,
+            Permission.SOURCE_READ,
         }
     ),
-    Role.PLATFORM: frozenset({Permission.SCAN, Permission.MATCH, Permission.SCAN_READ}),
+    Role.PLATFORM: frozenset(
+        {Permission.SCAN, Permission.MATCH, Permission.SCAN_READ, Permission.SOURCE_READ}
+    ),
     Role.CASEWORKER: frozenset(
         {
             Permission.BANK_READ,
@@ -70,6 +74,7 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
             Permission.CASE_READ,
             Permission.CASE_WRITE,
             Permission.HOST_WRITE,
+            Permission.SOURCE_READ,
         }
     ),
 }

@@ -47,4 +47,5 @@ _VERBS = {
     Permission.HOST_WRITE: "change hosts",
     Permission.NOTICE_APPROVE: "approve notices",
     Permission.AUDIT_READ: "verify the audit log",
+    Permission.SOURCE_READ: "read sources (accounts and channels) and their risk",
 }

@@ -300,7 +300,9 @@ class CaseReports:
         )
 
     def source_risk(self, principal: Principal, source_id: str) -> SourceRisk:
-        require(principal, Permission.CASE_READ)
+        """A source's risk with its reasons. Platforms read it too: the uploader ids they
+        scan with (``POST /v1/scan?uploader=``) are sources of their tenant."""
+        require(principal, Permission.SOURCE_READ)
         with self.store.session() as s:
             source = repo.get_source(s, principal.tenant_id, source_id)
             if source is None:

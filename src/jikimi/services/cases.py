@@ -19,7 +19,8 @@ import hmac
 import re
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -28,7 +29,7 @@ from argon2.exceptions import InvalidHashError, VerifyMismatchError
 from sqlalchemy.orm import Session
 
 from jikimi.cases.lifecycle import CASE_MOVES, ITEM_MOVES, CaseStatus, ItemStatus, check_move
-from jikimi.cases.types import Case, CaseOpened, Contact, ContactKind, Host, Item
+from jikimi.cases.types import Case, CaseOpened, Contact, ContactKind, Host, Item, Regulator
 from jikimi.domain import Permission, Principal, Signal, SignalKind, Verdict, limits
 from jikimi.errors import Conflict, InvalidInput, JikimiError, NotFound
 from jikimi.evidence import Sealer
@@ -53,6 +54,15 @@ class ItemScanner(Protocol):
     def scan_bytes(self, principal: Principal, data: bytes, source: Mapping[str, Any]) -> Verdict:
         """The stored Verdict of ``data`` (an error Verdict is returned, not stored)."""
         ...
+
+
+@dataclass(frozen=True)
+class UrlItem:
+    """One URL to capture as an item of a case, with where it was posted."""
+
+    url: str
+    host: str | None = None
+    source: str | None = None
 
 
 def audit(
@@ -89,6 +99,8 @@ class HostSpec:
     jurisdiction: str | None = None
     api_secret: str | None = None
     removal_markers: tuple[str, ...] = ()
+    regulator: Regulator | None = None
+    """Copied on escalations (a follow-up after a missed deadline names it)."""
 
 
 class HostService:
@@ -115,6 +127,8 @@ class HostService:
             raise InvalidInput("a host with an API contact needs its shared secret (--secret)")
         for contact in spec.contacts:
             _check_contact(contact)
+        if spec.regulator is not None and spec.regulator.email is not None:
+            _check_contact(Contact(kind=ContactKind.EMAIL, value=spec.regulator.email))
         at = now()
         sealed = (
             None
@@ -134,6 +148,7 @@ class HostService:
                 api_secret_sealed=sealed,
                 removal_markers=spec.removal_markers,
                 at=at,
+                regulator=spec.regulator,
             )
             audit(s, principal, "host", host.id, "create", _host_audit(host), at)
         return host
@@ -165,6 +180,7 @@ def _host_audit(host: Host) -> dict[str, Any]:
         "language": host.language,
         "contacts": [c.kind.value for c in host.contacts],
         "bases": list(host.bases),
+        "regulator": None if host.regulator is None else str(host.regulator),
     }
 
 
@@ -349,24 +365,31 @@ class CaseService:
         source: str | None = None,
     ) -> Item:
         """Capture ``url`` now (sealed evidence, hashes, a Verdict) and add it as an item."""
+        return self.add_urls(principal, case_id, [UrlItem(url, host, source)])[0]
+
+    def add_urls(
+        self, principal: Principal, case_id: str, urls: Sequence[UrlItem]
+    ) -> builtins.list[Item]:
+        """Capture several URLs now and add them as items, in order.
+
+        The URLs are fetched side by side and the items written in one transaction,
+        each with its audit row: what a caseworker pasting a list of links waits for
+        is the slowest host, not the sum of them.
+        """
         require(principal, Permission.CASE_WRITE)
-        url = limits.check("item_url", url, name="url")
+        urls = [
+            UrlItem(limits.check("item_url", u.url, name="url"), u.host, u.source) for u in urls
+        ]
         self.get(principal, case_id)  # a missing case fails before anything is fetched
         if self.fetcher is None:
             raise InvalidInput("capturing URLs is not set up on this server")
-        values = self._capture(principal, case_id, url)
-        status = ItemStatus(values.pop("status"))
-        signals = values.pop("signals")
-        return self._create_item(
-            principal,
-            case_id,
-            host=host,
-            source=source,
-            url=url,
-            signals=signals,
-            status=status,
-            **values,
-        )
+        captured = self._capture_many(principal, case_id, [u.url for u in urls])
+        specs = []
+        for wanted, values in zip(urls, captured, strict=True):
+            status = ItemStatus(values.pop("status"))
+            signals = values.pop("signals")
+            specs.append(_NewItem(wanted.host, wanted.source, wanted.url, signals, status, values))
+        return self._create_items(principal, case_id, specs)
 
     def recapture(self, principal: Principal, item_id: str) -> Item:
         """Try an ``unreachable`` item's URL again now (the worker also does, on a schedule).
@@ -406,6 +429,28 @@ class CaseService:
 
     def _capture(self, principal: Principal, case_id: str, url: str) -> dict[str, Any]:
         """Fetch, scan, seal and hash ``url``: the values of an item, ``status`` included."""
+        return self._capture_many(principal, case_id, [url])[0]
+
+    def _capture_many(
+        self, principal: Principal, case_id: str, urls: Sequence[str]
+    ) -> builtins.list[dict[str, Any]]:
+        """:meth:`_capture` for several URLs, fetched side by side."""
+        fetched: builtins.list[Capture | dict[str, Any]]
+        if len(urls) > 1:
+            with ThreadPoolExecutor(min(CAPTURE_THREADS, len(urls))) as pool:
+                fetched = list(pool.map(self._fetch, urls))
+        else:
+            fetched = [self._fetch(u) for u in urls]
+        # Scanned one by one, not as one batch: on the shared 2-core machine one picture
+        # on a two-thread session took 31-32 ms of wall time against 36-40 ms each for
+        # batches of five run image-parallel (bench.takedown's setup: 38 s against 58 s).
+        return [
+            c if not isinstance(c, Capture) else self._captured(principal, case_id, c)
+            for c in fetched
+        ]
+
+    def _fetch(self, url: str) -> Capture | dict[str, Any]:
+        """The capture of ``url``, or the values of an ``unreachable`` item."""
         assert self.fetcher is not None
         try:
             capture = self.fetcher.fetch(url)
@@ -422,6 +467,10 @@ class CaseService:
                 "reason": f"the host answered HTTP {capture.status}",
                 "capture": _capture_record(capture, None),
             }
+        return capture
+
+    def _captured(self, principal: Principal, case_id: str, capture: Capture) -> dict[str, Any]:
+        """Scan, seal and hash fetched bytes: the values of a pending item."""
         verdict = None
         if self.scanner is not None:
             verdict = self.scanner.scan_bytes(
@@ -469,50 +518,74 @@ class CaseService:
         status: ItemStatus = ItemStatus.PENDING,
         **extra: Any,
     ) -> Item:
-        if source is not None:
-            source = limits.check("handle", source, name="source")
-        if url is not None:
-            url = limits.check("item_url", url, name="url")
+        spec = _NewItem(host, source, url, signals, status, extra)
+        return self._create_items(principal, case_id, [spec])[0]
+
+    def _create_items(
+        self, principal: Principal, case_id: str, specs: Sequence[_NewItem]
+    ) -> builtins.list[Item]:
+        """Write items (and their audit rows) in one transaction."""
+        specs = [
+            replace(
+                spec,
+                source=None
+                if spec.source is None
+                else limits.check("handle", spec.source, name="source"),
+                url=None if spec.url is None else limits.check("item_url", spec.url, name="url"),
+            )
+            for spec in specs
+        ]
         at = now()
+        out = []
         with self.store.session(write=True) as s, s.begin():
             case = repo.get_case(s, principal.tenant_id, case_id)
             if case is None:
                 raise NotFound(f"no case {case_id!r}")
-            host_id = None
-            if host is not None:
-                found = repo.get_host(s, principal.tenant_id, host)
-                if found is None:
-                    raise NotFound(f"no host {host!r}")
-                host_id = found.id
-            source_id = None
-            if source is not None:
-                source_id = repo.get_or_create_source(
-                    s, principal.tenant_id, host_id, source.strip(), at
-                ).id
-            item = repo.create_item(
-                s,
-                tenant_id=principal.tenant_id,
-                case_id=case_id,
-                at=at,
-                host_id=host_id,
-                source_id=source_id,
-                url=url,
-                status=status.value,
-                signals=[dict(x) for x in signals],
-                **extra,
-            )
-            audit(
-                s,
-                principal,
-                "item",
-                item.id,
-                "add",
-                {"case": case_id, "url": url, "status": status.value, "signals": list(signals)},
-                at,
-            )
-            if status is ItemStatus.UNREACHABLE:
-                queue_recapture(s, item, 1, at)
-        return item
+            host_ids: dict[str, str] = {}
+            for spec in specs:
+                host_id = None
+                if spec.host is not None:
+                    if spec.host not in host_ids:
+                        found = repo.get_host(s, principal.tenant_id, spec.host)
+                        if found is None:
+                            raise NotFound(f"no host {spec.host!r}")
+                        host_ids[spec.host] = found.id
+                    host_id = host_ids[spec.host]
+                source_id = None
+                if spec.source is not None:
+                    source_id = repo.get_or_create_source(
+                        s, principal.tenant_id, host_id, spec.source.strip(), at
+                    ).id
+                item = repo.create_item(
+                    s,
+                    tenant_id=principal.tenant_id,
+                    case_id=case_id,
+                    at=at,
+                    host_id=host_id,
+                    source_id=source_id,
+                    url=spec.url,
+                    status=spec.status.value,
+                    signals=[dict(x) for x in spec.signals],
+                    **spec.extra,
+                )
+                audit(
+                    s,
+                    principal,
+                    "item",
+                    item.id,
+                    "add",
+                    {
+                        "case": case_id,
+                        "url": spec.url,
+                        "status": spec.status.value,
+                        "signals": list(spec.signals),
+                    },
+                    at,
+                )
+                if spec.status is ItemStatus.UNREACHABLE:
+                    queue_recapture(s, item, 1, at)
+                out.append(item)
+        return out
 
     def items(self, principal: Principal, case_id: str) -> builtins.list[Item]:
         require(principal, Permission.CASE_READ)
@@ -588,6 +661,21 @@ def queue_recapture(s: Session, item: Item, n: int, at: datetime) -> bool:
     )
     return True
 
+
+@dataclass(frozen=True)
+class _NewItem:
+    """An item about to be written (what :meth:`CaseService._create_items` takes)."""
+
+    host: str | None
+    source: str | None
+    url: str | None
+    signals: Sequence[Mapping[str, str]]
+    status: ItemStatus
+    extra: Mapping[str, Any]
+
+
+CAPTURE_THREADS = 4
+"""URLs of one batch fetched at once (the time of a capture is the host's, not ours)."""
 
 _LANG_RE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8}){0,3}$")
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from jikimi.actions import WebhookDeliverer, WebhookService
+from jikimi.actions import ActionRecorder, WebhookDeliverer, WebhookService
 from jikimi.cases.lifecycle import NoticeState
 from jikimi.cases.types import Item as CaseItem
 from jikimi.cases.types import Notice
@@ -41,6 +41,7 @@ from jikimi.services.recaptures import Recapturer
 from jikimi.services.rechecks import AddToBank, Rechecker
 from jikimi.services.replicas import pin_key_fingerprints
 from jikimi.services.reuploads import ReuploadLinker
+from jikimi.services.reviews import HeldMedia
 from jikimi.services.scans import ScanService
 from jikimi.store import Store, outbox
 from jikimi.store import casework as case_repo
@@ -269,6 +270,20 @@ class CaseworkRunner:
                 self.run_due()
             except Exception:  # a bad row must not stop the loop; it is retried later
                 log.exception("casework runner: a delivery or re-check failed")
+
+
+def attach_casework(scans: ScanService, store: Store, settings: Settings) -> Casework:
+    """The casework of a door that stores scans, and the consequences of a stored scan.
+
+    A scan that hits a removed item's hashes reopens it (re-upload), its actions
+    become outbox rows in the same commit, and held media go to the review queue:
+    the same for ``POST /v1/scan`` and ``jikimi scan --uploader``.
+    """
+    casework = Casework.from_settings(settings, store, scanner=CaptureScanner(scans))
+    scans.on_stored = casework.reuploads.on_stored
+    scans.on_stored_for = ActionRecorder().on_stored
+    scans.on_held = HeldMedia(store, casework.cases.sealer, settings).keep
+    return casework
 
 
 class CaptureScanner:

@@ -162,15 +162,20 @@ class NoticeDeliverer:
     ) -> dict[str, object]:
         channel = row.payload["channel"]
         if channel["kind"] == "email":
-            return self._email(row.key, notice, str(channel["value"]))
+            cc = channel.get("cc")
+            return self._email(
+                row.key, notice, str(channel["value"]), None if cc is None else str(cc)
+            )
         if channel["kind"] == "api":
             return self._api(row.key, notice, host, number, str(channel["value"]))
         raise Permanent(f"no deliverer for channel {channel['kind']!r}")
 
-    def _email(self, key: str, notice: Notice, to: str) -> dict[str, object]:
+    def _email(self, key: str, notice: Notice, to: str, cc: str | None) -> dict[str, object]:
         message = EmailMessage()
         message["From"] = formataddr((self.sender.name, self.sender.email))
         message["To"] = to
+        if cc is not None:  # a follow-up copies the host's regulator
+            message["Cc"] = cc
         message["Subject"] = notice.subject
         message["Message-ID"] = f"<{key.replace(':', '.')}@jikimi>"
         message["X-Jikimi-Notice"] = notice.id
@@ -184,7 +189,10 @@ class NoticeDeliverer:
             raise Transient(f"SMTP {self.smtp.host}:{self.smtp.port}: {exc}") from exc
         if refused:
             raise Permanent(f"the mail server refused {to}: {refused}")
-        return {"channel": "email", "to": to, "message_id": message["Message-ID"]}
+        receipt: dict[str, object] = {"channel": "email", "to": to}
+        if cc is not None:
+            receipt["cc"] = cc
+        return {**receipt, "message_id": message["Message-ID"]}
 
     def _api(
         self, key: str, notice: Notice, host: Host, number: str, url: str

@@ -26,6 +26,7 @@ from jikimi.cases.lifecycle import ITEM_MOVES, NOTICE_MOVES, ItemStatus, NoticeS
 from jikimi.cases.types import Case, ContactKind, Host, Item, Notice
 from jikimi.domain import Permission, Principal, limits
 from jikimi.errors import Forbidden, InvalidInput, NotFound
+from jikimi.ids import new_id
 from jikimi.notices import LegalBasis, NoticeItem, NoticeRenderer, Sender
 from jikimi.services._common import now, require
 from jikimi.services.cases import audit
@@ -130,6 +131,7 @@ class NoticeService:
             "notice": previous.id,
             "sent": _stamp(previous.sent_at),
             "deadline": _stamp(previous.deadline_at),
+            "regulator": "" if host.regulator is None else str(host.regulator),
         }
         return self._compose(
             s, tenant_id, actor, case, host, chosen, list(items), at, follow_up=follow_up
@@ -153,39 +155,33 @@ class NoticeService:
             if item.source_id and item.source_id not in handles:
                 found = repo.get_source(s, tenant_id, item.source_id)
                 handles[item.source_id] = None if found is None else found.handle
-        notice = repo.create_notice(
-            s,
-            tenant_id=tenant_id,
-            case_id=case.id,
-            host_id=host.id,
-            at=at,
-            bases=[b.value for b in chosen],
-            language=host.language,
-            language_fallback=False,
-            subject="",
-            body="",
-            item_ids=[i.id for i in items],
-            drafted_by=actor,
-        )
+        notice_id = new_id("notice")  # the text names it: rendered first, written once
+        copy_to = host.regulator if follow_up else None
         rendered = self.renderer.render(
             language=host.language,
             host_name=host.name,
             items=[_notice_item(i, handles.get(i.source_id or "")) for i in items],
             bases=chosen,
             sender=self.options.sender,
-            notice_id=notice.id,
+            notice_id=notice_id,
             case_number=case.number,
             follow_up=follow_up,
         )
-        notice = repo.update_notice(
+        notice = repo.create_notice(
             s,
-            tenant_id,
-            notice.id,
-            at,
-            subject=rendered.subject,
-            body=rendered.body,
+            tenant_id=tenant_id,
+            case_id=case.id,
+            host_id=host.id,
+            at=at,
+            notice_id=notice_id,
+            bases=[b.value for b in chosen],
             language=rendered.language,
             language_fallback=rendered.fallback,
+            subject=rendered.subject,
+            body=rendered.body,
+            item_ids=[i.id for i in items],
+            drafted_by=actor,
+            copy_to=copy_to.model_dump(mode="json") if copy_to is not None else None,
         )
         audit_repo.append(
             s,
@@ -202,6 +198,7 @@ class NoticeService:
                 "language": rendered.language,
                 "language_fallback": rendered.fallback,
                 **({"follow_up_of": follow_up["notice"]} if follow_up else {}),
+                **({"copy_to": str(copy_to)} if copy_to is not None else {}),
             },
             at=at,
         )
@@ -251,6 +248,9 @@ class NoticeService:
                     f"text there, then run `jikimi notice mark-sent {notice.id}`"
                 )
             check_move(NOTICE_MOVES, "notice", notice.state, NoticeState.SENDING)
+            copy = notice.copy_to.email if notice.copy_to is not None else None
+            if channel["kind"] == ContactKind.EMAIL.value and copy is not None:
+                channel["cc"] = copy  # a follow-up copies the host's regulator
             sends = sum(1 for _ in _sends(s, principal, notice.id))
             key = f"notice:{notice.id}:{sends + 1}"
             outbox.enqueue(
@@ -267,7 +267,12 @@ class NoticeService:
                 notice.id,
                 at,
                 state=NoticeState.SENDING.value,
-                channel={"kind": channel["kind"], "to": channel["value"], "key": key},
+                channel={
+                    "kind": channel["kind"],
+                    "to": channel["value"],
+                    "key": key,
+                    **({"cc": channel["cc"]} if "cc" in channel else {}),
+                },
             )
             audit(
                 s,
@@ -275,7 +280,11 @@ class NoticeService:
                 "notice",
                 notice.id,
                 "send",
-                {"channel": channel["kind"], "key": key},
+                {
+                    "channel": channel["kind"],
+                    "key": key,
+                    **({"cc": channel["cc"]} if "cc" in channel else {}),
+                },
                 at,
             )
         return notice
@@ -388,23 +397,20 @@ def mark_delivered(
     notice = repo.update_notice(
         s, tenant_id, notice_id, at, state=NoticeState.SENT.value, sent_at=at, deadline_at=deadline
     )
-    audit_repo.append(
-        s,
-        tenant_id=tenant_id,
-        actor=actor,
-        entity="notice",
-        entity_id=notice_id,
-        action="sent",
-        data={"deadline_at": deadline.isoformat()},
-        at=at,
-    )
+    changes = [
+        audit_repo.Change(
+            tenant_id, actor, "notice", notice_id, "sent", {"deadline_at": deadline.isoformat()}, at
+        )
+    ]
+    checks: list[outbox.Consequence] = []
+    items = repo.get_items(s, tenant_id, notice.item_ids)  # one read, then plain updates
     for item_id in notice.item_ids:
-        item = repo.get_item(s, tenant_id, item_id)
+        item = items.get(item_id)
         if item is None or ItemStatus.NOTIFIED not in ITEM_MOVES[item.status]:
             continue
         if item.status is ItemStatus.NOTIFIED and item.notified_at is not None:
             continue  # a follow-up: the item keeps the clock of the notice it missed
-        repo.update_item(
+        repo.set_item(
             s,
             tenant_id,
             item_id,
@@ -413,36 +419,40 @@ def mark_delivered(
             notified_at=at,
             deadline_at=deadline,
         )
-        audit_repo.append(
-            s,
-            tenant_id=tenant_id,
-            actor=actor,
-            entity="item",
-            entity_id=item_id,
-            action="status",
-            data={"to": "notified", "notice": notice_id},
-            at=at,
+        changes.append(
+            audit_repo.Change(
+                tenant_id,
+                actor,
+                "item",
+                item_id,
+                "status",
+                {"to": "notified", "notice": notice_id},
+                at,
+            )
         )
         if item.url:
-            outbox.enqueue(
-                s,
-                tenant_id=tenant_id,
-                kind="recheck",
-                key=f"recheck:{item_id}:{notice_id}:1",
-                payload={"item": item_id, "notice": notice_id, "n": 1},
-                at=at,
-                not_before=at + timedelta(hours=1),
+            payload = {"item": item_id, "notice": notice_id}
+            checks.append(
+                outbox.Consequence(
+                    tenant_id,
+                    "recheck",
+                    f"recheck:{item_id}:{notice_id}:1",
+                    {**payload, "n": 1},
+                    at + timedelta(hours=1),
+                )
             )
             # and one just before the deadline, so that a removal is known to have
             # come in time (or not) whatever the schedule's steps; the schedule
             # goes on from there (its next key is already queued)
-            outbox.enqueue(
-                s,
-                tenant_id=tenant_id,
-                kind="recheck",
-                key=f"recheck:{item_id}:{notice_id}:deadline",
-                payload={"item": item_id, "notice": notice_id, "n": 0, "at_deadline": True},
-                at=at,
-                not_before=deadline - timedelta(minutes=5),
+            checks.append(
+                outbox.Consequence(
+                    tenant_id,
+                    "recheck",
+                    f"recheck:{item_id}:{notice_id}:deadline",
+                    {**payload, "n": 0, "at_deadline": True},
+                    deadline - timedelta(minutes=5),
+                )
             )
+    audit_repo.append_many(s, changes)  # the notice's row first, then its items', in order
+    outbox.enqueue_many(s, checks, at)
     return notice

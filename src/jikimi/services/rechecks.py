@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -160,20 +161,21 @@ class Rechecker:
         late: dict[tuple[str, str], list[Item]] = {}
         escalated: set[str] = set()
         with self.store.session(write=True) as s, s.begin():
-            for row, live, _ in jobs:
-                if not outbox.complete(s, row.id, self.owner, done):
-                    if live is not None:
-                        next(outcomes)
-                    continue  # the lease was lost: another runner does it
-                if live is None:
-                    continue  # nothing left to check
-                capture, error, reason = next(outcomes)
-                if self._record(s, row, live, capture is not None, error, reason, done):
+            held = outbox.complete_many(s, [row.id for row, _, _ in jobs], self.owner, done)
+            writes = _Writes()
+            for row, live, host in jobs:
+                outcome = next(outcomes) if live is not None else None
+                if row.id not in held or live is None or outcome is None:
+                    continue  # the lease was lost (another runner does it), or nothing to check
+                capture, error, reason = outcome
+                if self._record(writes, s, row, live, capture is not None, error, reason, done):
                     removed.append(live)
-                elif live.id not in escalated and self._escalates(s, row, live, done):
+                elif live.id not in escalated and self._escalates(writes, s, row, live, host, done):
                     escalated.add(live.id)
                     notice = str(row.payload.get("notice"))
                     late.setdefault((row.tenant_id, notice), []).append(live)
+            audit_repo.append_many(s, writes.changes)
+            outbox.enqueue_many(s, writes.next_checks, done)
             if self.escalate is not None:
                 for (tenant, notice), overdue in late.items():
                     self.escalate(s, tenant, notice, overdue, done)
@@ -194,6 +196,7 @@ class Rechecker:
 
     def _record(
         self,
+        writes: _Writes,
         s: Session,
         row: OutboxItem,
         item: Item,
@@ -202,7 +205,11 @@ class Rechecker:
         reason: str | None,
         done: datetime,
     ) -> bool:
-        """Write one re-check's result; ``True`` when it found the item removed."""
+        """Write one re-check's result; ``True`` when it found the item removed.
+
+        The item's row is updated now; its audit row and next re-check go to
+        ``writes``, written with the batch's others in one statement each.
+        """
         tenant, n = row.tenant_id, int(row.payload["n"])
         checked = {"check_count": item.check_count + 1, "last_checked_at": done}
         if reason is not None:
@@ -219,8 +226,7 @@ class Rechecker:
             hours = None
             if item.notified_at is not None:
                 hours = round((done - item.notified_at).total_seconds() / 3600, 3)
-            _audit(
-                s,
+            writes.audit(
                 tenant,
                 item.id,
                 "status",
@@ -229,28 +235,36 @@ class Rechecker:
             )
             return True
         repo.set_item(s, tenant, item.id, done, **checked)
-        _audit(
-            s, tenant, item.id, "recheck", {"n": n, "still_there": fetched, "error": error}, done
+        writes.audit(
+            tenant, item.id, "recheck", {"n": n, "still_there": fetched, "error": error}, done
         )
         if n < len(SCHEDULE_H) and item.notified_at is not None:
-            outbox.enqueue(
-                s,
-                tenant_id=tenant,
-                kind=RECHECK,
-                key=f"recheck:{item.id}:{row.payload.get('notice')}:{n + 1}",
-                payload={**row.payload, "n": n + 1},
-                at=done,
-                not_before=item.notified_at + timedelta(hours=SCHEDULE_H[n]),
+            writes.next_checks.append(
+                outbox.Consequence(
+                    tenant_id=tenant,
+                    kind=RECHECK,
+                    key=f"recheck:{item.id}:{row.payload.get('notice')}:{n + 1}",
+                    payload={**row.payload, "n": n + 1},
+                    not_before=item.notified_at + timedelta(hours=SCHEDULE_H[n]),
+                )
             )
         return False
 
-    def _escalates(self, s: Session, row: OutboxItem, item: Item, done: datetime) -> bool:
-        """Still up at or after its deadline and not escalated yet: mark it (audited)."""
+    def _escalates(
+        self,
+        writes: _Writes,
+        s: Session,
+        row: OutboxItem,
+        item: Item,
+        host: Host | None,
+        done: datetime,
+    ) -> bool:
+        """Still up at or after its deadline and not escalated yet: mark it (audited,
+        naming the host's regulator, whom the follow-up copies)."""
         if item.deadline_at is None or item.escalated_at is not None or done < item.deadline_at:
             return False
         repo.set_item(s, row.tenant_id, item.id, done, escalated_at=done)
-        _audit(
-            s,
+        writes.audit(
             row.tenant_id,
             item.id,
             "escalate",
@@ -258,6 +272,9 @@ class Rechecker:
                 "deadline_at": item.deadline_at.isoformat(),
                 "notice": row.payload.get("notice"),
                 "hours_late": round((done - item.deadline_at).total_seconds() / 3600, 2),
+                "regulator": None
+                if host is None or host.regulator is None
+                else str(host.regulator),
             },
             done,
         )
@@ -294,6 +311,19 @@ class Rechecker:
         for (tenant, bank), entries in by_bank.items():
             system = Principal(tenant_id=tenant, key_id=ACTOR, role=Role.ADMIN)
             self.add_to_bank(system, bank, _unique(entries))
+
+
+@dataclass
+class _Writes:
+    """What a batch of re-checks writes together: audit rows, next re-checks."""
+
+    changes: list[audit_repo.Change] = field(default_factory=list)
+    next_checks: list[outbox.Consequence] = field(default_factory=list)
+
+    def audit(
+        self, tenant: str, item_id: str, action: str, data: Mapping[str, Any], at: datetime
+    ) -> None:
+        self.changes.append(audit_repo.Change(tenant, ACTOR, "item", item_id, action, data, at))
 
 
 def _unique(entries: Sequence[EntryCreate]) -> list[EntryCreate]:

@@ -40,6 +40,8 @@ class HostRow(Base):
     bases: Mapped[list[str]] = mapped_column(sa.JSON)
     api_secret_sealed: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     removal_markers: Mapped[list[str]] = mapped_column(sa.JSON)
+    # {"name": "…", "email": "…" | null}: copied on escalations (migration 0015)
+    regulator: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -142,6 +144,7 @@ class NoticeRow(Base):
     drafted_by: Mapped[str] = mapped_column(ID)
     approved_by: Mapped[str | None] = mapped_column(ID)
     failure: Mapped[str | None] = mapped_column(sa.Text)
+    copy_to: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]

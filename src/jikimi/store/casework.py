@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from jikimi.cases.lifecycle import CaseStatus, ItemStatus, NoticeState
-from jikimi.cases.types import Case, Contact, Host, Item, Notice, Source
+from jikimi.cases.types import Case, Contact, Host, Item, Notice, Regulator, Source
 from jikimi.errors import Conflict
 from jikimi.ids import new_id
 from jikimi.store.case_models import (
@@ -43,6 +43,7 @@ def _host(row: HostRow) -> Host:
         bases=tuple(row.bases),
         has_api_secret=row.api_secret_sealed is not None,
         removal_markers=tuple(row.removal_markers),
+        regulator=None if row.regulator is None else Regulator.model_validate(row.regulator),
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -108,6 +109,7 @@ def _notice(row: NoticeRow) -> Notice:
         drafted_by=row.drafted_by,
         approved_by=row.approved_by,
         failure=row.failure,
+        copy_to=None if row.copy_to is None else Regulator.model_validate(row.copy_to),
         created_at=row.created_at,
         updated_at=row.updated_at,
         sent_at=row.sent_at,
@@ -141,6 +143,7 @@ def create_host(
     api_secret_sealed: bytes | None,
     removal_markers: Sequence[str],
     at: datetime,
+    regulator: Regulator | None = None,
 ) -> Host:
     if get_host_row(s, tenant_id, slug) is not None:
         raise Conflict(f"a host called {slug!r} already exists")
@@ -155,6 +158,7 @@ def create_host(
         bases=list(bases),
         api_secret_sealed=api_secret_sealed,
         removal_markers=list(removal_markers),
+        regulator=None if regulator is None else regulator.model_dump(mode="json"),
         created_at=at,
         updated_at=at,
     )
@@ -364,11 +368,11 @@ def get_items(s: Session, tenant_id: str, item_ids: Sequence[str]) -> dict[str, 
 def set_item(s: Session, tenant_id: str, item_id: str, at: datetime, **values: Any) -> None:
     """Update an item's columns with one statement (no read): for batch writers that
     hold the item already and do not read it back in this session."""
+    items = cast(sa.Table, ItemRow.__table__)
     s.execute(
-        sa.update(ItemRow)
-        .where(ItemRow.tenant_id == tenant_id, ItemRow.id == item_id)
+        items.update()
+        .where(items.c.tenant_id == tenant_id, items.c.id == item_id)
         .values(updated_at=at, **values)
-        .execution_options(synchronize_session=False)
     )
 
 
@@ -407,10 +411,17 @@ def list_items(
 
 
 def create_notice(
-    s: Session, *, tenant_id: str, case_id: str, host_id: str, at: datetime, **values: Any
+    s: Session,
+    *,
+    tenant_id: str,
+    case_id: str,
+    host_id: str,
+    at: datetime,
+    notice_id: str | None = None,
+    **values: Any,
 ) -> Notice:
     row = NoticeRow(
-        id=new_id("notice"),
+        id=notice_id or new_id("notice"),
         tenant_id=tenant_id,
         case_id=case_id,
         host_id=host_id,

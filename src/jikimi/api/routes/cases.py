@@ -90,6 +90,7 @@ def add_host(body: HostCreate, principal: PrincipalDep, work: CaseworkDep) -> Ho
         jurisdiction=body.jurisdiction,
         api_secret=body.api_secret,
         removal_markers=tuple(body.removal_markers),
+        regulator=body.regulator,
     )
     return HostPublic.of(work.hosts.add(principal, spec))
 
