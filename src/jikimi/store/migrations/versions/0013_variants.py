@@ -24,16 +24,20 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("banks") as batch:
-        batch.add_column(
-            sa.Column("variants", sa.Boolean(), server_default=sa.true(), nullable=False)
-        )
-    with op.batch_alter_table("bank_entries") as batch:
-        batch.add_column(sa.Column("variants", sa.Text(), nullable=True))
+    # Plain ADD COLUMN, not batch mode: on SQLite batch mode may re-create a table,
+    # and dropping the old ``banks`` would cascade to every entry.
+    op.add_column(
+        "banks", sa.Column("variants", sa.Boolean(), server_default=sa.true(), nullable=False)
+    )
+    op.add_column("bank_entries", sa.Column("variants", sa.Text(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("bank_entries") as batch:
-        batch.drop_column("variants")
-    with op.batch_alter_table("banks") as batch:
-        batch.drop_column("variants")
+    # Not batch mode: on SQLite that re-creates the tables, and dropping the old ones
+    # would cascade to the rows that refer to them (foreign keys are on).
+    conn = op.get_bind()
+    for table in ("bank_entries", "banks"):
+        if conn.dialect.name == "sqlite":
+            conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN variants"))
+        else:
+            op.drop_column(table, "variants")

@@ -19,14 +19,17 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("hosts") as batch:
-        batch.add_column(sa.Column("regulator", sa.JSON(), nullable=True))
-    with op.batch_alter_table("notices") as batch:
-        batch.add_column(sa.Column("copy_to", sa.JSON(), nullable=True))
+    # Plain ADD COLUMN (see downgrade): hosts and notices have rows that refer to them.
+    op.add_column("hosts", sa.Column("regulator", sa.JSON(), nullable=True))
+    op.add_column("notices", sa.Column("copy_to", sa.JSON(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("notices") as batch:
-        batch.drop_column("copy_to")
-    with op.batch_alter_table("hosts") as batch:
-        batch.drop_column("regulator")
+    # Not batch mode: on SQLite that re-creates the tables, and dropping the old ones
+    # would cascade to (or be refused by) the rows that refer to them.
+    conn = op.get_bind()
+    for table, column in (("notices", "copy_to"), ("hosts", "regulator")):
+        if conn.dialect.name == "sqlite":
+            conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        else:
+            op.drop_column(table, column)
