@@ -32,11 +32,13 @@ Per format (:func:`complete`)
       a file cut before it has no picture.
     * WebP: the RIFF header says how long the file is; the missing bytes are
       zeros (libwebp then decodes the picture: lossy and lossless files cut to
-      nine tenths stay within PDQ's 31 bits of the whole). A cut header is not
-      completed.
+      nine tenths stay within PDQ's 31 bits of the whole). A cut header, or a
+      file missing more than it holds, is not completed (the length is only a
+      claim: padding to it must not cost more memory than the file's own size).
     * TIFF: the first image directory says where its strips (or tiles) end;
-      the missing bytes are zeros. A file whose directory is cut, or comes after
-      the pixels (as many writers put it), has no picture to complete.
+      the missing bytes are zeros, if no more is missing than arrived. A file
+      whose directory is cut, or comes after the pixels (as many writers put
+      it), has no picture to complete.
 
 A file with no picture at all is returned as it is, and its strict decode
 refuses it (``corrupt_media``).
@@ -294,6 +296,23 @@ def _bmp(data: bytes, budget: int) -> bytes | None:
     return data + bytes(end - len(data))
 
 
+# --- WebP and TIFF: zeros up to a length the header claims --------------------------
+
+
+def _padded(data: bytes, length: int, budget: int) -> bytes:
+    """``data`` padded with zeros to ``length``, if at most as much is missing as
+    arrived (and within ``budget``); else ``data`` as it is.
+
+    The claimed length is a header field, not a pixel size: a 3 KB file claiming
+    480 MB would otherwise cost gigabytes to decode (found by the fuzz harness).
+    A copy missing more than half has no picture worth matching anyway.
+    """
+    missing = length - len(data)
+    if missing > len(data) or missing > budget:
+        return data
+    return data + bytes(missing)
+
+
 # --- WebP ---------------------------------------------------------------------------
 
 
@@ -303,9 +322,7 @@ def _webp(data: bytes, budget: int) -> bytes | None:
     declared = int.from_bytes(data[4:8], "little") + 8
     if len(data) >= declared:
         return None
-    if declared - len(data) > budget:
-        return data
-    return data + bytes(declared - len(data))
+    return _padded(data, declared, budget)
 
 
 # --- TIFF ---------------------------------------------------------------------------
@@ -341,7 +358,7 @@ def _tiff(data: bytes, budget: int) -> bytes | None:
             end = max((o + c for o, c in zip(tags[offsets], tags[counts], strict=True)), default=0)
             if len(data) >= end:
                 return None
-            return data if end - len(data) > budget else data + bytes(end - len(data))
+            return _padded(data, end, budget)
     return data
 
 
