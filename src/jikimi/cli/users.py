@@ -1,4 +1,4 @@
-"""``jikimi user add|list|reset-password``: people's accounts for the web pages (operator).
+"""``jikimi user add|list|reset-password|reset-totp``: people's accounts (operator).
 
 The first admin of a tenant has nobody to add her in the pages, so the operator
 makes her account here; she adds the others on the People page. The password is
@@ -10,6 +10,8 @@ sit in the shell's history).
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -29,12 +31,21 @@ user_app = typer.Typer(help="People's accounts for the web pages.", no_args_is_h
 _err = Console(stderr=True)
 
 
-def _accounts() -> tuple[AccountService, TenantService, Store]:
+@contextmanager
+def _accounts() -> Iterator[tuple[AccountService, TenantService, Store]]:
+    """The services on the migrated database, closed afterwards; a refusal
+    (:class:`JikimiError`) is printed and exits with 2."""
     settings = load_settings()
     migrate(settings)
     store = Store.from_settings(settings)
     key = settings.evidence_key_path or settings.data_dir / "keys" / "evidence.key"
-    return AccountService(store, Sealer(load_or_create_secret(key))), TenantService(store), store
+    try:
+        yield AccountService(store, Sealer(load_or_create_secret(key))), TenantService(store), store
+    except JikimiError as exc:
+        _err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_USAGE) from exc
+    finally:
+        store.close()
 
 
 def _password() -> str:
@@ -50,33 +61,21 @@ def user_add(
     role: Annotated[Role, typer.Option(help="What she may do.")] = Role.ADMIN,
 ) -> None:
     """Create an account; the password comes from stdin or a prompt (12+ characters)."""
-    accounts, tenants, store = _accounts()
-    try:
+    with _accounts() as (accounts, tenants, _store):
         found = tenants.get(tenant)
         user = accounts.create(found.id, email, role, _password())
-    except JikimiError as exc:
-        _err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_USAGE) from exc
-    finally:
-        store.close()
     _err.print(f"created {user.role.value} {escape(user.email)} ({user.id}) in {tenant}")
 
 
 @user_app.command("list")
 def user_list(tenant: Annotated[str, typer.Option(help="The tenant's name.")]) -> None:
     """List a tenant's accounts (no secrets)."""
-    _accounts_service, tenants, store = _accounts()
-    try:
+    with _accounts() as (_accounts_service, tenants, store):
         found = tenants.get(tenant)
         from jikimi.store import users as repo
 
         with store.session() as s:
             users = repo.list_users(s, found.id)
-    except JikimiError as exc:
-        _err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_USAGE) from exc
-    finally:
-        store.close()
     for u in users:
         totp = "totp" if u.has_totp else "no-totp"
         state = "disabled" if u.disabled else "active"
@@ -95,14 +94,8 @@ def user_reset_password(
     The password is never set here: she chooses it herself on the link's page, so
     the operator never knows it. An earlier unused link of hers stops working.
     """
-    accounts, _tenants, store = _accounts()
-    try:
+    with _accounts() as (accounts, _tenants, _store):
         issued = accounts.issue_reset_by_email(email, base_url)
-    except JikimiError as exc:
-        _err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_USAGE) from exc
-    finally:
-        store.close()
     _err.print(
         f"reset link for {escape(issued.user.email)}, good once until "
         f"{issued.expires_at:%Y-%m-%d %H:%M} UTC:"
@@ -117,12 +110,6 @@ def user_reset_totp(email: Annotated[str, typer.Option(help="Her e-mail address.
     For a person who lost both her phone and her recovery codes: at her next
     sign-in she sets up a new authenticator if her tenant requires one.
     """
-    accounts, _tenants, store = _accounts()
-    try:
+    with _accounts() as (accounts, _tenants, _store):
         user = accounts.reset_totp_by_email(email)
-    except JikimiError as exc:
-        _err.print(f"[red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_USAGE) from exc
-    finally:
-        store.close()
     _err.print(f"two-step sign-in cleared for {escape(user.email)}")
