@@ -23,10 +23,11 @@ hours from the true removal to jikimi seeing it (the naive one waits for the
 deadline). ``draft_ms_p50``: capture + scan + this item's share of drafting its
 notice, wall clock (a case's five URLs are added together, as a caseworker pasting
 them does). ``setup_cpu_s``/``loop_cpu_s``: CPU seconds of this process
-(its host and SMTP threads included) for the same phases, with the machine's
-``load_avg_1m``: on a shared machine the wall clock says more about the neighbours
-than about jikimi. ``duplicate_sends`` counts repeated Message-IDs in the SMTP
-box and notices delivered twice (must be 0). Last line: one JSON object.
+for the same phases (the hosts, their web and mail servers, run in a process of
+their own, as a platform does), with the machine's ``load_avg_1m``: on a shared
+machine the wall clock says more about the neighbours than about jikimi.
+``duplicate_sends`` counts repeated Message-IDs in the hosts' mail box and notices
+delivered twice (must be 0). Last line: one JSON object.
 """
 
 from __future__ import annotations
@@ -35,13 +36,14 @@ import argparse
 import asyncio
 import hashlib
 import io
+import math
+import multiprocessing
 import os
 import random
 import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -107,18 +109,60 @@ class Truth:
         return self.notified_at + timedelta(hours=self.delay_h)
 
 
+class _World:
+    """What the simulated hosts need to know of the bench's state, in shared memory.
+
+    The hosts run in a process of their own (a platform is not inside jikimi's
+    process, and in this one its request threads would compete with jikimi's for
+    the interpreter lock): the bench writes the simulated clock, each item's notice
+    time and its re-posting here, and the hosts read them.
+    """
+
+    def __init__(self, n_items: int) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self._now = ctx.RawValue("d", 0.0)
+        self._notified = ctx.RawArray("d", [math.nan] * n_items)
+        self._reposted = ctx.RawArray("b", n_items)
+
+    @property
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self._now.value, UTC)
+
+    @now.setter
+    def now(self, at: datetime) -> None:
+        self._now.value = at.timestamp()
+
+    def notify(self, truth: Truth, at: datetime | None) -> None:
+        truth.notified_at = at
+        self._notified[truth.n] = math.nan if at is None else at.timestamp()
+
+    def repost(self, truth: Truth) -> None:
+        truth.reposted = True
+        self._reposted[truth.n] = 1
+
+    def removed_at(self, truth: Truth) -> datetime | None:
+        """``truth.removed_at()`` as the hosts' process sees it."""
+        notified = self._notified[truth.n]
+        if truth.delay_h is None or math.isnan(notified):
+            return None
+        return datetime.fromtimestamp(notified, UTC) + timedelta(hours=truth.delay_h)
+
+    def reposted(self, truth: Truth) -> bool:
+        return bool(self._reposted[truth.n])
+
+
 class _Hosts(BaseHTTPRequestHandler):
     items: ClassVar[dict[str, Truth]] = {}
     reposts: ClassVar[dict[str, Truth]] = {}
-    clock: ClassVar[dict[str, datetime]] = {}
+    world: ClassVar[_World]
     other = _jpeg(10**6)
 
     def do_GET(self) -> None:
-        now = self.clock["now"]
+        now = self.world.now
         truth = self.items.get(self.path)
         status, body = 404, b""
         if truth is not None:
-            gone = truth.removed_at()
+            gone = self.world.removed_at(truth)
             if gone is None or now < gone:
                 status, body = 200, truth.content
             elif truth.kind == "410":
@@ -127,7 +171,7 @@ class _Hosts(BaseHTTPRequestHandler):
                 status, body = 200, f"<html><p>{MARKER}</p></html>".encode()
             elif truth.kind == "replaced":
                 status, body = 200, self.other
-        elif self.path in self.reposts and self.reposts[self.path].reposted:
+        elif self.path in self.reposts and self.world.reposted(self.reposts[self.path]):
             status, body = 200, self.reposts[self.path].content
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
@@ -139,13 +183,42 @@ class _Hosts(BaseHTTPRequestHandler):
 
 
 class _Box:
-    def __init__(self) -> None:
-        self.messages: list[bytes] = []
+    """The hosts' mail server's inbox: each message a file, read by the bench at the end."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.count = 0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         await asyncio.sleep(0)
-        self.messages.append(envelope.content)
+        self.count += 1
+        (self.folder / f"{self.count:06d}.eml").write_bytes(envelope.content)
         return "250 OK"
+
+    def messages(self) -> list[bytes]:
+        return [p.read_bytes() for p in sorted(self.folder.glob("*.eml"))]
+
+
+def _serve_hosts(httpd: ThreadingHTTPServer, box: _Box, smtp_port: int) -> None:
+    """The hosts' process: their web servers and their mail server."""
+    controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    try:
+        httpd.serve_forever()
+    finally:
+        controller.stop()
+
+
+def _wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _free_port() -> int:
@@ -176,23 +249,30 @@ def _truths(n_items: int, days: int, rng: random.Random) -> list[Truth]:
 def run(n_items: int, days: int, seed: int) -> dict[str, Any]:
     rng = random.Random(seed)
     truths = _truths(n_items, days, rng)
-    box = _Box()
-    smtp_port = _free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Hosts)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{httpd.server_address[1]}"
-    sim = {"now": datetime.now(UTC)}
-    _Hosts.clock = sim
+    sim = _World(n_items)
+    sim.now = datetime.now(UTC)
+    _Hosts.world = sim
     _Hosts.items = {f"/{t.host}/{t.n}.jpg": t for t in truths}
     _Hosts.reposts = {f"/{t.host}/again/{t.n}.jpg": t for t in truths if t.repost}
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Hosts)
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
     # in memory where the machine has it: the bench measures jikimi, not the disk's fsync
     shm = Path("/dev/shm")
     tmp = tempfile.TemporaryDirectory(dir=shm if shm.is_dir() else None)
+    inbox = Path(tmp.name) / "inbox"
+    inbox.mkdir()
+    box = _Box(inbox)
+    smtp_port = _free_port()
+    # forked before any thread or model session exists in this process
+    hosts = multiprocessing.get_context("fork").Process(
+        target=_serve_hosts, args=(httpd, box, smtp_port), daemon=True
+    )
+    hosts.start()
+    httpd.socket.close()
+    _wait_for_port(smtp_port)
     try:
         settings = Settings(
-            data_dir=Path(tmp.name),
+            data_dir=Path(tmp.name) / "data",
             capture_allow_networks=["127.0.0.1/32"],
             smtp_port=smtp_port,
         )
@@ -259,50 +339,51 @@ def run(n_items: int, days: int, seed: int) -> dict[str, Any]:
 
         deliverer = work.deliverer()
         rechecker = work.rechecker(banks.add_entries)
-        deliverer.clock = rechecker.clock = lambda: sim["now"]
-        sim["now"] = datetime.now(UTC)
-        t0_sim = sim["now"]
+        deliverer.clock = rechecker.clock = lambda: sim.now
+        sim.now = datetime.now(UTC)
+        t0_sim = sim.now
         deliverer.run_until_idle()
         by_item = {t.item_id: t for t in truths}
         for item in _items(work, worker):
-            by_item[item.id].notified_at = item.notified_at
+            sim.notify(by_item[item.id], item.notified_at)
 
         # the clock runs to each moment something is due (what a runner polling every
         # few seconds sees), and at least every six hours (for the re-posts)
         t_loop = time.perf_counter()
         cpu_loop = time.process_time()
         end_sim = t0_sim + timedelta(days=days)
+        reposting = [t for t in truths if t.repost]
         checks = 0
-        while sim["now"] < end_sim:
+        while sim.now < end_sim:
             with store.session() as s:
                 due = s.scalar(
                     sa.select(sa.func.min(OutboxRow.next_at)).where(
                         OutboxRow.state == outbox.PENDING
                     )
                 )
-            step = sim["now"] + timedelta(hours=6)
+            step = sim.now + timedelta(hours=6)
             if due is not None:
                 due = due if due.tzinfo else due.replace(tzinfo=UTC)
-                step = min(step, max(due, sim["now"] + timedelta(seconds=1)))
-            sim["now"] = min(step, end_sim)
-            for t in truths:
+                step = min(step, max(due, sim.now + timedelta(seconds=1)))
+            sim.now = min(step, end_sim)
+            for t in reposting:
                 gone = t.removed_at()
-                if t.repost and not t.reposted and gone and sim["now"] >= gone + timedelta(days=2):
-                    t.reposted = True  # a platform's upload check sees it under a new URL
+                if not t.reposted and gone and sim.now >= gone + timedelta(days=2):
+                    sim.repost(t)  # a platform's upload check sees it under a new URL
                     md5 = hashlib.md5(t.content).hexdigest()
                     found = matching.match_hashes(
                         platform, [Signal.model_construct(type=SignalKind.MD5, value=md5)]
                     )
                     work.reuploads.link_matches(found)
             with store.session() as s:
-                if not outbox.anything_due(s, sim["now"]):
+                if not outbox.anything_due(s, sim.now):
                     continue  # what a runner does: a read, no write lock, when idle
             deliverer.run_until_idle()
             checks += rechecker.run_until_idle()
         loop_s = time.perf_counter() - t_loop
         loop_cpu_s = time.process_time() - cpu_loop
         _say(f"{days} simulated days, {checks} re-checks in {loop_s:.1f} s")
-        end = sim["now"]
+        end = sim.now
 
         items = {i.id: i for i in _items(work, worker)}
         lags, naive_lags = [], []
@@ -326,7 +407,8 @@ def run(n_items: int, days: int, seed: int) -> dict[str, Any]:
                 naive_lags.append((deadline - gone).total_seconds() / 3600)
             overdue_truth += (gone is None or gone > deadline) and end > deadline
             overdue_flagged += was_overdue(item, end)
-        ids = Counter(message_from_bytes(m)["Message-ID"] for m in box.messages)
+        messages = box.messages()
+        ids = Counter(message_from_bytes(m)["Message-ID"] for m in messages)
         with store.session() as s:
             entries = list(audit_repo.iter_all(s))
         delivered = Counter(e.entity_id for e in entries if e.action == "delivered")
@@ -337,9 +419,8 @@ def run(n_items: int, days: int, seed: int) -> dict[str, Any]:
         )
         store.close()
     finally:
-        controller.stop()
-        httpd.shutdown()
-        httpd.server_close()
+        hosts.terminate()
+        hosts.join()
         tmp.cleanup()
     return {
         "name": "takedown",
@@ -353,7 +434,7 @@ def run(n_items: int, days: int, seed: int) -> dict[str, Any]:
         "reappeared_truth": sum(t.reposted for t in truths),
         "reappeared_detected": sum(1 for i in items.values() if i.reappeared_at is not None),
         "duplicate_sends": duplicate_sends,
-        "emails": len(box.messages),
+        "emails": len(messages),
         "email_notices": email_notices,
         "audit_ok": audit_ok,
         "audit_rows": len(entries),
