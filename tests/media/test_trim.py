@@ -94,3 +94,16 @@ def test_a_photo_whose_edges_are_busy_is_not_peeled(photo: Image.Image) -> None:
     busy[-2:] = rng.integers(0, 256, (2, busy.shape[1], 3))
     busy[:, -2:] = rng.integers(0, 256, (busy.shape[0], 2, 3))
     assert content_boxes(busy) == {}
+
+
+def test_a_caption_whose_text_is_close_to_the_picture_is_cut_off(photo: Image.Image) -> None:
+    """Big text and a margin of a few lines under it (as meme captions): the margin is
+    of one colour, so it is not bridged as a flat band of the picture's own."""
+    from PIL import ImageFont
+
+    canvas = Image.new("RGB", (400, 448), (255, 255, 255))
+    canvas.paste(photo, (0, 48))
+    font = ImageFont.load_default(size=24)
+    ImageDraw.Draw(canvas).text((40, 12), "when the group chat", fill=(0, 0, 0), font=font)
+    boxes = content_boxes(np.asarray(canvas))
+    assert near(boxes[Variant.FRAMED], (0, 48, 400, 448))

@@ -159,15 +159,14 @@ def _find(rgb: RGB, frame: Frame) -> Box | None:
 def peel(small: NDArray[np.int16], frame: Frame) -> tuple[int, int, int, int] | None:
     """``(top, bottom, left, right)`` of the content, in ``small``'s pixels."""
     top, bottom, left, right = 0, small.shape[0], 0, small.shape[1]
-    pick = _inner if frame is Frame.TRIMMED else _longest_run
     for _ in range(MAX_ROUNDS):
         before = (top, bottom, left, right)
-        flat = _flat_lines(small[top:bottom, left:right], frame, axis=1)
-        top, bottom = pick(flat, top)
+        region = small[top:bottom, left:right]
+        top, bottom = _pick(region, frame, 1, top)
         if bottom - top < 2:
             return None
-        flat = _flat_lines(small[top:bottom, left:right], frame, axis=0)
-        left, right = pick(flat, left)
+        region = small[top:bottom, left:right]
+        left, right = _pick(region, frame, 0, left)
         if right - left < 2:
             return None
         if (top, bottom, left, right) == before:
@@ -175,6 +174,22 @@ def peel(small: NDArray[np.int16], frame: Frame) -> tuple[int, int, int, int] | 
     if frame is Frame.FRAMED:
         top, bottom, left, right = _extend(small, top, bottom, left, right)
     return top, bottom, left, right
+
+
+def _pick(region: NDArray[np.int16], frame: Frame, axis: int, offset: int) -> tuple[int, int]:
+    """The kept range of ``region``'s lines along ``axis`` (absolute positions)."""
+    flat = _flat_lines(region, frame, axis)
+    if frame is Frame.TRIMMED:
+        return _inner(flat, offset)
+    return _longest_run(flat, offset, _uniform_lines(region, axis))
+
+
+def _uniform_lines(pixels: NDArray[np.int16], axis: int) -> NDArray[np.bool_]:
+    """For each line along ``axis``, whether it is of one colour (:data:`UNIFORM_SHARE`)."""
+    median = np.median(pixels, axis=axis, keepdims=True)
+    near = (np.abs(pixels - median) <= FRAME_TOLERANCE).all(axis=2)
+    uniform: NDArray[np.bool_] = near.mean(axis=axis) >= UNIFORM_SHARE
+    return uniform
 
 
 def _extend(
@@ -241,8 +256,15 @@ def _flat_lines(pixels: NDArray[np.int16], frame: Frame, axis: int) -> NDArray[n
     return framed
 
 
-def _longest_run(flat: NDArray[np.bool_], offset: int) -> tuple[int, int]:
-    """The longest run of lines that are not flat (the picture among the chrome)."""
+def _longest_run(
+    flat: NDArray[np.bool_], offset: int, uniform: NDArray[np.bool_] | None = None
+) -> tuple[int, int]:
+    """The longest run of lines that are not flat (the picture among the chrome).
+
+    A short flat gap is bridged (a picture's own wall or pole), unless a line in it
+    is of one colour (``uniform``): that is the margin between a caption's text and
+    the picture, and bridging it kept the text rows with the picture.
+    """
     busy = np.concatenate(([0], (~flat).astype(np.int8), [0]))
     edges = np.flatnonzero(np.diff(busy))
     if not len(edges):
@@ -252,7 +274,8 @@ def _longest_run(flat: NDArray[np.bool_], offset: int) -> tuple[int, int]:
     gap = max(2, round(GAP_SHARE * len(flat)))
     runs = [[int(starts[0]), int(ends[0])]]
     for start, end in zip(starts[1:], ends[1:], strict=True):
-        if start - runs[-1][1] <= gap:
+        bridged = uniform is None or not uniform[runs[-1][1] : start].any()
+        if start - runs[-1][1] <= gap and bridged:
             runs[-1][1] = int(end)
         else:
             runs.append([int(start), int(end)])
