@@ -204,9 +204,7 @@ def _extend(
     """
 
     def uniform(line: NDArray[np.int16]) -> bool:
-        median = np.median(line, axis=0)
-        near = (np.abs(line - median) <= FRAME_TOLERANCE).all(axis=1)
-        return bool(near.mean() >= UNIFORM_SHARE)
+        return bool(_uniform_lines(line[np.newaxis], axis=1)[0])
 
     height, width = small.shape[:2]
     while top > 0 and not uniform(small[top - 1, left:right]):
