@@ -103,10 +103,13 @@ class Truth:
     notified_at: datetime | None = None
     reposted: bool = False
 
-    def removed_at(self) -> datetime | None:
-        if self.delay_h is None or self.notified_at is None:
+    def removed_at(self, notified_at: datetime | None = None) -> datetime | None:
+        """When the host takes it down: ``delay_h`` after the notice (``notified_at``,
+        by default the one this process knows)."""
+        notified = self.notified_at if notified_at is None else notified_at
+        if self.delay_h is None or notified is None:
             return None
-        return self.notified_at + timedelta(hours=self.delay_h)
+        return notified + timedelta(hours=self.delay_h)
 
 
 class _World:
@@ -143,9 +146,9 @@ class _World:
     def removed_at(self, truth: Truth) -> datetime | None:
         """``truth.removed_at()`` as the hosts' process sees it."""
         notified = self._notified[truth.n]
-        if truth.delay_h is None or math.isnan(notified):
+        if math.isnan(notified):
             return None
-        return datetime.fromtimestamp(notified, UTC) + timedelta(hours=truth.delay_h)
+        return truth.removed_at(datetime.fromtimestamp(notified, UTC))
 
     def reposted(self, truth: Truth) -> bool:
         return bool(self._reposted[truth.n])
