@@ -208,3 +208,50 @@ def test_unreachable_is_a_fetch_failure() -> None:
         SafeFetcher(LOOPBACK_ONLY, resolver=resolver, timeout_s=2).fetch(
             f"http://host.example:{port}/"
         )
+
+
+class _KeepAlive(_Handler):
+    """HTTP/1.1 with keep-alive, as hosts serve; counts connections and cookies seen."""
+
+    protocol_version = "HTTP/1.1"
+    connections: ClassVar[list[int]] = []
+    cookies: ClassVar[list[str | None]] = []
+
+    def setup(self) -> None:
+        super().setup()
+        self.connections.append(1)
+
+    def do_GET(self) -> None:
+        self.cookies.append(self.headers.get("Cookie"))
+        self.routes["/set"] = (200, {"Set-Cookie": "session=abc; Path=/"}, b"one")
+        super().do_GET()
+
+
+def test_fetches_reuse_the_pools_connection_but_no_cookie() -> None:
+    routes: dict[str, tuple[int, dict[str, str], bytes]] = {"/again": (200, {}, b"two")}
+    handler = type("K", (_KeepAlive,), {"routes": routes, "connections": [], "cookies": []})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = httpd.server_address[1]
+        resolver = StubResolver({"host.example": ["127.0.0.1"]})
+        fetcher = SafeFetcher(LOOPBACK_ONLY, resolver=resolver)
+        first = fetcher.fetch(f"http://host.example:{port}/set")
+        second = fetcher.fetch(f"http://host.example:{port}/again")
+        fetcher.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert (first.content, second.content) == (b"one", b"two")
+    assert len(handler.connections) == 1  # the second fetch went over the kept-alive one
+    assert resolver.asked == ["host.example"]  # resolved once, when it was opened
+    assert second.address == "127.0.0.1"  # recorded on a reused connection too
+    assert handler.cookies == [None, None]  # the host's cookie is not sent back
+
+
+def test_a_literal_address_is_not_resolved_but_still_checked() -> None:
+    resolver = StubResolver({})
+    with pytest.raises(FetchRefused, match="link-local"):
+        SafeFetcher(resolver=resolver, backend=NoConnections()).fetch("http://169.254.169.254/")
+    assert resolver.asked == []

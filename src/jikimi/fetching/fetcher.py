@@ -8,11 +8,18 @@ verifies the certificate against the host name. A refused URL therefore never
 opens a socket, and a DNS answer that changes between check and connect cannot
 slip through. Redirects are followed by hand (each hop checked the same way), the
 body is streamed and cut off past ``max_bytes``, and the whole fetch has a deadline.
+
+One fetcher keeps one connection pool for all its fetches (thread-safe), so the
+re-checks of many URLs on one host reuse its kept-alive connections instead of
+resolving and connecting for each: every pooled connection was checked when it was
+opened, to the address it is still connected to. Each fetch still gets a client of
+its own, so no cookie is carried from one fetch to the next.
 """
 
 from __future__ import annotations
 
 import functools
+import ipaddress
 import socket
 import ssl
 import time
@@ -29,6 +36,8 @@ from jikimi.errors import JikimiError, MediaTooLarge
 from jikimi.fetching.addresses import AddressPolicy
 
 MAX_REDIRECTS = 5
+POOL_CONNECTIONS = 8
+"""Connections a fetcher keeps open at once (its callers fetch with up to 4 threads)."""
 _CHUNK = 64 * 1024
 USER_AGENT = "jikimi-evidence/1 (+takedown verification)"
 
@@ -103,7 +112,7 @@ class Capture:
 
 
 class _GuardedBackend(httpcore.NetworkBackend):
-    """Resolves, checks, then connects to the checked address; remembers which."""
+    """Resolves, checks, then connects to the checked address."""
 
     def __init__(
         self, resolver: Resolver, policy: AddressPolicy, inner: httpcore.NetworkBackend
@@ -111,7 +120,6 @@ class _GuardedBackend(httpcore.NetworkBackend):
         self._resolver = resolver
         self._policy = policy
         self._inner = inner
-        self.last_address: str | None = None
 
     def connect_tcp(
         self,
@@ -121,7 +129,7 @@ class _GuardedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.NetworkStream:
-        addresses = self._resolver.resolve(host, port)
+        addresses = [host] if _is_ip(host) else self._resolver.resolve(host, port)
         if not addresses:
             raise FetchFailed(f"{host!r} has no address")
         for address in addresses:
@@ -139,7 +147,6 @@ class _GuardedBackend(httpcore.NetworkBackend):
             except (httpcore.ConnectError, httpcore.ConnectTimeout, OSError) as exc:
                 last = exc
                 continue
-            self.last_address = address
             return stream
         raise httpcore.ConnectError(f"cannot connect to {host}:{port}: {last}")
 
@@ -169,7 +176,8 @@ class _GuardedTransport(httpx.HTTPTransport):
         super().__init__(trust_env=False, verify=context)
         self._pool = httpcore.ConnectionPool(
             ssl_context=context,
-            max_connections=4,
+            max_connections=POOL_CONNECTIONS,
+            max_keepalive_connections=POOL_CONNECTIONS,
             network_backend=backend,
         )
 
@@ -195,6 +203,25 @@ class SafeFetcher:
         self.timeout_s = timeout_s
         self.max_redirects = max_redirects
         self.verify_tls = verify_tls
+        guarded = _GuardedBackend(self.resolver, self.policy, self._backend)
+        self._transport = _GuardedTransport(guarded, verify_tls)
+
+    def close(self) -> None:
+        """Close the kept-alive connections."""
+        self._transport.close()
+
+    def _client(self) -> httpx.Client:
+        """A client of this fetch only (no cookies from earlier ones) over the shared pool.
+
+        Never closed: closing a client closes its transport, which the next fetch uses.
+        """
+        return httpx.Client(
+            transport=self._transport,
+            timeout=httpx.Timeout(self.timeout_s),
+            follow_redirects=False,
+            trust_env=False,
+            headers={"User-Agent": USER_AGENT},
+        )
 
     def fetch(self, url: str, *, method: str = "GET") -> Capture:
         """Fetch ``url``, following redirects; raise :class:`FetchRefused` or :class:`FetchFailed`.
@@ -206,45 +233,36 @@ class SafeFetcher:
         deadline = time.monotonic() + self.timeout_s
         hops: list[Hop] = []
         current = url
-        backend = _GuardedBackend(self.resolver, self.policy, self._backend)
-        timeout = httpx.Timeout(self.timeout_s)
-        with httpx.Client(
-            transport=_GuardedTransport(backend, self.verify_tls),
-            timeout=timeout,
-            follow_redirects=False,
-            trust_env=False,
-            headers={"User-Agent": USER_AGENT},
-        ) as client:
-            for _ in range(self.max_redirects + 1):
-                _check_url(current)
-                backend.last_address = None
-                try:
-                    with client.stream(method, current) as response:
-                        hops.append(Hop(current, response.status_code, backend.last_address))
-                        location = response.headers.get("location")
-                        if response.is_redirect and location:
-                            current = urljoin(current, location)
-                            continue
-                        content = self._read(response, deadline)
-                        return Capture(
-                            url=url,
-                            final_url=current,
-                            status=response.status_code,
-                            headers=tuple(response.headers.multi_items()),
-                            content=content,
-                            started_at=started,
-                            finished_at=datetime.now(UTC),
-                            hops=tuple(hops),
-                        )
-                except FetchRefused:
-                    raise
-                except httpx.TimeoutException as exc:
-                    raise FetchFailed(f"{current}: timed out") from exc
-                except httpx.HTTPError as exc:
-                    cause = exc.__context__ or exc.__cause__
-                    if isinstance(cause, FetchRefused):
-                        raise cause from None
-                    raise FetchFailed(f"{current}: {exc}") from exc
+        client = self._client()
+        for _ in range(self.max_redirects + 1):
+            _check_url(current)
+            try:
+                with client.stream(method, current) as response:
+                    hops.append(Hop(current, response.status_code, _peer(response)))
+                    location = response.headers.get("location")
+                    if response.is_redirect and location:
+                        current = urljoin(current, location)
+                        continue
+                    content = self._read(response, deadline)
+                    return Capture(
+                        url=url,
+                        final_url=current,
+                        status=response.status_code,
+                        headers=tuple(response.headers.multi_items()),
+                        content=content,
+                        started_at=started,
+                        finished_at=datetime.now(UTC),
+                        hops=tuple(hops),
+                    )
+            except FetchRefused:
+                raise
+            except httpx.TimeoutException as exc:
+                raise FetchFailed(f"{current}: timed out") from exc
+            except httpx.HTTPError as exc:
+                cause = exc.__context__ or exc.__cause__
+                if isinstance(cause, FetchRefused):
+                    raise cause from None
+                raise FetchFailed(f"{current}: {exc}") from exc
         raise FetchFailed(f"{url}: more than {self.max_redirects} redirects")
 
     def post(self, url: str, body: bytes, headers: dict[str, str]) -> Capture:
@@ -257,18 +275,9 @@ class SafeFetcher:
         _check_url(url)
         started = datetime.now(UTC)
         deadline = time.monotonic() + self.timeout_s
-        backend = _GuardedBackend(self.resolver, self.policy, self._backend)
         try:
-            with (
-                httpx.Client(
-                    transport=_GuardedTransport(backend, self.verify_tls),
-                    timeout=httpx.Timeout(self.timeout_s),
-                    follow_redirects=False,
-                    trust_env=False,
-                    headers={"User-Agent": USER_AGENT},
-                ) as client,
-                client.stream("POST", url, content=body, headers=headers) as response,
-            ):
+            with self._client().stream("POST", url, content=body, headers=headers) as response:
+                peer = _peer(response)
                 content = self._read(response, deadline)
                 return Capture(
                     url=url,
@@ -278,7 +287,7 @@ class SafeFetcher:
                     content=content,
                     started_at=started,
                     finished_at=datetime.now(UTC),
-                    hops=(Hop(url, response.status_code, backend.last_address),),
+                    hops=(Hop(url, response.status_code, peer),),
                 )
         except httpx.TimeoutException as exc:
             raise FetchFailed(f"{url}: timed out") from exc
@@ -309,3 +318,25 @@ def _check_url(url: str) -> None:
         raise FetchRefused(f"{url!r} has no host")
     if parts.username or parts.password:
         raise FetchRefused("URLs with credentials are not fetched")
+
+
+def _is_ip(host: str) -> bool:
+    """A literal address (no name to resolve; the policy still checks it)."""
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def _peer(response: httpx.Response) -> str | None:
+    """The address the answer came from (its connection's peer, pooled or new); read
+    before the body, after which a connection that is not kept alive is closed."""
+    stream = response.extensions.get("network_stream")
+    if stream is None:
+        return None
+    try:
+        peer = stream.get_extra_info("server_addr")
+    except OSError:  # closed under us
+        return None
+    return str(peer[0]) if peer else None
