@@ -39,8 +39,20 @@ SECRET = "partner-secret"
 class _Mailbox:
     def __init__(self) -> None:
         self.messages: list[bytes] = []
+        self.greetings = 0  # EHLO/HELO: one per SMTP session
+        self.fail_next = 0  # answer this many DATA commands with a transient error
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        self.greetings += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.fail_next:
+            self.fail_next -= 1
+            return "451 try again later"
         self.messages.append(envelope.content)
         return "250 OK"
 
@@ -182,6 +194,42 @@ def test_email_notice_in_the_hosts_language(
         world["notices"].draft(worker, case_id, "tg")
     with store.session() as s:
         assert verify(audit_repo.iter_all(s)).ok
+
+
+def _email_host(world: dict[str, Any], side: Side, slug: str) -> None:
+    world["hosts"].add(
+        side.as_[Role.CASEWORKER],
+        HostSpec(
+            slug,
+            slug.title(),
+            "en",
+            (Contact(kind=ContactKind.EMAIL, value=f"abuse@{slug}.example"),),
+            ("take_it_down",),
+        ),
+    )
+
+
+def test_a_burst_of_notices_shares_one_smtp_session_and_a_failure_drops_it(
+    world: dict[str, Any], acme: Side, store: Store, smtp: tuple[int, _Mailbox]
+) -> None:
+    port, box = smtp
+    worker, reviewer = acme.as_[Role.CASEWORKER], acme.as_[Role.REVIEWER]
+    ids = []
+    for slug in ("aa", "bb", "cc", "dd"):
+        _email_host(world, acme, slug)
+        notice = world["notices"].draft(worker, _case_with_items(world, acme, slug), slug)
+        world["notices"].approve(reviewer, notice.id)
+        world["notices"].send(worker, notice.id)
+        ids.append(notice.id)
+    box.fail_next = 1  # the second message meets a transient error
+    deliverer = _deliverer(store, world, port)
+    assert deliverer.run_until_idle() == 4
+    assert len(box.messages) == 3
+    assert box.greetings == 2  # one session for the burst, a new one after the failure
+    states = [world["notices"].get(worker, i).state for i in ids]
+    assert states.count(NoticeState.SENT) == 3 and states.count(NoticeState.SENDING) == 1
+    ids_sent = [message_from_bytes(m)["X-Jikimi-Notice"] for m in box.messages]
+    assert len(set(ids_sent)) == 3  # each once
 
 
 def test_api_notice_is_signed_and_retried(

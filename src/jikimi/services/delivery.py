@@ -77,7 +77,13 @@ def smtp_session(smtp: SmtpConfig) -> smtplib.SMTP:
 
 
 class NoticeDeliverer:
-    """Delivers one due notice per :meth:`run_once`."""
+    """Delivers one due notice per :meth:`run_once`.
+
+    :meth:`run_until_idle` sends the e-mails of one burst of due notices over one
+    SMTP session (a mail server answers each connection with a greeting, EHLO and,
+    often, STARTTLS and a login); a session that fails is dropped, and the next
+    message opens a new one.
+    """
 
     def __init__(
         self,
@@ -101,10 +107,15 @@ class NoticeDeliverer:
         self.owner = owner or runner_id()
         self.lease = lease
         self.clock = clock
+        self._mail: smtplib.SMTP | None = None
+        self._keep_mail = False
 
     def run_once(self) -> bool:
         """Deliver the next due notice; ``False`` when there was none."""
         at = self.clock()
+        with self.store.session() as s:
+            if not outbox.anything_due(s, at, (SEND_NOTICE,)):
+                return False  # idle: a read, no write lock
         with self.store.session(write=True) as s, s.begin():
             row = outbox.claim(s, self.owner, at, self.lease, kinds=(SEND_NOTICE,))
         if row is None:
@@ -151,9 +162,32 @@ class NoticeDeliverer:
     def run_until_idle(self, limit: int = 10_000) -> int:
         """Deliver everything due now; how many rows were handled."""
         n = 0
-        while n < limit and self.run_once():
-            n += 1
+        self._keep_mail = True
+        try:
+            while n < limit and self.run_once():
+                n += 1
+        finally:
+            self._keep_mail = False
+            self._drop_mail()
         return n
+
+    def _mail_session(self) -> smtplib.SMTP:
+        if self._mail is None:
+            self._mail = smtp_session(self.smtp)
+        return self._mail
+
+    def _drop_mail(self, *, polite: bool = True) -> None:
+        """Close the SMTP session (``QUIT`` when it is still healthy)."""
+        mail, self._mail = self._mail, None
+        if mail is None:
+            return
+        try:
+            if polite:
+                mail.quit()
+        except (smtplib.SMTPException, OSError):
+            pass
+        finally:
+            mail.close()
 
     # --- channels ----------------------------------------------------------------------
 
@@ -181,12 +215,16 @@ class NoticeDeliverer:
         message["X-Jikimi-Notice"] = notice.id
         message.set_content(notice.body)
         try:
-            with smtp_session(self.smtp) as smtp:
-                refused = smtp.send_message(message)
+            refused = self._mail_session().send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
+            self._drop_mail()
             raise Permanent(f"the mail server refused {to}: {exc.recipients}") from exc
         except (smtplib.SMTPException, OSError) as exc:
+            self._drop_mail(polite=False)
             raise Transient(f"SMTP {self.smtp.host}:{self.smtp.port}: {exc}") from exc
+        finally:
+            if not self._keep_mail:
+                self._drop_mail()
         if refused:
             raise Permanent(f"the mail server refused {to}: {refused}")
         receipt: dict[str, object] = {"channel": "email", "to": to}

@@ -129,6 +129,9 @@ class Rechecker:
         re-check. A removed item's hashes then go to its bank, one call per bank.
         """
         at = self.clock()
+        with self.store.session() as s:
+            if not outbox.anything_due(s, at, (RECHECK,)):
+                return 0  # idle: a read, no write lock
         with self.store.session(write=True) as s, s.begin():
             rows = outbox.claim_many(s, self.owner, at, self.lease, kinds=(RECHECK,), limit=limit)
         if not rows:
@@ -174,6 +177,7 @@ class Rechecker:
                     escalated.add(live.id)
                     notice = str(row.payload.get("notice"))
                     late.setdefault((row.tenant_id, notice), []).append(live)
+            repo.set_items(s, done, writes.checked)
             audit_repo.append_many(s, writes.changes)
             outbox.enqueue_many(s, writes.next_checks, done)
             if self.escalate is not None:
@@ -207,8 +211,9 @@ class Rechecker:
     ) -> bool:
         """Write one re-check's result; ``True`` when it found the item removed.
 
-        The item's row is updated now; its audit row and next re-check go to
-        ``writes``, written with the batch's others in one statement each.
+        A removed item's row is updated now; a still-there item's count, its audit row
+        and next re-check go to ``writes``, written with the batch's others in one
+        statement each.
         """
         tenant, n = row.tenant_id, int(row.payload["n"])
         checked = {"check_count": item.check_count + 1, "last_checked_at": done}
@@ -234,7 +239,7 @@ class Rechecker:
                 done,
             )
             return True
-        repo.set_item(s, tenant, item.id, done, **checked)
+        writes.checked.append((tenant, item.id, checked))
         writes.audit(
             tenant, item.id, "recheck", {"n": n, "still_there": fetched, "error": error}, done
         )
@@ -283,10 +288,11 @@ class Rechecker:
     def run_until_idle(self, limit: int = 100_000) -> int:
         n = 0
         while n < limit:
-            ran = self.run_batch(min(BATCH, limit - n))
-            if not ran:
-                break
+            want = min(BATCH, limit - n)
+            ran = self.run_batch(want)
             n += ran
+            if ran < want:
+                break  # a short batch: nothing more was due
         return n
 
     def _bank(self, removed: Sequence[Item]) -> None:
@@ -315,9 +321,10 @@ class Rechecker:
 
 @dataclass
 class _Writes:
-    """What a batch of re-checks writes together: audit rows, next re-checks."""
+    """What a batch of re-checks writes together: audit rows, next re-checks, counts."""
 
     changes: list[audit_repo.Change] = field(default_factory=list)
+    checked: list[tuple[str, str, Mapping[str, Any]]] = field(default_factory=list)
     next_checks: list[outbox.Consequence] = field(default_factory=list)
 
     def audit(

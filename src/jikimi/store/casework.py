@@ -7,7 +7,7 @@ of one tenant can never reach another's rows through here.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -374,6 +374,26 @@ def set_item(s: Session, tenant_id: str, item_id: str, at: datetime, **values: A
         .where(items.c.tenant_id == tenant_id, items.c.id == item_id)
         .values(updated_at=at, **values)
     )
+
+
+def set_items(
+    s: Session, at: datetime, changes: Sequence[tuple[str, str, Mapping[str, Any]]]
+) -> None:
+    """:func:`set_item` for many ``(tenant, item, values)`` at once: one executemany per
+    set of columns (a batch of re-checks writes each item's count and time)."""
+    items = cast(sa.Table, ItemRow.__table__)
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for tenant_id, item_id, values in changes:
+        rows = by_columns.setdefault(tuple(sorted(values)), [])
+        rows.append({"_tenant": tenant_id, "_item": item_id, "updated_at": at, **values})
+    for columns, rows in by_columns.items():
+        statement = (
+            items.update()
+            .where(items.c.tenant_id == sa.bindparam("_tenant"))
+            .where(items.c.id == sa.bindparam("_item"))
+            .values({c: sa.bindparam(c) for c in ("updated_at", *columns)})
+        )
+        s.execute(statement, rows)
 
 
 def update_item(s: Session, tenant_id: str, item_id: str, at: datetime, **values: Any) -> Item:

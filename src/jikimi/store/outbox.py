@@ -296,10 +296,20 @@ def get(s: Session, key: str) -> OutboxItem | None:
     return None if row is None else _item(row)
 
 
-def anything_due(s: Session, now: datetime) -> bool:
-    """Is any row claimable now? (A read, so an idle poller takes no write lock.)"""
-    due = sa.or_(
-        sa.and_(OutboxRow.state == PENDING, OutboxRow.next_at <= now),
-        sa.and_(OutboxRow.state == LEASED, OutboxRow.lease_until < now),
-    )
-    return s.scalar(sa.select(OutboxRow.id).where(due).limit(1)) is not None
+def anything_due(s: Session, now: datetime, kinds: tuple[str, ...] | None = None) -> bool:
+    """Is any row (of ``kinds``) claimable now? A read, so an idle poller takes no
+    write lock: a runner asks this before it claims.
+
+    Pending rows and lapsed leases are asked apart, each by the ``(state, next_at)``
+    index (as :func:`claim_many` finds them): one query with both under an ``OR``
+    reads the whole table, done rows included.
+    """
+    pending = sa.and_(OutboxRow.state == PENDING, OutboxRow.next_at <= now)
+    lapsed = sa.and_(OutboxRow.state == LEASED, OutboxRow.lease_until < now)
+    for due in (pending, lapsed):
+        query = sa.select(OutboxRow.id).where(due).limit(1)
+        if kinds:
+            query = query.where(OutboxRow.kind.in_(kinds))
+        if s.scalar(query) is not None:
+            return True
+    return False
