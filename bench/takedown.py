@@ -1,6 +1,6 @@
 """Benchmark the takedown loop against simulated hosts, on a controllable clock.
 
-``python -m bench.takedown [--quick] [--items N] [--days N]``
+``python -m bench.takedown [--quick] [--items N] [--days N] [--processes N]``
 
 A local HTTP server on 127.0.0.1 plays three hosts (one takes notices by e-mail,
 one by web form, one by e-mail and shows a removal page). Each serves one
@@ -10,22 +10,28 @@ removal is a 404, a 410, the host's removal page or other content at the same
 URL. Some removed items are re-posted later under a new URL, where a platform's
 hash lookup (``/v1/match``'s service) sees them.
 
-jikimi runs as in production, in this process, on a fresh SQLite database: items
-captured by URL (fetched, sealed, hashed and scanned with the nudity model), one
-notice per case and host drafted, approved by a second key, sent through the
-outbox to a real SMTP server on 127.0.0.1 (or marked sent for the form host);
-the deliverer and the re-checks run on the simulated clock, which moves to the
-next moment something is due (at least every six hours).
+jikimi runs as in production on a fresh SQLite database, in ``--processes``
+processes (2: one per core, as a 2-core server runs the API's workers and
+``jikimi worker``), which share the cases between them: items captured by URL
+(fetched, sealed, hashed and scanned with the nudity model, one inference thread
+per process), one notice per case and host drafted, approved by a second key,
+sent through the outbox to a real SMTP server on 127.0.0.1 (or marked sent for
+the form host). Then the same processes deliver and re-check on the simulated
+clock, sharing the outbox by its leases as several workers do; this process
+moves the clock to the next moment something is due (no more often than a
+worker polling every ``POLL_S`` seconds looks, and at least every six hours) and
+plays the platform that sees re-posts.
 
 Compared in the same run with the peer a caseworker has without jikimi: one
 manual check of each URL at its deadline (``naive_*``). ``detect_lag_h_p50`` is
 hours from the true removal to jikimi seeing it (the naive one waits for the
 deadline). ``draft_ms_p50``: capture + scan + this item's share of drafting its
 notice, wall clock (a case's five URLs are added together, as a caseworker pasting
-them does). ``setup_cpu_s``/``loop_cpu_s``: CPU seconds of this process
+them does). ``setup_cpu_s``/``loop_cpu_s``: CPU seconds of jikimi's processes
 for the same phases (the hosts, their web and mail servers, run in a process of
 their own, as a platform does), with the machine's ``load_avg_1m``: on a shared
 machine the wall clock says more about the neighbours than about jikimi.
+``deliver_s``: the first delivery of the notices; ``clock_steps``: the loop's moves.
 ``duplicate_sends`` counts repeated Message-IDs in the hosts' mail box and notices
 delivered twice (must be 0). Last line: one JSON object.
 """
@@ -50,6 +56,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -63,7 +70,7 @@ from jikimi.audit.chain import verify
 from jikimi.cases.lifecycle import ItemStatus
 from jikimi.cases.types import Contact, ContactKind
 from jikimi.config import Settings
-from jikimi.domain import BankCreate, BankKind, Role, Signal, SignalKind
+from jikimi.domain import BankCreate, BankKind, Principal, Role, Signal, SignalKind
 from jikimi.services import BankService, KeyService, TenantService
 from jikimi.services.casereports import was_overdue
 from jikimi.services.cases import HostSpec, UrlItem
@@ -75,6 +82,10 @@ from jikimi.store import audit as audit_repo
 from jikimi.store import casework as case_repo
 from jikimi.store.case_models import OutboxRow
 
+POLL_S = 2
+"""How often the simulated runner looks for due work (``jikimi worker``'s default ``--poll``)."""
+PROCESSES = 2
+"""jikimi processes: one per core, as ``make run`` starts the API's workers."""
 MARKER = "This content has been removed for violating our policies"
 HOSTS = {
     "mail": ("take_it_down", ContactKind.EMAIL),
@@ -155,6 +166,8 @@ class _World:
 
 
 class _Hosts(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as a platform serves
+    disable_nagle_algorithm = True  # as servers do: no 40 ms stall between header and body
     items: ClassVar[dict[str, Truth]] = {}
     reposts: ClassVar[dict[str, Truth]] = {}
     world: ClassVar[_World]
@@ -249,7 +262,103 @@ def _truths(n_items: int, days: int, rng: random.Random) -> list[Truth]:
     return out
 
 
-def run(n_items: int, days: int, seed: int) -> dict[str, Any]:
+@dataclass
+class _Desk:
+    """What every jikimi process of the bench is given (before the fork)."""
+
+    settings: Settings
+    base: str
+    bank_id: str
+    worker: Principal
+    reviewer: Principal
+    world: _World
+    truths: list[Truth]
+    processes: int
+
+
+def _jikimi(desk: _Desk, *, scanner: bool) -> tuple[Store, MatchService, BankService, Casework]:
+    """jikimi's services in this process, as a door or ``jikimi worker`` builds them."""
+    store = Store.from_settings(desk.settings)
+    matching = MatchService(store, desk.settings)
+    matching.load()
+    banks = BankService(store, settings=desk.settings, listener=matching)
+    if not scanner:
+        return store, matching, banks, Casework.from_settings(desk.settings, store)
+    scans = ScanService(store, LazyScanner(desk.settings), matching.matcher_for)
+    work = Casework.from_settings(desk.settings, store, scanner=CaptureScanner(scans))
+    scans.on_stored = work.reuploads.on_stored
+    scans.scanner.warm_up()
+    return store, matching, banks, work
+
+
+def _desk_process(desk: _Desk, k: int, conn: Connection) -> None:
+    """One of the ``processes`` jikimi processes: a caseworker's door, then a runner.
+
+    It captures, drafts, approves and sends the cases ``k``, ``k + processes``, …;
+    then, told to, delivers and re-checks what is due on the simulated clock (the
+    processes share the outbox by its leases, as several ``jikimi worker`` do).
+    """
+    store, _, banks, work = _jikimi(desk, scanner=True)
+    conn.send("ready")
+    conn.recv()
+    cpu = time.process_time()
+    per_item_ms: dict[int, float] = {}
+    item_ids: dict[int, str] = {}
+    for group_no, start in enumerate(range(0, len(desk.truths), 5)):
+        if group_no % desk.processes == k:
+            _case(desk, work, desk.truths[start : start + 5], per_item_ms, item_ids)
+    conn.send((per_item_ms, item_ids, time.process_time() - cpu))
+    deliverer = work.deliverer()
+    rechecker = work.rechecker(banks.add_entries)
+    deliverer.clock = rechecker.clock = lambda: desk.world.now
+    cpu = time.process_time()
+    while (command := conn.recv()) != "stop":
+        with store.session() as s:
+            if not outbox.anything_due(s, desk.world.now):
+                conn.send(0)  # what a runner does: a read, no write lock, when idle
+                continue
+        deliverer.run_until_idle()
+        conn.send(0 if command == "deliver" else rechecker.run_until_idle())
+    conn.send(time.process_time() - cpu)
+    store.close()
+
+
+def _case(
+    desk: _Desk,
+    work: Casework,
+    group: list[Truth],
+    per_item_ms: dict[int, float],
+    item_ids: dict[int, str],
+) -> None:
+    """A caseworker's case of five URLs: captured, scanned, drafted, approved, sent."""
+    case = work.cases.open(desk.worker, title=f"case {group[0].n // 5}", language="ko",
+                           takedown_bank_id=desk.bank_id).case  # fmt: skip
+    t0 = time.perf_counter()
+    added = work.cases.add_urls(
+        desk.worker,
+        case.id,
+        [UrlItem(f"{desk.base}/{t.host}/{t.n}.jpg", t.host, f"@s{t.n % 7}") for t in group],
+    )
+    share = (time.perf_counter() - t0) * 1000 / len(group)
+    for t, item in zip(group, added, strict=True):
+        per_item_ms[t.n] = share
+        assert item.status is ItemStatus.PENDING, item.reason
+        item_ids[t.n] = item.id
+    for host in sorted({t.host for t in group}):
+        t0 = time.perf_counter()
+        notice = work.notices.draft(desk.worker, case.id, host)
+        share = (time.perf_counter() - t0) * 1000 / len(notice.item_ids)
+        for t in group:
+            if t.host == host:
+                per_item_ms[t.n] += share
+        work.notices.approve(desk.reviewer, notice.id)
+        if HOSTS[host][1] is ContactKind.FORM:
+            work.notices.mark_sent(desk.worker, notice.id, "submitted on the form")
+        else:
+            work.notices.send(desk.worker, notice.id)
+
+
+def run(n_items: int, days: int, seed: int, processes: int = PROCESSES) -> dict[str, Any]:
     rng = random.Random(seed)
     truths = _truths(n_items, days, rng)
     sim = _World(n_items)
@@ -266,18 +375,19 @@ def run(n_items: int, days: int, seed: int) -> dict[str, Any]:
     inbox.mkdir()
     box = _Box(inbox)
     smtp_port = _free_port()
+    fork = multiprocessing.get_context("fork")
     # forked before any thread or model session exists in this process
-    hosts = multiprocessing.get_context("fork").Process(
-        target=_serve_hosts, args=(httpd, box, smtp_port), daemon=True
-    )
+    hosts = fork.Process(target=_serve_hosts, args=(httpd, box, smtp_port), daemon=True)
     hosts.start()
     httpd.socket.close()
     _wait_for_port(smtp_port)
+    desks: list[tuple[Any, Connection]] = []
     try:
         settings = Settings(
             data_dir=Path(tmp.name) / "data",
             capture_allow_networks=["127.0.0.1/32"],
             smtp_port=smtp_port,
+            grade_threads=max(1, (os.cpu_count() or 1) // processes),
         )
         migrate(settings)
         store = Store.from_settings(settings)
@@ -287,13 +397,9 @@ def run(n_items: int, days: int, seed: int) -> dict[str, Any]:
         worker = keys.authenticate(keys.issue(admin, Role.CASEWORKER, "desk").secret)
         reviewer = keys.authenticate(keys.issue(admin, Role.REVIEWER, "lead").secret)
         platform = keys.authenticate(keys.issue(admin, Role.PLATFORM, "uploads").secret)
-        matching = MatchService(store, settings)
-        matching.load()
-        banks = BankService(store, settings=settings, listener=matching)
+        banks = BankService(store, settings=settings)
         bank = banks.create(admin, BankCreate(name="TAKEDOWNS", kind=BankKind.TAKEDOWN))
-        scans = ScanService(store, LazyScanner(settings), matching.matcher_for)
-        work = Casework.from_settings(settings, store, scanner=CaptureScanner(scans))
-        scans.on_stored = work.reuploads.on_stored
+        work = Casework.from_settings(settings, store)  # creates the instance's keys
         for slug, (basis, kind) in HOSTS.items():
             value = f"abuse@{slug}.example" if kind is ContactKind.EMAIL else f"{base}/{slug}/form"
             markers = (MARKER,) if slug == "board" else ()
@@ -302,62 +408,58 @@ def run(n_items: int, days: int, seed: int) -> dict[str, Any]:
                 HostSpec(slug, slug.title(), "ko", (Contact(kind=kind, value=value),), (basis,),
                          removal_markers=markers),
             )  # fmt: skip
-        scans.scanner.warm_up()
-        _say(f"models loaded; capturing {n_items} items")
+        store.close()  # no connection crosses the fork
+        desk = _Desk(settings, base, bank.id, worker, reviewer, sim, truths, processes)
+        for k in range(processes):
+            mine, theirs = fork.Pipe()
+            process = fork.Process(target=_desk_process, args=(desk, k, theirs), daemon=True)
+            process.start()
+            desks.append((process, mine))
+        for _, conn in desks:
+            assert conn.recv() == "ready"
+        store, matching, _, work = _jikimi(desk, scanner=False)
+        _say(f"models loaded in {processes} processes; capturing {n_items} items")
 
-        # capture, scan, draft, approve, send: cases of five items
-        per_item_ms: dict[int, float] = {}
+        # capture, scan, draft, approve, send: cases of five items, shared by the desks
         t_setup = time.perf_counter()
         cpu_setup = time.process_time()
-        for start in range(0, n_items, 5):
-            group = truths[start : start + 5]
-            case = work.cases.open(worker, title=f"case {start // 5}", language="ko",
-                                   takedown_bank_id=bank.id).case  # fmt: skip
-            t0 = time.perf_counter()
-            added = work.cases.add_urls(
-                worker,
-                case.id,
-                [UrlItem(f"{base}/{t.host}/{t.n}.jpg", t.host, f"@s{t.n % 7}") for t in group],
-            )
-            share = (time.perf_counter() - t0) * 1000 / len(group)
-            for t, item in zip(group, added, strict=True):
-                per_item_ms[t.n] = share
-                assert item.status is ItemStatus.PENDING, item.reason
-                t.item_id = item.id
-            for host in sorted({t.host for t in group}):
-                t0 = time.perf_counter()
-                notice = work.notices.draft(worker, case.id, host)
-                share = (time.perf_counter() - t0) * 1000 / len(notice.item_ids)
-                for t in group:
-                    if t.host == host:
-                        per_item_ms[t.n] += share
-                work.notices.approve(reviewer, notice.id)
-                if HOSTS[host][1] is ContactKind.FORM:
-                    work.notices.mark_sent(worker, notice.id, "submitted on the form")
-                else:
-                    work.notices.send(worker, notice.id)
+        for _, conn in desks:
+            conn.send("go")
+        per_item_ms: dict[int, float] = {}
+        setup_cpu_s = 0.0
+        for _, conn in desks:
+            ms, ids, cpu = conn.recv()
+            per_item_ms.update(ms)
+            setup_cpu_s += cpu
+            for n, item_id in ids.items():
+                truths[n].item_id = item_id
         setup_s = time.perf_counter() - t_setup
-        setup_cpu_s = time.process_time() - cpu_setup
+        setup_cpu_s += time.process_time() - cpu_setup
         _say(f"captured, scanned and drafted {n_items} items in {setup_s:.1f} s")
 
-        deliverer = work.deliverer()
-        rechecker = work.rechecker(banks.add_entries)
-        deliverer.clock = rechecker.clock = lambda: sim.now
+        def everyone(command: str) -> float:
+            for _, conn in desks:
+                conn.send(command)
+            return sum(conn.recv() for _, conn in desks)
+
         sim.now = datetime.now(UTC)
         t0_sim = sim.now
-        deliverer.run_until_idle()
+        t_deliver = time.perf_counter()
+        everyone("deliver")
+        deliver_s = time.perf_counter() - t_deliver
         by_item = {t.item_id: t for t in truths}
         for item in _items(work, worker):
             sim.notify(by_item[item.id], item.notified_at)
 
-        # the clock runs to each moment something is due (what a runner polling every
-        # few seconds sees), and at least every six hours (for the re-posts)
+        # the clock runs to each moment something is due, at most as often as a runner
+        # polling every POLL_S seconds looks, and at least every six hours (re-posts)
         t_loop = time.perf_counter()
         cpu_loop = time.process_time()
         end_sim = t0_sim + timedelta(days=days)
         reposting = [t for t in truths if t.repost]
-        checks = 0
+        checks = steps = 0
         while sim.now < end_sim:
+            steps += 1
             with store.session() as s:
                 due = s.scalar(
                     sa.select(sa.func.min(OutboxRow.next_at)).where(
@@ -367,27 +469,23 @@ def run(n_items: int, days: int, seed: int) -> dict[str, Any]:
             step = sim.now + timedelta(hours=6)
             if due is not None:
                 due = due if due.tzinfo else due.replace(tzinfo=UTC)
-                step = min(step, max(due, sim.now + timedelta(seconds=1)))
+                step = min(step, max(due, sim.now + timedelta(seconds=POLL_S)))
             sim.now = min(step, end_sim)
-            for t in reposting:
-                gone = t.removed_at()
-                if not t.reposted and gone and sim.now >= gone + timedelta(days=2):
-                    sim.repost(t)  # a platform's upload check sees it under a new URL
-                    md5 = hashlib.md5(t.content).hexdigest()
-                    found = matching.match_hashes(
-                        platform, [Signal.model_construct(type=SignalKind.MD5, value=md5)]
-                    )
-                    work.reuploads.link_matches(found)
-            with store.session() as s:
-                if not outbox.anything_due(s, sim.now):
-                    continue  # what a runner does: a read, no write lock, when idle
-            deliverer.run_until_idle()
-            checks += rechecker.run_until_idle()
+            back = [t for t in reposting if not t.reposted and _back(t, sim.now)]
+            if back:
+                matching.refresh()  # the desks banked removed items' hashes
+            for t in back:
+                sim.repost(t)  # a platform's upload check sees it under a new URL
+                md5 = hashlib.md5(t.content).hexdigest()
+                found = matching.match_hashes(
+                    platform, [Signal.model_construct(type=SignalKind.MD5, value=md5)]
+                )
+                work.reuploads.link_matches(found)
+            checks += int(everyone("run"))
         loop_s = time.perf_counter() - t_loop
-        loop_cpu_s = time.process_time() - cpu_loop
+        loop_cpu_s = time.process_time() - cpu_loop + everyone("stop")
         _say(f"{days} simulated days, {checks} re-checks in {loop_s:.1f} s")
         end = sim.now
-
         items = {i.id: i for i in _items(work, worker)}
         lags, naive_lags = [], []
         removed_truth = removed_detected = false_removed = 0
@@ -422,6 +520,9 @@ def run(n_items: int, days: int, seed: int) -> dict[str, Any]:
         )
         store.close()
     finally:
+        for process, _ in desks:
+            process.terminate()
+            process.join()
         hosts.terminate()
         hosts.join()
         tmp.cleanup()
@@ -429,6 +530,7 @@ def run(n_items: int, days: int, seed: int) -> dict[str, Any]:
         "name": "takedown",
         "items": n_items,
         "days": days,
+        "processes": processes,
         "removed_truth": removed_truth,
         "removed_detected": removed_detected,
         "false_removed": false_removed,
@@ -442,16 +544,24 @@ def run(n_items: int, days: int, seed: int) -> dict[str, Any]:
         "audit_ok": audit_ok,
         "audit_rows": len(entries),
         "rechecks": checks,
+        "clock_steps": steps,
         "draft_ms_p50": round(statistics.median(per_item_ms.values()), 1),
         "detect_lag_h_p50": round(statistics.median(lags), 2) if lags else None,
         "naive_removed_detected": naive_detected,
         "naive_detect_lag_h_p50": round(statistics.median(naive_lags), 2) if naive_lags else None,
         "setup_s": round(setup_s, 1),
         "loop_s": round(loop_s, 1),
+        "deliver_s": round(deliver_s, 1),
         "setup_cpu_s": round(setup_cpu_s, 1),
         "loop_cpu_s": round(loop_cpu_s, 1),
         "load_avg_1m": round(os.getloadavg()[0], 1),
     }
+
+
+def _back(truth: Truth, now: datetime) -> bool:
+    """Is it time to re-post this removed item (two days after its removal)?"""
+    gone = truth.removed_at()
+    return gone is not None and now >= gone + timedelta(days=2)
 
 
 def _say(text: str) -> None:
@@ -468,13 +578,16 @@ def _extra(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--items", type=int, default=0, help="items (default 1000, quick 1000)")
     parser.add_argument("--days", type=int, default=0, help="simulated days (31, quick 8)")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--processes", type=int, default=PROCESSES, help="jikimi processes (default 2)"
+    )
 
 
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0], _extra)
     n_items = args.items or 1000
     days = args.days or (8 if args.quick else 31)
-    emit(run(n_items, days, args.seed))
+    emit(run(n_items, days, args.seed, max(1, args.processes)))
 
 
 if __name__ == "__main__":
