@@ -243,17 +243,7 @@ class SafeFetcher:
                     if response.is_redirect and location:
                         current = urljoin(current, location)
                         continue
-                    content = self._read(response, deadline)
-                    return Capture(
-                        url=url,
-                        final_url=current,
-                        status=response.status_code,
-                        headers=tuple(response.headers.multi_items()),
-                        content=content,
-                        started_at=started,
-                        finished_at=datetime.now(UTC),
-                        hops=tuple(hops),
-                    )
+                    return self._capture(url, current, response, started, deadline, hops)
             except FetchRefused:
                 raise
             except httpx.TimeoutException as exc:
@@ -277,22 +267,34 @@ class SafeFetcher:
         deadline = time.monotonic() + self.timeout_s
         try:
             with self._client().stream("POST", url, content=body, headers=headers) as response:
-                peer = _peer(response)
-                content = self._read(response, deadline)
-                return Capture(
-                    url=url,
-                    final_url=url,
-                    status=response.status_code,
-                    headers=tuple(response.headers.multi_items()),
-                    content=content,
-                    started_at=started,
-                    finished_at=datetime.now(UTC),
-                    hops=(Hop(url, response.status_code, peer),),
-                )
+                hops = [Hop(url, response.status_code, _peer(response))]
+                return self._capture(url, url, response, started, deadline, hops)
         except httpx.TimeoutException as exc:
             raise FetchFailed(f"{url}: timed out") from exc
         except httpx.HTTPError as exc:
             raise FetchFailed(f"{url}: {exc}") from exc
+
+    def _capture(
+        self,
+        url: str,
+        final_url: str,
+        response: httpx.Response,
+        started: datetime,
+        deadline: float,
+        hops: list[Hop],
+    ) -> Capture:
+        """Read the final answer's body (capped, by the deadline) into a capture."""
+        content = self._read(response, deadline)
+        return Capture(
+            url=url,
+            final_url=final_url,
+            status=response.status_code,
+            headers=tuple(response.headers.multi_items()),
+            content=content,
+            started_at=started,
+            finished_at=datetime.now(UTC),
+            hops=tuple(hops),
+        )
 
     def _read(self, response: httpx.Response, deadline: float) -> bytes:
         declared = response.headers.get("content-length")
