@@ -107,3 +107,34 @@ def test_a_caption_whose_text_is_close_to_the_picture_is_cut_off(photo: Image.Im
     ImageDraw.Draw(canvas).text((40, 12), "when the group chat", fill=(0, 0, 0), font=font)
     boxes = content_boxes(np.asarray(canvas))
     assert near(boxes[Variant.FRAMED], (0, 48, 400, 448))
+
+
+def _chat(picture: Image.Image, width: int = 540, height: int = 1000) -> tuple[Image.Image, Box]:
+    """``picture`` in a chat bubble (an 8-pixel margin) among app chrome; and where it is."""
+    canvas = Image.new("RGB", (width, height), (236, 229, 221))
+    draw = ImageDraw.Draw(canvas)
+    draw.rectangle((0, 0, width, 40), fill=(7, 94, 84))
+    draw.text((20, 12), "9:41            5G 87%", fill=(255, 255, 255))
+    draw.rectangle((0, 40, width, 120), fill=(0, 128, 105))
+    draw.text((80, 70), "Group chat", fill=(255, 255, 255))
+    x, y = width - picture.width - 30, 240
+    draw.rounded_rectangle(
+        (x - 8, y - 8, x + picture.width + 8, y + picture.height + 36), 14, fill=(220, 248, 198)
+    )
+    canvas.paste(picture, (x, y))
+    draw.text((x + picture.width - 60, y + picture.height + 10), "10:02", fill=(20, 20, 20))
+    draw.rectangle((0, height - 100, width, height), fill=(240, 240, 240))
+    draw.text((40, height - 60), "Message", fill=(140, 140, 140))
+    return canvas, Box(x, y, x + picture.width, y + picture.height)
+
+
+def _corners(box: Box) -> tuple[int, int, int, int]:
+    return (box.left, box.top, box.right, box.bottom)
+
+
+def test_a_wide_picture_in_a_tall_screenshot_is_found(photo: Image.Image) -> None:
+    """A landscape picture keeps most of a phone screen's width and under a quarter of
+    its height: still the picture (what is dropped is a stamp on a page)."""
+    canvas, where = _chat(photo.resize((480, 200)))
+    boxes = content_boxes(np.asarray(canvas))
+    assert near(boxes[Variant.FRAMED], _corners(where))

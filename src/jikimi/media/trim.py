@@ -28,9 +28,9 @@ a chat bubble loses the phone's rows first, then the chat's columns beside it.
 Two boxes come out (:func:`content_boxes`): ``trimmed`` with ``share`` 0.9
 (only padding-like borders go), and ``framed`` with 0.5 (frames with text and
 chrome go too). A box that keeps nearly all of the picture (every side within
-:data:`MIN_CUT` of the edge) is not returned, nor one that keeps less than
-:data:`MIN_KEEP` of a side: what remains of a mostly flat picture (a page of
-text) is not the picture.
+:data:`MIN_CUT` of the edge) is not returned, nor one that keeps too little of it
+(:data:`MIN_KEEP`): what remains of a mostly flat picture (a page of text) is not
+the picture.
 
 What it cannot do: a frame with photographic content (a photo collage, a
 video call grid), a picture on a textured background, rotated pictures (the
@@ -61,7 +61,11 @@ MIN_CUT: Final = 0.02
 """A box must cut at least this share of the width or the height to be worth a hash."""
 
 MIN_KEEP: Final = 0.25
-"""A box keeping less than this share of the width or of the height is dropped."""
+"""A box is dropped when the geometric mean of its shares of the width and of the
+height is under this (it keeps less than 1/16 of the area), or when it keeps less than
+half of this share of either side (a sliver). The mean, not each side: a landscape
+picture in a phone screenshot keeps 80 % of the width and under a quarter of the
+height."""
 
 MAX_ROUNDS: Final = 4
 
@@ -290,6 +294,7 @@ def _inner(flat: NDArray[np.bool_], offset: int) -> tuple[int, int]:
 
 
 def _worth_it(box: Box, width: int, height: int) -> bool:
-    if box.width < MIN_KEEP * width or box.height < MIN_KEEP * height:
+    across, down = box.width / width, box.height / height
+    if across * down < MIN_KEEP**2 or min(across, down) < MIN_KEEP / 2:
         return False
     return box.width <= (1 - MIN_CUT) * width or box.height <= (1 - MIN_CUT) * height
