@@ -138,3 +138,15 @@ def test_a_wide_picture_in_a_tall_screenshot_is_found(photo: Image.Image) -> Non
     canvas, where = _chat(photo.resize((480, 200)))
     boxes = content_boxes(np.asarray(canvas))
     assert near(boxes[Variant.FRAMED], _corners(where))
+
+
+def test_a_pictures_own_flat_band_stays_in_the_box(photo: Image.Image) -> None:
+    """A round subject on a black background (the moon in its sky): the box grows over
+    the background up to the bubble, not only over the busy disc."""
+    mask = Image.new("L", photo.size, 0)
+    ImageDraw.Draw(mask).ellipse((80, 110, 320, 350), fill=255)
+    picture = Image.new("RGB", photo.size, (8, 8, 12))
+    picture.paste(photo, (0, 0), mask)
+    canvas, where = _chat(picture)
+    boxes = content_boxes(np.asarray(canvas))
+    assert near(boxes[Variant.FRAMED], _corners(where))

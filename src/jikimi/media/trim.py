@@ -81,9 +81,12 @@ TRIM_SHARE: Final = 0.9
 FRAME_SHARE: Final = 0.8
 FRAME_TOLERANCE: Final = 10
 UNIFORM_SHARE: Final = 0.95
-"""A line with this share of one colour stops a framed box from growing (see ``_extend``)."""
+"""A line with this share of one colour can stop a framed box from growing (see ``_extend``)."""
 _SENTINEL: Final = np.int16(32767)
 """Sorts after every pixel value (pixels here are int16 in 0..255)."""
+CONTINUE_SHARE: Final = 0.5
+"""A line of one colour continues its neighbour when this share of it is of the
+neighbour's colours, pixel by pixel (see ``_extend``)."""
 GAP_SHARE: Final = 0.03
 """Flat runs up to this share of the lines, between busy ones, count as busy."""
 
@@ -199,27 +202,43 @@ def _uniform_lines(pixels: NDArray[np.int16], axis: int) -> NDArray[np.bool_]:
 def _extend(
     small: NDArray[np.int16], top: int, bottom: int, left: int, right: int
 ) -> tuple[int, int, int, int]:
-    """Grow the box back over lines that are not of one colour.
+    """Grow the box back over the picture's own lines.
 
     The longest run stops at the picture's own flat bands too (a dark ground, a
-    sky); the frame around a picture is of one colour right next to it (a
-    bubble, a panel, a bar), so growing until a line of one colour restores the
-    picture's edge.
+    sky, a black background); the frame around a picture is of one colour right
+    next to it (a bubble, a panel, a bar), and differs from the picture's edge. So
+    the box grows over every line that is not of one colour, and over a line of
+    one colour that continues the line inside it (:func:`_continues`: the same
+    dark ground one line further), until a line of one colour that does not.
     """
-
-    def uniform(line: NDArray[np.int16]) -> bool:
-        return bool(_uniform_lines(line[np.newaxis], axis=1)[0])
-
     height, width = small.shape[:2]
-    while top > 0 and not uniform(small[top - 1, left:right]):
+    while top > 0 and _grows(small[top - 1, left:right], small[top, left:right]):
         top -= 1
-    while bottom < height and not uniform(small[bottom, left:right]):
+    while bottom < height and _grows(small[bottom, left:right], small[bottom - 1, left:right]):
         bottom += 1
-    while left > 0 and not uniform(small[top:bottom, left - 1]):
+    while left > 0 and _grows(small[top:bottom, left - 1], small[top:bottom, left]):
         left -= 1
-    while right < width and not uniform(small[top:bottom, right]):
+    while right < width and _grows(small[top:bottom, right], small[top:bottom, right - 1]):
         right += 1
     return top, bottom, left, right
+
+
+def _grows(line: NDArray[np.int16], inner: NDArray[np.int16]) -> bool:
+    """Whether ``line`` (``(n, 3)``) belongs with the picture whose edge line is ``inner``."""
+    return not _uniform(line) or _continues(line, inner)
+
+
+def _uniform(line: NDArray[np.int16]) -> bool:
+    """Whether one line (``(n, 3)``) is of one colour, by :func:`_uniform_lines`."""
+    return bool(_uniform_lines(line[np.newaxis], axis=1)[0])
+
+
+def _continues(line: NDArray[np.int16], inner: NDArray[np.int16]) -> bool:
+    """Whether ``line`` is, pixel by pixel, mostly the colour of its neighbour ``inner``
+    (:data:`CONTINUE_SHARE` of it within :data:`FRAME_TOLERANCE`): a picture's flat
+    band going on, not the step from the picture's edge to its frame."""
+    near = (np.abs(line - inner) <= FRAME_TOLERANCE).all(axis=-1)
+    return bool(near.mean() >= CONTINUE_SHARE)
 
 
 def _work_copy(rgb: RGB) -> tuple[NDArray[np.int16], float, float]:
