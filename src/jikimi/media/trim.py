@@ -25,6 +25,12 @@ Lines are peeled from each side while flat, rows then columns (columns tested
 only over the rows that remain), repeated until nothing changes: a picture in
 a chat bubble loses the phone's rows first, then the chat's columns beside it.
 
+The framed box then grows back over the picture's own lines (``_extend``: a
+busy line, or a line of one colour that continues the one inside it), and both
+boxes have their edges placed again on the full picture (``_refine``): the work
+copy is up to seven times smaller, and a strip of frame a few pixels wide moves
+PDQ by 20 bits or more.
+
 Two boxes come out (:func:`content_boxes`): ``trimmed`` with ``share`` 0.9
 (only padding-like borders go), and ``framed`` with 0.5 (frames with text and
 chrome go too). A box that keeps nearly all of the picture (every side within
@@ -41,6 +47,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from math import ceil
 from typing import Final
 
 import numpy as np
@@ -155,12 +162,15 @@ def _find(rgb: RGB, frame: Frame) -> Box | None:
     if found is None:
         return None
     top, bottom, left, right = found
-    return Box(
+    box = Box(
         left=round(left * scale_x),
         top=round(top * scale_y),
         right=min(width, round(right * scale_x)),
         bottom=min(height, round(bottom * scale_y)),
     )
+    if scale_x == scale_y == 1.0:
+        return box
+    return _refine(rgb, box, 2 * ceil(max(scale_x, scale_y)) + 1)
 
 
 def peel(small: NDArray[np.int16], frame: Frame) -> tuple[int, int, int, int] | None:
@@ -239,6 +249,53 @@ def _continues(line: NDArray[np.int16], inner: NDArray[np.int16]) -> bool:
     band going on, not the step from the picture's edge to its frame."""
     near = (np.abs(line - inner) <= FRAME_TOLERANCE).all(axis=-1)
     return bool(near.mean() >= CONTINUE_SHARE)
+
+
+def _refine(rgb: RGB, box: Box, reach: int) -> Box:
+    """The box's edges placed at full resolution (the work copy is up to 7 times smaller).
+
+    Each edge moves, within ``reach`` pixels, to the step between the picture and a
+    line of one colour (:func:`_edge`); an edge with no such step nearby stays.
+    """
+    height, width = rgb.shape[:2]
+    rows = rgb[:, box.left : box.right]
+    top = _edge(rows, box.top, box.top - reach, min(box.top + reach, box.bottom - 1))
+    bottom = (
+        _edge(
+            rows,
+            box.bottom - 1,
+            min(box.bottom - 1 + reach, height - 1),
+            max(box.bottom - 1 - reach, top),
+        )
+        + 1
+    )
+    cols = rgb[top:bottom, :].transpose(1, 0, 2)
+    left = _edge(cols, box.left, box.left - reach, min(box.left + reach, box.right - 1))
+    right = (
+        _edge(
+            cols,
+            box.right - 1,
+            min(box.right - 1 + reach, width - 1),
+            max(box.right - 1 - reach, left),
+        )
+        + 1
+    )
+    return Box(left=left, top=top, right=right, bottom=bottom)
+
+
+def _edge(lines: RGB, edge: int, outer: int, inner: int) -> int:
+    """The picture's outermost line near ``edge``, looking from ``inner`` towards ``outer``.
+
+    The first line of one colour met on the way, whose inner neighbour it does not
+    continue, is the frame: the picture ends at that neighbour.
+    """
+    step = -1 if outer < inner else 1
+    outer = max(0, min(outer, len(lines) - 1))
+    for at in range(inner + step, outer + step, step):
+        line, before = lines[at].astype(np.int16), lines[at - step].astype(np.int16)
+        if _uniform(line) and not _continues(line, before):
+            return at - step
+    return edge
 
 
 def _work_copy(rgb: RGB) -> tuple[NDArray[np.int16], float, float]:
