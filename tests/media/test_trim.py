@@ -163,3 +163,38 @@ def test_the_box_is_placed_at_full_resolution(photo: Image.Image) -> None:
     draw.text((140, 1480), "forwarded many times", fill=(0, 0, 0))
     boxes = content_boxes(np.asarray(canvas))
     assert near(boxes[Variant.FRAMED], (101, 213, 1304, 1414), slack=1)
+
+
+def test_a_gradient_border_is_not_taken_for_the_picture(photo: Image.Image) -> None:
+    """A subject on a dark background inside a border that lightens from top to bottom:
+    the border's columns are of one colour changing steadily, so the framed box stops at
+    the picture's sides (it grew over the border, whose columns are not of one colour)."""
+    mask = Image.new("L", photo.size, 0)
+    ImageDraw.Draw(mask).ellipse((110, 110, 290, 290), fill=255)
+    picture = Image.new("RGB", photo.size, (8, 8, 12))
+    picture.paste(photo, (0, 0), mask)
+    ramp = np.linspace(100, 160, 560)[:, None, None] * np.ones((1, 560, 3))
+    canvas = Image.fromarray(ramp.astype(np.uint8))
+    canvas.paste(picture, (80, 80))
+    boxes = content_boxes(np.asarray(canvas))
+    assert near(boxes[Variant.FRAMED], (80, 80, 480, 480), slack=2)
+
+
+def test_a_margin_is_compared_with_the_picture_not_with_its_half_edge_line(
+    photo: Image.Image,
+) -> None:
+    """In a smaller work copy the picture's first line is often half caption margin
+    (area-averaged). Here that line is drawn as such (no resampling: the picture is
+    small): the margin continues it, but not the picture's line under it, so the box
+    stops there and keeps the caption out."""
+    picture = np.asarray(photo.resize((200, 170))).copy()
+    picture[0, ::5] = (250, 250, 250)  # two colours on the line: margin and picture
+    picture[0, 1::5] = (250, 250, 250)
+    picture[0, 2::5] = (4, 4, 4)
+    picture[0, 3::5] = (4, 4, 4)
+    picture[0, 4::5] = (4, 4, 4)
+    canvas = Image.new("RGB", (200, 200), (0, 0, 0))
+    canvas.paste(Image.fromarray(picture), (0, 30))
+    ImageDraw.Draw(canvas).text((30, 8), "@channel_name", fill=(255, 255, 255))
+    boxes = content_boxes(np.asarray(canvas))
+    assert near(boxes[Variant.FRAMED], (0, 30, 200, 200), slack=1)

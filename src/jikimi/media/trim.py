@@ -222,25 +222,47 @@ def _extend(
     dark ground one line further), until a line of one colour that does not.
     """
     height, width = small.shape[:2]
-    while top > 0 and _grows(small[top - 1, left:right], small[top, left:right]):
-        top -= 1
-    while bottom < height and _grows(small[bottom, left:right], small[bottom - 1, left:right]):
-        bottom += 1
-    while left > 0 and _grows(small[top:bottom, left - 1], small[top:bottom, left]):
-        left -= 1
-    while right < width and _grows(small[top:bottom, right], small[top:bottom, right - 1]):
-        right += 1
+    before = None
+    # until no side grows: a side's lines get longer when the sides across grow, and a
+    # line of one colour over a small core's span can be busy over the picture's width.
+    # A line is compared with the second line inside, not the first: in the work copy
+    # the picture's edge line is often half frame (area-averaged), and a margin of one
+    # colour continues that half
+    while before != (top, bottom, left, right):
+        before = (top, bottom, left, right)
+        while top > 0 and _grows(small[top - 1, left:right], small[top + 1, left:right]):
+            top -= 1
+        while bottom < height and _grows(small[bottom, left:right], small[bottom - 2, left:right]):
+            bottom += 1
+        while left > 0 and _grows(small[top:bottom, left - 1], small[top:bottom, left + 1]):
+            left -= 1
+        while right < width and _grows(small[top:bottom, right], small[top:bottom, right - 2]):
+            right += 1
     return top, bottom, left, right
 
 
 def _grows(line: NDArray[np.int16], inner: NDArray[np.int16]) -> bool:
-    """Whether ``line`` (``(n, 3)``) belongs with the picture whose edge line is ``inner``."""
+    """Whether ``line`` (``(n, 3)``) belongs with the picture ``inner`` is a line of."""
     return not _uniform(line) or _continues(line, inner)
 
 
 def _uniform(line: NDArray[np.int16]) -> bool:
-    """Whether one line (``(n, 3)``) is of one colour, by :func:`_uniform_lines`."""
-    return bool(_uniform_lines(line[np.newaxis], axis=1)[0])
+    """Whether one line (``(n, 3)``) is of one colour (:func:`_uniform_lines`), or of one
+    colour changing steadily along it: a gradient border's line across the gradient.
+
+    The ramp is read from the medians of the line's two halves, so the few pixels of
+    other colours that :func:`_uniform_lines` allows (text, a rounded corner) do not
+    tilt it.
+    """
+    if _uniform_lines(line[np.newaxis], axis=1)[0]:
+        return True
+    half = len(line) // 2
+    if half < 2:
+        return False
+    slope = (np.median(line[half:], axis=0) - np.median(line[:half], axis=0)) / half
+    ramp = slope * np.arange(len(line))[:, np.newaxis]
+    flattened = np.rint(line - ramp).astype(np.int16)
+    return bool(_uniform_lines(flattened[np.newaxis], axis=1)[0])
 
 
 def _continues(line: NDArray[np.int16], inner: NDArray[np.int16]) -> bool:
