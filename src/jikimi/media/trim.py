@@ -280,29 +280,18 @@ def _refine(rgb: RGB, box: Box, reach: int) -> Box:
     line of one colour (:func:`_edge`); an edge with no such step nearby stays.
     """
     height, width = rgb.shape[:2]
-    rows = rgb[:, box.left : box.right]
-    top = _edge(rows, box.top, box.top - reach, min(box.top + reach, box.bottom - 1))
-    bottom = (
-        _edge(
-            rows,
-            box.bottom - 1,
-            min(box.bottom - 1 + reach, height - 1),
-            max(box.bottom - 1 - reach, top),
-        )
-        + 1
-    )
+    top, bottom = _span(rgb[:, box.left : box.right], box.top, box.bottom, height, reach)
     cols = rgb[top:bottom, :].transpose(1, 0, 2)
-    left = _edge(cols, box.left, box.left - reach, min(box.left + reach, box.right - 1))
-    right = (
-        _edge(
-            cols,
-            box.right - 1,
-            min(box.right - 1 + reach, width - 1),
-            max(box.right - 1 - reach, left),
-        )
-        + 1
-    )
+    left, right = _span(cols, box.left, box.right, width, reach)
     return Box(left=left, top=top, right=right, bottom=bottom)
+
+
+def _span(lines: RGB, low: int, high: int, size: int, reach: int) -> tuple[int, int]:
+    """The picture's first and past-the-last line along ``lines`` (``size`` of them),
+    each edge of ``[low, high)`` placed by :func:`_edge` within ``reach``."""
+    first = _edge(lines, low, low - reach, min(low + reach, high - 1))
+    last = _edge(lines, high - 1, min(high - 1 + reach, size - 1), max(high - 1 - reach, first))
+    return first, last + 1
 
 
 def _edge(lines: RGB, edge: int, outer: int, inner: int) -> int:
