@@ -70,6 +70,7 @@ from jikimi.audit.chain import verify
 from jikimi.cases.lifecycle import ItemStatus
 from jikimi.cases.types import Contact, ContactKind
 from jikimi.config import Settings
+from jikimi.detectors.grade.onnx import threads_per_process
 from jikimi.domain import BankCreate, BankKind, Principal, Role, Signal, SignalKind
 from jikimi.services import BankService, KeyService, TenantService
 from jikimi.services.casereports import was_overdue
@@ -85,7 +86,8 @@ from jikimi.store.case_models import OutboxRow
 POLL_S = 2
 """How often the simulated runner looks for due work (``jikimi worker``'s default ``--poll``)."""
 PROCESSES = 2
-"""jikimi processes: one per core, as ``make run`` starts the API's workers."""
+"""jikimi processes: one per core, as ``jikimi serve --workers 2`` and ``jikimi worker``
+share a 2-core server."""
 MARKER = "This content has been removed for violating our policies"
 HOSTS = {
     "mail": ("take_it_down", ContactKind.EMAIL),
@@ -313,11 +315,7 @@ def _desk_process(desk: _Desk, k: int, conn: Connection) -> None:
     deliverer.clock = rechecker.clock = lambda: desk.world.now
     cpu = time.process_time()
     while (command := conn.recv()) != "stop":
-        with store.session() as s:
-            if not outbox.anything_due(s, desk.world.now):
-                conn.send(0)  # what a runner does: a read, no write lock, when idle
-                continue
-        deliverer.run_until_idle()
+        deliverer.run_until_idle()  # each runner reads first: an idle one takes no write lock
         conn.send(0 if command == "deliver" else rechecker.run_until_idle())
     conn.send(time.process_time() - cpu)
     store.close()
@@ -387,7 +385,7 @@ def run(n_items: int, days: int, seed: int, processes: int = PROCESSES) -> dict[
             data_dir=Path(tmp.name) / "data",
             capture_allow_networks=["127.0.0.1/32"],
             smtp_port=smtp_port,
-            grade_threads=max(1, (os.cpu_count() or 1) // processes),
+            grade_threads=threads_per_process(processes),
         )
         migrate(settings)
         store = Store.from_settings(settings)

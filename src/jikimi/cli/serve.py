@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from jikimi.config import Settings, load_settings
+from jikimi.detectors.grade.onnx import threads_per_process
 from jikimi.errors import JikimiError
 
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -47,8 +48,7 @@ def _share_cores(workers: int, settings: Settings) -> None:
     the environment, so the share is passed as ``JIKIMI_GRADE_THREADS``.
     """
     if workers > 1 and settings.grade_threads == 0:
-        share = max(1, (os.cpu_count() or 1) // workers)
-        os.environ["JIKIMI_GRADE_THREADS"] = str(share)
+        os.environ["JIKIMI_GRADE_THREADS"] = str(threads_per_process(workers))
 
 
 def migrate() -> None:

@@ -300,16 +300,9 @@ def anything_due(s: Session, now: datetime, kinds: tuple[str, ...] | None = None
     """Is any row (of ``kinds``) claimable now? A read, so an idle poller takes no
     write lock: a runner asks this before it claims.
 
-    Pending rows and lapsed leases are asked apart, each by the ``(state, next_at)``
-    index (as :func:`claim_many` finds them): one query with both under an ``OR``
-    reads the whole table, done rows included.
+    It asks with :func:`claim_many`'s finders (pending rows and lapsed leases apart,
+    each by the ``(state, next_at)`` index; without ``FOR UPDATE``, as it only reads):
+    one query with both under an ``OR`` reads the whole table, done rows included.
     """
-    pending = sa.and_(OutboxRow.state == PENDING, OutboxRow.next_at <= now)
-    lapsed = sa.and_(OutboxRow.state == LEASED, OutboxRow.lease_until < now)
-    for due in (pending, lapsed):
-        query = sa.select(OutboxRow.id).where(due).limit(1)
-        if kinds:
-            query = query.where(OutboxRow.kind.in_(kinds))
-        if s.scalar(query) is not None:
-            return True
-    return False
+    finders, _ = _claim_statements(False, kinds, 1)
+    return any(s.execute(finder, {"now": now}).first() is not None for finder in finders)

@@ -30,3 +30,9 @@ def available_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def threads_per_process(processes: int) -> int:
+    """Intra-op threads for each of ``processes`` processes sharing this machine's cores:
+    "auto" in each would oversubscribe it (``jikimi serve --workers``)."""
+    return max(1, (os.cpu_count() or 1) // processes)
