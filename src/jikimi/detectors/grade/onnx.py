@@ -34,5 +34,6 @@ def available_cores() -> int:
 
 def threads_per_process(processes: int) -> int:
     """Intra-op threads for each of ``processes`` processes sharing this machine's cores:
-    "auto" in each would oversubscribe it (``jikimi serve --workers``)."""
-    return max(1, (os.cpu_count() or 1) // processes)
+    "auto" in each would oversubscribe it (``jikimi serve --workers``). Counted as
+    "auto" counts them (:func:`available_cores`), so a share never exceeds the whole."""
+    return max(1, available_cores() // processes)
